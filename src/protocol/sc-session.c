@@ -1,0 +1,586 @@
+/* sc-session.c: the SecureComm session state machine (PROTOCOL.md 3 to 8).
+ *
+ * Layout of this file: session life cycle and failure; the record layer
+ * (seal, open, input framing); the handshake, one consume_/send_ pair per
+ * message in flight order; application content; timers.
+ *
+ * Secrets live in one secure-memory block (ScSecrets) per session. Each
+ * intermediate secret is wiped as soon as the secrets derived from it exist,
+ * and fail() wipes the whole block on any fatal error, so every exit path
+ * leaves no key behind.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "sc-protocol-private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ==== life cycle ======================================================== */
+
+const char *
+sc_strerror (int err)
+{
+  switch ((ScError) err)
+    {
+    case SC_OK: return "success";
+    case SC_ERR_NOMEM: return "out of memory";
+    case SC_ERR_INVALID_ARG: return "invalid argument or configuration";
+    case SC_ERR_INVALID_STATE: return "operation not valid in this session state";
+    case SC_ERR_DECODE: return "malformed protocol data";
+    case SC_ERR_UNEXPECTED: return "unexpected protocol message";
+    case SC_ERR_DECRYPT: return "record authentication failed";
+    case SC_ERR_AUTH: return "handshake authentication failed";
+    case SC_ERR_UNTRUSTED: return "peer identity not trusted";
+    case SC_ERR_AUTH_REQUIRED: return "server requires client authentication";
+    case SC_ERR_VERSION: return "no common protocol version";
+    case SC_ERR_STALE: return "handshake timestamp outside the allowed clock skew";
+    case SC_ERR_BAD_KEY: return "invalid public key";
+    case SC_ERR_RECORD_OVERFLOW: return "record too large";
+    case SC_ERR_MESSAGE_TOO_LARGE: return "message too large";
+    case SC_ERR_KEY_EXHAUSTED: return "traffic key usage limit reached";
+    case SC_ERR_TIMEOUT: return "timed out";
+    case SC_ERR_TRUNCATED: return "connection closed without a close message";
+    case SC_ERR_PEER_ALERT: return "peer reported an error";
+    case SC_ERR_CLOSED: return "session closed";
+    case SC_ERR_RANDOM: return "random source failed";
+    case SC_ERR_INTERNAL: return "internal error";
+    default: return "unknown error";
+    }
+}
+
+void
+sc_session_config_init (ScSessionConfig *config, ScRole role)
+{
+  memset (config, 0, sizeof *config);
+  config->role = role;
+  config->client_auth = SC_CLIENT_AUTH_NONE;
+  config->binding_type = SC_BINDING_NONE;
+  config->limits = (ScLimits) {
+    .max_message_size = SC_DEFAULT_MAX_MESSAGE_SIZE,
+    .max_skew_ms = SC_DEFAULT_MAX_SKEW_MS,
+    .handshake_timeout_ms = SC_DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    .rekey_after_records = SC_DEFAULT_REKEY_AFTER_RECORDS,
+    .reject_after_records = SC_REJECT_AFTER_RECORDS,
+    .rekey_after_bytes = SC_DEFAULT_REKEY_AFTER_BYTES,
+    .reject_after_bytes = SC_REJECT_AFTER_BYTES,
+    .rekey_after_ms = SC_DEFAULT_REKEY_AFTER_MS,
+    .heartbeat_interval_ms = SC_DEFAULT_HEARTBEAT_INTERVAL_MS,
+    .heartbeat_missed = SC_DEFAULT_HEARTBEAT_MISSED,
+  };
+}
+
+static bool
+limits_valid (const ScLimits *l)
+{
+  return l->max_message_size >= 1 && l->max_message_size <= SC_MAX_MESSAGE_SIZE_LIMIT
+         && l->max_skew_ms <= SC_MAX_SKEW_LIMIT_MS && l->reject_after_records >= 2
+         && l->reject_after_records <= SC_REJECT_AFTER_RECORDS && l->rekey_after_records >= 1
+         && l->rekey_after_records < l->reject_after_records && l->reject_after_bytes >= 2
+         && l->reject_after_bytes <= SC_REJECT_AFTER_BYTES && l->rekey_after_bytes >= 1
+         && l->rekey_after_bytes < l->reject_after_bytes && l->heartbeat_missed >= 1;
+}
+
+/* The leaf certificate, when given, must carry the identity key. */
+static bool
+chain_valid (const ScSessionConfig *c)
+{
+  uint8_t pub[SC_P256_POINT_LEN];
+
+  if (c->n_certs == 0)
+    return true;
+  if (c->identity == NULL || c->n_certs > SC_MAX_CERT_CHAIN || c->cert_chain == NULL
+      || c->cert_chain_lens == NULL)
+    return false;
+  if (sc_x509_p256_pubkey (c->cert_chain[0], c->cert_chain_lens[0], pub) != 0)
+    return false;
+  return memcmp (pub, c->identity->pub, sizeof pub) == 0;
+}
+
+static bool
+config_valid (const ScSessionConfig *c, const ScProtoCtx *x)
+{
+  if (x->wall_ms == NULL || x->mono_ms == NULL || x->random == NULL)
+    return false;
+  if (c->role != SC_ROLE_CLIENT && c->role != SC_ROLE_SERVER)
+    return false;
+  if (c->role == SC_ROLE_SERVER && c->identity == NULL)
+    return false;
+  if (c->role == SC_ROLE_CLIENT && x->verify_peer == NULL)
+    return false;
+  if (c->identity != NULL
+      && sc_p256_point_check (c->identity->pub, sizeof c->identity->pub) != 0)
+    return false;
+  if ((unsigned) c->client_auth > SC_CLIENT_AUTH_REQUIRED
+      || (unsigned) c->binding_type > SC_BINDING_TLS_UNIQUE
+      || c->binding_len > SC_MAX_CHANNEL_BINDING
+      || (c->binding_type == SC_BINDING_NONE) != (c->binding_len == 0)
+      || (c->binding_len > 0 && c->binding == NULL))
+    return false;
+  return limits_valid (&c->limits) && chain_valid (c);
+}
+
+/* The transcript starts with the channel-binding block (PROTOCOL.md 5.4). */
+static void
+transcript_start (ScSession *s)
+{
+  uint8_t block[2] = { (uint8_t) s->cfg.binding_type, (uint8_t) s->cfg.binding_len };
+
+  sc_sha256_init (&s->transcript);
+  sc_sha256_update (&s->transcript, block, sizeof block);
+  if (s->cfg.binding_len > 0)
+    sc_sha256_update (&s->transcript, s->cfg.binding, s->cfg.binding_len);
+}
+
+ScSession *
+sc_session_new (const ScSessionConfig *config, const ScProtoCtx *ctx, int *err)
+{
+  ScSession *s;
+
+  *err = SC_ERR_INVALID_ARG;
+  if (config == NULL || ctx == NULL || !config_valid (config, ctx))
+    return NULL;
+  *err = SC_ERR_NOMEM;
+  s = calloc (1, sizeof *s);
+  if (s == NULL)
+    return NULL;
+  s->sec = sc_secure_alloc (sizeof *s->sec);
+  if (s->sec == NULL)
+    {
+      free (s);
+      return NULL;
+    }
+  s->cfg = *config;
+  s->ctx = *ctx;
+  s->state = config->role == SC_ROLE_CLIENT ? SC_STATE_CLIENT_START
+                                            : SC_STATE_SERVER_WAIT_CLIENT_HELLO;
+  s->hs_started_ms = ctx->mono_ms (ctx->user);
+  transcript_start (s);
+  *err = SC_OK;
+  return s;
+}
+
+/* Wipes and frees every secret and every buffer that may hold plaintext. */
+void
+sc_session_wipe (ScSession *s)
+{
+  if (s->sec != NULL)
+    {
+      sc_aead_clear (&s->sec->send.aead);
+      sc_aead_clear (&s->sec->recv.aead);
+      sc_secure_free (s->sec, sizeof *s->sec);
+      s->sec = NULL;
+    }
+  if (s->reasm != NULL)
+    {
+      sc_memzero (s->reasm, s->reasm_total);
+      free (s->reasm);
+      s->reasm = NULL;
+    }
+  if (s->peer_msg != NULL)
+    {
+      sc_memzero (s->peer_msg, s->peer_msg_len);
+      free (s->peer_msg);
+      s->peer_msg = NULL;
+    }
+  free (s->inbuf);
+  s->inbuf = NULL;
+  s->inlen = 0;
+  sc_sha256_clear (&s->transcript);
+}
+
+void
+sc_session_free (ScSession *s)
+{
+  if (s == NULL)
+    return;
+  sc_session_wipe (s);
+  free (s);
+}
+
+void
+sc_session_emit (ScSession *s, const ScEvent *ev)
+{
+  if (s->ctx.event != NULL)
+    s->ctx.event (s->ctx.user, s, ev);
+}
+
+void
+sc_session_keylog (ScSession *s, const char *label, const uint8_t *secret)
+{
+  if (s->ctx.keylog != NULL)
+    s->ctx.keylog (s->ctx.user, label, secret, SC_SECRET_LEN);
+}
+
+uint64_t
+sc_session_now (ScSession *s)
+{
+  return s->ctx.mono_ms (s->ctx.user);
+}
+
+static uint8_t
+alert_for (int err)
+{
+  switch ((ScError) err)
+    {
+    case SC_ERR_DECODE: return SC_ALERT_DECODE_ERROR;
+    case SC_ERR_UNEXPECTED: return SC_ALERT_UNEXPECTED_MESSAGE;
+    case SC_ERR_DECRYPT: return SC_ALERT_BAD_RECORD;
+    case SC_ERR_AUTH:
+    case SC_ERR_UNTRUSTED: return SC_ALERT_HANDSHAKE_FAILURE;
+    case SC_ERR_AUTH_REQUIRED: return SC_ALERT_AUTH_REQUIRED;
+    case SC_ERR_VERSION: return SC_ALERT_PROTOCOL_VERSION;
+    case SC_ERR_STALE: return SC_ALERT_STALE;
+    case SC_ERR_BAD_KEY: return SC_ALERT_ILLEGAL_PARAMETER;
+    case SC_ERR_RECORD_OVERFLOW: return SC_ALERT_RECORD_OVERFLOW;
+    case SC_ERR_MESSAGE_TOO_LARGE: return SC_ALERT_MESSAGE_TOO_LARGE;
+    case SC_ERR_KEY_EXHAUSTED: return SC_ALERT_KEY_EXHAUSTED;
+    case SC_ERR_TIMEOUT: return SC_ALERT_TIMEOUT;
+    case SC_ERR_NOMEM:
+    case SC_ERR_RANDOM:
+    case SC_ERR_INTERNAL: return SC_ALERT_INTERNAL_ERROR;
+    case SC_OK:
+    case SC_ERR_INVALID_ARG:
+    case SC_ERR_INVALID_STATE:
+    case SC_ERR_TRUNCATED:
+    case SC_ERR_PEER_ALERT:
+    case SC_ERR_CLOSED:
+    default: return 0; /* nothing to tell the peer */
+    }
+}
+
+/* The one way a session dies (PROTOCOL.md 8): tell the peer once, with a
+ * protected ERROR when a sending key exists and a plaintext ALERT before, then
+ * wipe everything. Returns err for the caller to pass on. */
+int
+sc_session_fail (ScSession *s, int err, ScBuffer *out)
+{
+  uint8_t alert = alert_for (err);
+
+  if (s->state == SC_STATE_FAILED)
+    return s->error;
+  if (alert != 0 && out != NULL)
+    {
+      if (s->sec != NULL && s->sec->send.active)
+        {
+          s->alerting = true; /* bypasses the usage limits for this one record */
+          (void) sc_session_seal (s, SC_CONTENT_ERROR, &alert, 1, NULL, 0, out);
+        }
+      else if (sc_buffer_reserve (out, SC_RECORD_HEADER_LEN + 1) == SC_OK)
+        {
+          sc_wire_put_record_header (out->data + out->len, SC_RECORD_ALERT, 1);
+          out->data[out->len + SC_RECORD_HEADER_LEN] = alert;
+          out->len += SC_RECORD_HEADER_LEN + 1;
+        }
+    }
+  sc_session_wipe (s);
+  s->state = SC_STATE_FAILED;
+  s->error = err;
+  return err;
+}
+
+/* A session that cannot take calls any more answers with why. */
+static int
+dead_error (const ScSession *s)
+{
+  if (s->state == SC_STATE_FAILED)
+    return s->error;
+  if (s->state == SC_STATE_CLOSED)
+    return SC_ERR_CLOSED;
+  return SC_OK;
+}
+
+/* ==== record layer ====================================================== */
+
+/* Whether our sending key is due for rotation (PROTOCOL.md 7.2). */
+static bool
+rekey_due (ScSession *s)
+{
+  const ScTrafficKey *tk = &s->sec->send;
+  const ScLimits *l = &s->cfg.limits;
+
+  if (s->state != SC_STATE_CONNECTED)
+    return false;
+  return tk->seq >= l->rekey_after_records || tk->bytes >= l->rekey_after_bytes
+         || (l->rekey_after_ms > 0 && sc_session_now (s) - tk->since_ms >= l->rekey_after_ms);
+}
+
+void
+sc_session_log_traffic_secret (ScSession *s, const ScTrafficKey *tk, bool sending)
+{
+  char label[32];
+  bool client_dir = sending == (s->cfg.role == SC_ROLE_CLIENT);
+
+  snprintf (label, sizeof label, "%s_ap_traffic_%u", client_dir ? "c" : "s", tk->epoch);
+  sc_session_keylog (s, label, tk->secret);
+}
+
+/* Sends KEY_UPDATE under the current key, then ratchets it (PROTOCOL.md 7.1). */
+int
+sc_session_send_key_update (ScSession *s, bool update_peer, ScBuffer *out)
+{
+  uint8_t flag = update_peer ? 1 : 0;
+  ScEvent ev = { .type = SC_EVENT_KEY_UPDATE, .sending = true };
+  int ret;
+
+  ret = sc_session_seal (s, SC_CONTENT_KEY_UPDATE, &flag, 1, NULL, 0, out);
+  if (ret != SC_OK)
+    return ret;
+  if (sc_traffic_key_update (&s->sec->send, sc_session_now (s)) != SC_OK)
+    return SC_ERR_INTERNAL;
+  sc_session_log_traffic_secret (s, &s->sec->send, true);
+  ev.epoch = s->sec->send.epoch;
+  sc_session_emit (s, &ev);
+  return SC_OK;
+}
+
+/* Appends one protected record whose content is a || b (PROTOCOL.md 3.2):
+ * header, then AES-256-GCM over inner type || content with the header as
+ * associated data, sealed in place in out. */
+int
+sc_session_seal (ScSession *s, uint8_t type, const uint8_t *a, size_t alen, const uint8_t *b,
+             size_t blen, ScBuffer *out)
+{
+  ScTrafficKey *tk = &s->sec->send;
+  size_t clen = alen + blen, body = 1 + clen + SC_AES256_GCM_TAG_LEN;
+  uint8_t nonce[SC_AES256_GCM_NONCE_LEN], *p;
+  int ret;
+
+  if (type != SC_CONTENT_KEY_UPDATE && type != SC_CONTENT_ERROR && rekey_due (s))
+    {
+      ret = sc_session_send_key_update (s, false, out);
+      if (ret != SC_OK)
+        return ret;
+    }
+  if (!s->alerting && (tk->seq >= s->cfg.limits.reject_after_records
+                       || tk->bytes + clen > s->cfg.limits.reject_after_bytes))
+    return SC_ERR_KEY_EXHAUSTED;
+  if (clen > SC_MAX_RECORD_PLAINTEXT)
+    return SC_ERR_INVALID_ARG;
+  ret = sc_buffer_reserve (out, SC_RECORD_HEADER_LEN + body);
+  if (ret != SC_OK)
+    return ret;
+  p = out->data + out->len;
+  sc_wire_put_record_header (p, SC_RECORD_PROTECTED, (uint16_t) body);
+  p[SC_RECORD_HEADER_LEN] = type;
+  if (alen > 0)
+    memcpy (p + SC_RECORD_HEADER_LEN + 1, a, alen);
+  if (blen > 0)
+    memcpy (p + SC_RECORD_HEADER_LEN + 1 + alen, b, blen);
+  sc_traffic_key_nonce (tk, nonce);
+  sc_aead_seal (&tk->aead, nonce, p, SC_RECORD_HEADER_LEN, p + SC_RECORD_HEADER_LEN, 1 + clen,
+                p + SC_RECORD_HEADER_LEN);
+  tk->seq++;
+  tk->bytes += clen;
+  out->len += SC_RECORD_HEADER_LEN + body;
+  return SC_OK;
+}
+
+int
+sc_session_send_plaintext_handshake (ScSession *s, const ScBuffer *msg, ScBuffer *out)
+{
+  uint8_t hdr[SC_RECORD_HEADER_LEN];
+  int ret;
+
+  sc_wire_put_record_header (hdr, SC_RECORD_HANDSHAKE, (uint16_t) msg->len);
+  ret = sc_buffer_append (out, hdr, sizeof hdr);
+  if (ret == SC_OK)
+    ret = sc_buffer_append (out, msg->data, msg->len);
+  sc_sha256_update (&s->transcript, msg->data, msg->len);
+  return ret;
+}
+
+int
+sc_session_send_protected_handshake (ScSession *s, const ScBuffer *msg, ScBuffer *out)
+{
+  sc_sha256_update (&s->transcript, msg->data, msg->len);
+  return sc_session_seal (s, SC_CONTENT_HANDSHAKE, msg->data, msg->len, NULL, 0, out);
+}
+
+/* Decrypts one protected record into pt (PROTOCOL.md 3.2) and enforces the
+ * receive key's reject-after limits (7.3). *pt_len excludes the tag. */
+static int
+open_record (ScSession *s, const uint8_t *rec, size_t rec_len, uint8_t *pt, size_t *pt_len)
+{
+  ScTrafficKey *tk = &s->sec->recv;
+  uint8_t nonce[SC_AES256_GCM_NONCE_LEN];
+  size_t body = rec_len - SC_RECORD_HEADER_LEN;
+
+  if (tk->seq >= s->cfg.limits.reject_after_records)
+    return SC_ERR_KEY_EXHAUSTED;
+  sc_traffic_key_nonce (tk, nonce);
+  if (sc_aead_open (&tk->aead, nonce, rec, SC_RECORD_HEADER_LEN, rec + SC_RECORD_HEADER_LEN,
+                    body, pt)
+      != 0)
+    return SC_ERR_DECRYPT;
+  *pt_len = body - SC_AES256_GCM_TAG_LEN;
+  tk->seq++;
+  tk->bytes += *pt_len - 1;
+  if (tk->bytes > s->cfg.limits.reject_after_bytes)
+    return SC_ERR_KEY_EXHAUSTED;
+  s->last_rx_ms = sc_session_now (s);
+  return SC_OK;
+}
+
+/* One whole record, header already checked (PROTOCOL.md 3.1). */
+static int
+process_record (ScSession *s, const uint8_t *rec, size_t len, ScBuffer *out)
+{
+  uint8_t pt[SC_MAX_PROTECTED_BODY];
+  size_t pt_len = 0;
+  int ret;
+  bool keyed = s->sec->recv.active;
+
+  switch (rec[0])
+    {
+    case SC_RECORD_ALERT:
+      if (keyed)
+        return SC_ERR_UNEXPECTED;
+      s->peer_alert = rec[SC_RECORD_HEADER_LEN];
+      return SC_ERR_PEER_ALERT;
+    case SC_RECORD_HANDSHAKE:
+      if (keyed)
+        return SC_ERR_UNEXPECTED;
+      return sc_handshake_process_plaintext (s, rec + SC_RECORD_HEADER_LEN,
+                                          len - SC_RECORD_HEADER_LEN, out);
+    case SC_RECORD_PROTECTED:
+    default:
+      if (!keyed)
+        return SC_ERR_UNEXPECTED;
+      ret = open_record (s, rec, len, pt, &pt_len);
+      if (ret == SC_OK)
+        ret = sc_content_process (s, pt[0], pt + 1, pt_len - 1, out);
+      sc_memzero (pt, pt_len);
+      return ret;
+    }
+}
+
+/* Takes whatever is left of the current partial record from data into
+ * s->inbuf. Returns bytes used, or a negative error. */
+static long
+buffer_partial (ScSession *s, const uint8_t *data, size_t len)
+{
+  size_t want, take;
+  ScRecordHeader h;
+  int ret;
+
+  if (s->inbuf == NULL)
+    {
+      s->inbuf = malloc (SC_MAX_RECORD_LEN);
+      if (s->inbuf == NULL)
+        return SC_ERR_NOMEM;
+    }
+  want = SC_RECORD_HEADER_LEN;
+  if (s->inlen >= SC_RECORD_HEADER_LEN)
+    want += sc_get_u16 (s->inbuf + 2);
+  take = want - s->inlen < len ? want - s->inlen : len;
+  memcpy (s->inbuf + s->inlen, data, take);
+  s->inlen += take;
+  if (s->inlen == SC_RECORD_HEADER_LEN)
+    {
+      ret = sc_wire_parse_record_header (s->inbuf, &h);
+      if (ret != SC_OK)
+        return ret;
+    }
+  return (long) take;
+}
+
+static bool
+alive (const ScSession *s)
+{
+  return s->state != SC_STATE_FAILED && s->state != SC_STATE_CLOSED;
+}
+
+/* Consumes the input: whole records straight from data, partial ones through
+ * s->inbuf (at most one record, SC_MAX_RECORD_LEN bytes). */
+static int
+consume_input (ScSession *s, const uint8_t *data, size_t len, ScBuffer *out)
+{
+  ScRecordHeader h;
+  long took;
+  int ret;
+
+  while (len > 0 && alive (s))
+    {
+      if (s->inlen == 0 && len >= SC_RECORD_HEADER_LEN)
+        {
+          ret = sc_wire_parse_record_header (data, &h);
+          if (ret != SC_OK)
+            return ret;
+          if (len >= SC_RECORD_HEADER_LEN + (size_t) h.length)
+            {
+              size_t n = SC_RECORD_HEADER_LEN + (size_t) h.length;
+
+              ret = process_record (s, data, n, out);
+              if (ret != SC_OK)
+                return ret;
+              data += n;
+              len -= n;
+              continue;
+            }
+        }
+      took = buffer_partial (s, data, len);
+      if (took < 0)
+        return (int) took;
+      data += took;
+      len -= (size_t) took;
+      if (s->inlen > SC_RECORD_HEADER_LEN
+          && s->inlen == SC_RECORD_HEADER_LEN + (size_t) sc_get_u16 (s->inbuf + 2))
+        {
+          s->inlen = 0;
+          ret = process_record (s, s->inbuf, SC_RECORD_HEADER_LEN + sc_get_u16 (s->inbuf + 2),
+                                out);
+          if (ret != SC_OK)
+            return ret;
+        }
+    }
+  return SC_OK;
+}
+
+/* Cumulative acknowledgement, one per batch of input (PROTOCOL.md 6.2). */
+int
+sc_session_send_ack (ScSession *s, ScBuffer *out)
+{
+  uint8_t v[8];
+
+  if (s->state != SC_STATE_CONNECTED || s->last_recv_id <= s->ack_sent)
+    return SC_OK;
+  sc_put_u64 (v, s->last_recv_id);
+  s->ack_sent = s->last_recv_id;
+  return sc_session_seal (s, SC_CONTENT_ACK, v, sizeof v, NULL, 0, out);
+}
+
+int
+sc_session_recv (ScSession *s, const uint8_t *data, size_t len, ScBuffer *out)
+{
+  int ret = dead_error (s);
+
+  if (ret != SC_OK)
+    return ret;
+  if (s->state == SC_STATE_CLIENT_START)
+    return SC_ERR_INVALID_STATE;
+  ret = consume_input (s, data, len, out);
+  if (ret == SC_OK)
+    ret = sc_session_send_ack (s, out);
+  if (ret != SC_OK)
+    return sc_session_fail (s, ret, out);
+  if (s->inlen == 0 && s->inbuf != NULL)
+    {
+      free (s->inbuf); /* only ever held one record's ciphertext or public hello */
+      s->inbuf = NULL;
+    }
+  if (s->state == SC_STATE_CLOSED)
+    sc_session_wipe (s);
+  return SC_OK; /* a CLOSE processed now shows as an event and the state */
+}
+
+int
+sc_session_eof (ScSession *s)
+{
+  int ret = dead_error (s);
+
+  if (ret != SC_OK)
+    return ret;
+  return sc_session_fail (s, SC_ERR_TRUNCATED, NULL);
+}

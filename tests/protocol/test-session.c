@@ -1,0 +1,1129 @@
+/* test-session.c: a client and a server in one process, passing buffers.
+ *
+ * Positive cases prove the handshake, messages of every size class, key
+ * rotation by each trigger, heartbeats and close. Negative cases each expect
+ * one specific error and a dead session: every tampering, replay, reorder,
+ * drop, truncation, identity and freshness failure of docs/PROTOCOL.md 8.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "harness.h"
+
+#include <string.h>
+
+typedef struct
+{
+  TestPeer client;
+  TestPeer server;
+} Fixture;
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  test_peer_init (&f->client, SC_ROLE_CLIENT, "client", FALSE);
+  test_peer_init (&f->server, SC_ROLE_SERVER, "server", TRUE);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  test_peer_clear (&f->client);
+  test_peer_clear (&f->server);
+}
+
+/* Asserts a dead session with this error. */
+static void
+assert_failed (TestPeer *p, int err)
+{
+  ScSessionInfo info;
+  uint8_t byte = 0;
+
+  sc_session_get_info (p->s, &info);
+  g_assert_cmpint (info.state, ==, SC_STATE_FAILED);
+  g_assert_cmpint (info.error, ==, err);
+  /* Dead means dead: later calls keep failing the same way. */
+  g_assert_cmpint (sc_session_recv (p->s, &byte, 1, &p->out), ==, err);
+  g_assert_cmpint (sc_session_send (p->s, &byte, 1, NULL, &p->out), ==, err);
+}
+
+/* The receiver got our alert: it fails with SC_ERR_PEER_ALERT and the code. */
+static void
+assert_alerted (TestPeer *from, TestPeer *to, uint8_t alert)
+{
+  ScSessionInfo info;
+
+  g_assert_cmpuint (from->out.len, >, 0);
+  g_assert_cmpint (test_pump (from, to), ==, SC_ERR_PEER_ALERT);
+  sc_session_get_info (to->s, &info);
+  g_assert_cmpint (info.peer_alert, ==, alert);
+}
+
+/* ==== handshakes ======================================================== */
+
+static void
+test_handshake_server_auth (Fixture *f, gconstpointer data)
+{
+  uint8_t fp[SC_SHA256_LEN], spki[SC_P256_SPKI_LEN];
+  const ScPeerIdentity *peer;
+  ScSessionInfo info;
+
+  test_connect (&f->client, &f->server);
+  sc_p256_spki_encode (f->server.identity.pub, spki);
+  sc_sha256 (spki, sizeof spki, fp);
+  peer = sc_session_peer_identity (f->client.s);
+  g_assert_nonnull (peer);
+  g_assert_cmpint (peer->type, ==, 1);
+  g_assert_cmpmem (peer->fingerprint, sizeof fp, fp, sizeof fp);
+  g_assert_cmpuint (f->client.verify_calls, ==, 1);
+  g_assert_null (sc_session_peer_identity (f->server.s)); /* anonymous client */
+  g_assert_cmpuint (f->client.handshakes_done, ==, 1);
+  g_assert_cmpuint (f->server.handshakes_done, ==, 1);
+  sc_session_get_info (f->client.s, &info);
+  g_assert_cmpuint (info.version, ==, SC_VERSION_1);
+}
+
+static void
+test_handshake_mutual (Fixture *f, gconstpointer data)
+{
+  uint8_t fp[SC_SHA256_LEN], spki[SC_P256_SPKI_LEN];
+  const ScPeerIdentity *peer;
+
+  test_peer_clear (&f->client);
+  test_peer_init (&f->client, SC_ROLE_CLIENT, "client", TRUE);
+  f->server.cfg.client_auth = SC_CLIENT_AUTH_REQUIRED;
+  test_connect (&f->client, &f->server);
+  sc_p256_spki_encode (f->client.identity.pub, spki);
+  sc_sha256 (spki, sizeof spki, fp);
+  peer = sc_session_peer_identity (f->server.s);
+  g_assert_nonnull (peer);
+  g_assert_cmpmem (peer->fingerprint, sizeof fp, fp, sizeof fp);
+  g_assert_cmpuint (f->server.verify_calls, ==, 1);
+}
+
+static void
+test_handshake_optional_anonymous (Fixture *f, gconstpointer data)
+{
+  f->server.cfg.client_auth = SC_CLIENT_AUTH_OPTIONAL;
+  test_connect (&f->client, &f->server);
+  g_assert_null (sc_session_peer_identity (f->server.s));
+  g_assert_cmpuint (f->server.verify_calls, ==, 0);
+}
+
+static void
+test_handshake_required_missing (Fixture *f, gconstpointer data)
+{
+  f->server.cfg.client_auth = SC_CLIENT_AUTH_REQUIRED;
+  test_peer_start (&f->client);
+  test_peer_start (&f->server);
+  sc_session_start (f->client.s, &f->client.out);
+  g_assert_cmpint (test_pump (&f->client, &f->server), ==, SC_ERR_AUTH_REQUIRED);
+  assert_failed (&f->client, SC_ERR_AUTH_REQUIRED);
+  assert_alerted (&f->client, &f->server, SC_ALERT_AUTH_REQUIRED);
+}
+
+static void
+test_handshake_pin_mismatch (Fixture *f, gconstpointer data)
+{
+  f->client.pin_set = TRUE;
+  memset (f->client.pin, 0xab, sizeof f->client.pin);
+  test_peer_start (&f->client);
+  test_peer_start (&f->server);
+  sc_session_start (f->client.s, &f->client.out);
+  g_assert_cmpint (test_pump (&f->client, &f->server), ==, SC_ERR_UNTRUSTED);
+  assert_failed (&f->client, SC_ERR_UNTRUSTED);
+  assert_alerted (&f->client, &f->server, SC_ALERT_HANDSHAKE_FAILURE);
+  assert_failed (&f->server, SC_ERR_PEER_ALERT);
+}
+
+static void
+test_handshake_pin_match (Fixture *f, gconstpointer data)
+{
+  uint8_t spki[SC_P256_SPKI_LEN];
+
+  sc_p256_spki_encode (f->server.identity.pub, spki);
+  sc_sha256 (spki, sizeof spki, f->client.pin);
+  f->client.pin_set = TRUE;
+  test_connect (&f->client, &f->server);
+}
+
+/* The client policy refuses a client identity: same alert as a bad key. */
+static void
+test_handshake_client_untrusted (Fixture *f, gconstpointer data)
+{
+  test_peer_clear (&f->client);
+  test_peer_init (&f->client, SC_ROLE_CLIENT, "client", TRUE);
+  f->server.cfg.client_auth = SC_CLIENT_AUTH_REQUIRED;
+  f->server.pin_set = TRUE;
+  memset (f->server.pin, 0x01, sizeof f->server.pin);
+  test_peer_start (&f->client);
+  test_peer_start (&f->server);
+  sc_session_start (f->client.s, &f->client.out);
+  g_assert_cmpint (test_pump (&f->client, &f->server), ==, SC_ERR_UNTRUSTED);
+  assert_failed (&f->server, SC_ERR_UNTRUSTED);
+  assert_alerted (&f->server, &f->client, SC_ALERT_HANDSHAKE_FAILURE);
+}
+
+/* ==== messages ========================================================== */
+
+static GBytes *
+pattern (gsize len, guint8 salt)
+{
+  guint8 *p = g_malloc (len ? len : 1);
+
+  for (gsize i = 0; i < len; i++)
+    p[i] = (guint8) (i * 31 + salt + (i >> 8));
+  return g_bytes_new_take (p, len);
+}
+
+static void
+send_and_check (TestPeer *from, TestPeer *to, gsize len)
+{
+  g_autoptr (GBytes) msg = pattern (len, (guint8) len);
+  guint before = to->messages->len;
+  uint64_t id = 0;
+  gsize n;
+  const uint8_t *data = g_bytes_get_data (msg, &n);
+
+  g_assert_cmpint (sc_session_send (from->s, data, n, &id, &from->out), ==, SC_OK);
+  g_assert_cmpint (test_pump (from, to), ==, SC_OK);
+  g_assert_cmpuint (to->messages->len, ==, before + 1);
+  g_assert_true (g_bytes_equal (g_ptr_array_index (to->messages, before), msg));
+  g_assert_cmpuint (g_array_index (to->message_ids, guint64, before), ==, id);
+  g_assert_cmpuint (from->acked, ==, id); /* acknowledged cumulatively */
+}
+
+static void
+test_message_sizes (Fixture *f, gconstpointer data)
+{
+  const gsize sizes[] = { 0, 1, 100, SC_MAX_FRAGMENT, SC_MAX_FRAGMENT + 1, 16384, 16385,
+                          65536, SC_DEFAULT_MAX_MESSAGE_SIZE };
+  ScSessionInfo info;
+
+  test_connect (&f->client, &f->server);
+  for (gsize i = 0; i < G_N_ELEMENTS (sizes); i++)
+    {
+      send_and_check (&f->client, &f->server, sizes[i]);
+      send_and_check (&f->server, &f->client, sizes[i]);
+    }
+  sc_session_get_info (f->client.s, &info);
+  g_assert_cmpuint (info.messages_sent, ==, G_N_ELEMENTS (sizes));
+  g_assert_cmpuint (info.messages_received, ==, G_N_ELEMENTS (sizes));
+}
+
+/* Records split at every byte boundary still reassemble. */
+static void
+test_message_byte_by_byte (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GBytes) msg = pattern (40000, 7);
+  gsize n;
+  const uint8_t *p = g_bytes_get_data (msg, &n);
+
+  test_connect (&f->client, &f->server);
+  g_assert_cmpint (sc_session_send (f->client.s, p, n, NULL, &f->client.out), ==, SC_OK);
+  for (size_t i = 0; i < f->client.out.len; i++)
+    g_assert_cmpint (sc_session_recv (f->server.s, f->client.out.data + i, 1, &f->server.out),
+                     ==, SC_OK);
+  g_assert_cmpuint (f->server.messages->len, ==, 1);
+  g_assert_true (g_bytes_equal (g_ptr_array_index (f->server.messages, 0), msg));
+}
+
+/* Many messages in one batch: in order, one cumulative acknowledgement. */
+static void
+test_message_batch_ack (Fixture *f, gconstpointer data)
+{
+  GPtrArray *acks;
+
+  test_connect (&f->client, &f->server);
+  for (guint i = 0; i < 50; i++)
+    g_assert_cmpint (sc_session_send (f->client.s, (const uint8_t *) "x", 1, NULL,
+                                      &f->client.out),
+                     ==, SC_OK);
+  sc_session_recv (f->server.s, f->client.out.data, f->client.out.len, &f->server.out);
+  sc_buffer_consume (&f->client.out, f->client.out.len);
+  acks = test_split_records (&f->server.out);
+  g_assert_cmpuint (acks->len, ==, 1);
+  g_ptr_array_unref (acks);
+  g_assert_cmpint (test_pump (&f->server, &f->client), ==, SC_OK);
+  g_assert_cmpuint (f->client.acked, ==, 50);
+  for (guint i = 0; i < 50; i++)
+    g_assert_cmpuint (g_array_index (f->server.message_ids, guint64, i), ==, i + 1);
+}
+
+static void
+test_message_too_large_local (Fixture *f, gconstpointer data)
+{
+  g_autofree uint8_t *big = g_malloc0 (SC_DEFAULT_MAX_MESSAGE_SIZE + 1);
+
+  test_connect (&f->client, &f->server);
+  g_assert_cmpint (sc_session_send (f->client.s, big, SC_DEFAULT_MAX_MESSAGE_SIZE + 1, NULL,
+                                    &f->client.out),
+                   ==, SC_ERR_MESSAGE_TOO_LARGE);
+  /* Refused before anything was sent; the session lives on. */
+  g_assert_cmpuint (f->client.out.len, ==, 0);
+  send_and_check (&f->client, &f->server, 10);
+}
+
+/* A peer that ignores our announced limit is cut off. */
+static void
+test_message_too_large_remote (Fixture *f, gconstpointer data)
+{
+  g_autofree uint8_t *big = g_malloc0 (SC_DEFAULT_MAX_MESSAGE_SIZE + 1);
+
+  test_connect (&f->client, &f->server);
+  f->client.s->peer_max_message = SC_DEFAULT_MAX_MESSAGE_SIZE * 2; /* lie to ourselves */
+  g_assert_cmpint (sc_session_send (f->client.s, big, SC_DEFAULT_MAX_MESSAGE_SIZE + 1, NULL,
+                                    &f->client.out),
+                   ==, SC_OK);
+  g_assert_cmpint (test_pump (&f->client, &f->server), ==, SC_ERR_MESSAGE_TOO_LARGE);
+  assert_failed (&f->server, SC_ERR_MESSAGE_TOO_LARGE);
+  assert_alerted (&f->server, &f->client, SC_ALERT_MESSAGE_TOO_LARGE);
+}
+
+/* ==== key rotation ====================================================== */
+
+static void
+exchange_some (Fixture *f, guint n, gsize len)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      send_and_check (&f->client, &f->server, len);
+      send_and_check (&f->server, &f->client, len);
+    }
+}
+
+static void
+assert_epochs (TestPeer *p, guint send, guint recv)
+{
+  ScSessionInfo info;
+
+  sc_session_get_info (p->s, &info);
+  g_assert_cmpuint (info.send_epoch, ==, send);
+  g_assert_cmpuint (info.recv_epoch, ==, recv);
+}
+
+static void
+test_rekey_records (Fixture *f, gconstpointer data)
+{
+  f->client.cfg.limits.rekey_after_records = 5;
+  test_connect (&f->client, &f->server);
+  /* 12 one-record messages: a key carries 5 of them, then KEY_UPDATE. */
+  for (guint i = 0; i < 12; i++)
+    send_and_check (&f->client, &f->server, 10);
+  assert_epochs (&f->client, 2, 0);
+  assert_epochs (&f->server, 0, 2);
+  g_assert_cmpuint (f->server.key_updates_received, ==, 2);
+}
+
+static void
+test_rekey_bytes (Fixture *f, gconstpointer data)
+{
+  f->server.cfg.limits.rekey_after_bytes = 3000;
+  test_connect (&f->client, &f->server);
+  /* 4 x (1000 + 16 header) bytes: the fourth record is sealed after 3048. */
+  for (guint i = 0; i < 4; i++)
+    send_and_check (&f->server, &f->client, 1000);
+  assert_epochs (&f->server, 1, 0);
+  assert_epochs (&f->client, 0, 1);
+}
+
+static void
+test_rekey_time (Fixture *f, gconstpointer data)
+{
+  uint32_t next = 0;
+
+  f->client.cfg.limits.heartbeat_interval_ms = 0;
+  test_connect (&f->client, &f->server);
+  f->client.mono_ms += SC_DEFAULT_REKEY_AFTER_MS - 1;
+  g_assert_cmpint (sc_session_tick (f->client.s, &f->client.out, &next), ==, SC_OK);
+  g_assert_cmpuint (next, ==, 1);
+  assert_epochs (&f->client, 0, 0);
+  f->client.mono_ms += 1;
+  g_assert_cmpint (sc_session_tick (f->client.s, &f->client.out, &next), ==, SC_OK);
+  g_assert_cmpint (test_pump (&f->client, &f->server), ==, SC_OK);
+  assert_epochs (&f->client, 1, 0);
+  assert_epochs (&f->server, 0, 1);
+  exchange_some (f, 2, 100);
+}
+
+static void
+test_rekey_requested (Fixture *f, gconstpointer data)
+{
+  test_connect (&f->client, &f->server);
+  g_assert_cmpint (sc_session_key_update (f->client.s, TRUE, &f->client.out), ==, SC_OK);
+  g_assert_cmpint (test_pump (&f->client, &f->server), ==, SC_OK);
+  assert_epochs (&f->client, 1, 1);
+  assert_epochs (&f->server, 1, 1);
+  exchange_some (f, 2, 100);
+}
+
+/* A key used past the receiver's reject-after limit kills the session. */
+static void
+test_rekey_reject_after (Fixture *f, gconstpointer data)
+{
+  f->server.cfg.limits.reject_after_records = 8;
+  f->server.cfg.limits.rekey_after_records = 4;
+  test_connect (&f->client, &f->server);
+  for (guint i = 0; i < 9; i++)
+    sc_session_send (f->client.s, (const uint8_t *) "m", 1, NULL, &f->client.out);
+  g_assert_cmpint (test_pump (&f->client, &f->server), ==, SC_ERR_KEY_EXHAUSTED);
+  assert_failed (&f->server, SC_ERR_KEY_EXHAUSTED);
+  g_assert_cmpuint (f->server.messages->len, ==, 8);
+  assert_alerted (&f->server, &f->client, SC_ALERT_KEY_EXHAUSTED);
+}
+
+/* ==== heartbeats, timeouts, close ======================================= */
+
+static void
+test_heartbeat (Fixture *f, gconstpointer data)
+{
+  uint32_t next = 0;
+
+  test_connect (&f->client, &f->server);
+  g_assert_cmpint (sc_session_tick (f->client.s, &f->client.out, &next), ==, SC_OK);
+  g_assert_cmpuint (next, ==, SC_DEFAULT_HEARTBEAT_INTERVAL_MS);
+  g_assert_cmpuint (f->client.out.len, ==, 0);
+  for (guint i = 0; i < 10; i++)
+    {
+      f->client.mono_ms += SC_DEFAULT_HEARTBEAT_INTERVAL_MS;
+      g_assert_cmpint (sc_session_tick (f->client.s, &f->client.out, &next), ==, SC_OK);
+      g_assert_cmpuint (f->client.out.len, >, 0); /* a ping */
+      g_assert_cmpint (test_pump (&f->client, &f->server), ==, SC_OK); /* and its pong */
+    }
+  g_assert_cmpuint (f->client.s->pings_answered, ==, 10);
+}
+
+static void
+test_heartbeat_dead_peer (Fixture *f, gconstpointer data)
+{
+  test_connect (&f->client, &f->server);
+  for (guint i = 0; i < SC_DEFAULT_HEARTBEAT_MISSED - 1; i++)
+    {
+      f->client.mono_ms += SC_DEFAULT_HEARTBEAT_INTERVAL_MS;
+      g_assert_cmpint (sc_session_tick (f->client.s, &f->client.out, NULL), ==, SC_OK);
+    }
+  sc_buffer_consume (&f->client.out, f->client.out.len); /* the peer never answers */
+  f->client.mono_ms += SC_DEFAULT_HEARTBEAT_INTERVAL_MS;
+  g_assert_cmpint (sc_session_tick (f->client.s, &f->client.out, NULL), ==, SC_ERR_TIMEOUT);
+  assert_failed (&f->client, SC_ERR_TIMEOUT);
+}
+
+static void
+test_handshake_timeout (Fixture *f, gconstpointer data)
+{
+  test_peer_start (&f->client);
+  test_peer_start (&f->server);
+  sc_session_start (f->client.s, &f->client.out);
+  f->server.mono_ms += SC_DEFAULT_HANDSHAKE_TIMEOUT_MS - 1;
+  g_assert_cmpint (sc_session_tick (f->server.s, &f->server.out, NULL), ==, SC_OK);
+  f->server.mono_ms += 1;
+  g_assert_cmpint (sc_session_tick (f->server.s, &f->server.out, NULL), ==, SC_ERR_TIMEOUT);
+  assert_failed (&f->server, SC_ERR_TIMEOUT);
+}
+
+static void
+test_close (Fixture *f, gconstpointer data)
+{
+  uint8_t byte = 0;
+
+  test_connect (&f->client, &f->server);
+  send_and_check (&f->client, &f->server, 5);
+  g_assert_cmpint (sc_session_close (f->client.s, SC_CLOSE_GOING_AWAY, &f->client.out), ==,
+                   SC_OK);
+  g_assert_cmpint (sc_session_get_state (f->client.s), ==, SC_STATE_CLOSED);
+  g_assert_cmpint (sc_session_send (f->client.s, &byte, 1, NULL, &f->client.out), ==,
+                   SC_ERR_CLOSED);
+  g_assert_cmpint (test_pump (&f->client, &f->server), ==, SC_OK);
+  g_assert_cmpint (f->server.closed_reason, ==, SC_CLOSE_GOING_AWAY);
+  g_assert_cmpint (sc_session_get_state (f->server.s), ==, SC_STATE_CLOSED);
+  g_assert_cmpint (sc_session_eof (f->server.s), ==, SC_ERR_CLOSED);
+  g_assert_cmpint (sc_session_recv (f->server.s, &byte, 1, &f->server.out), ==, SC_ERR_CLOSED);
+}
+
+static void
+test_truncated (Fixture *f, gconstpointer data)
+{
+  test_connect (&f->client, &f->server);
+  sc_session_send (f->client.s, (const uint8_t *) "hello", 5, NULL, &f->client.out);
+  /* Half a record, then the stream ends. */
+  sc_session_recv (f->server.s, f->client.out.data, f->client.out.len / 2, &f->server.out);
+  g_assert_cmpint (sc_session_eof (f->server.s), ==, SC_ERR_TRUNCATED);
+  assert_failed (&f->server, SC_ERR_TRUNCATED);
+  g_assert_cmpuint (f->server.messages->len, ==, 0);
+}
+
+/* Even at a record boundary, an end without CLOSE is a truncation. */
+static void
+test_truncated_at_boundary (Fixture *f, gconstpointer data)
+{
+  test_connect (&f->client, &f->server);
+  g_assert_cmpint (sc_session_eof (f->server.s), ==, SC_ERR_TRUNCATED);
+}
+
+static void
+test_exporter (Fixture *f, gconstpointer data)
+{
+  uint8_t a[32], b[32], c[32];
+
+  test_connect (&f->client, &f->server);
+  g_assert_cmpint (sc_session_export (f->client.s, "test", (const uint8_t *) "ctx", 3, a, 32), ==,
+                   SC_OK);
+  g_assert_cmpint (sc_session_export (f->server.s, "test", (const uint8_t *) "ctx", 3, b, 32), ==,
+                   SC_OK);
+  g_assert_cmpmem (a, 32, b, 32);
+  g_assert_cmpint (sc_session_export (f->server.s, "test2", (const uint8_t *) "ctx", 3, c, 32),
+                   ==, SC_OK);
+  g_assert_true (memcmp (a, c, 32) != 0);
+}
+
+/* ==== tampering with the wire =========================================== */
+
+/* Runs the handshake to the end, then has the client send `n` messages and
+ * returns the records without delivering them. */
+static GPtrArray *
+client_records (Fixture *f, guint n)
+{
+  GPtrArray *recs;
+
+  test_connect (&f->client, &f->server);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *m = g_strdup_printf ("message %u", i);
+      sc_session_send (f->client.s, (const uint8_t *) m, strlen (m), NULL, &f->client.out);
+    }
+  recs = test_split_records (&f->client.out);
+  sc_buffer_consume (&f->client.out, f->client.out.len);
+  return recs;
+}
+
+static int
+feed (TestPeer *to, GBytes *rec)
+{
+  gsize n;
+  const uint8_t *p = g_bytes_get_data (rec, &n);
+
+  return sc_session_recv (to->s, p, n, &to->out);
+}
+
+static int
+feed_modified (TestPeer *to, GBytes *rec, gsize offset, guint8 xor)
+{
+  gsize n = g_bytes_get_size (rec);
+  g_autofree uint8_t *p = g_memdup2 (g_bytes_get_data (rec, NULL), n);
+
+  p[offset] ^= xor;
+  return sc_session_recv (to->s, p, n, &to->out);
+}
+
+static void
+test_tamper_ciphertext (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GPtrArray) recs = client_records (f, 1);
+
+  g_assert_cmpint (feed_modified (&f->server, recs->pdata[0], SC_RECORD_HEADER_LEN + 3, 0x01),
+                   ==, SC_ERR_DECRYPT);
+  assert_failed (&f->server, SC_ERR_DECRYPT);
+  g_assert_cmpuint (f->server.messages->len, ==, 0);
+  assert_alerted (&f->server, &f->client, SC_ALERT_BAD_RECORD);
+}
+
+static void
+test_tamper_tag (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GPtrArray) recs = client_records (f, 1);
+  gsize n = g_bytes_get_size (recs->pdata[0]);
+
+  g_assert_cmpint (feed_modified (&f->server, recs->pdata[0], n - 1, 0x80), ==, SC_ERR_DECRYPT);
+  assert_failed (&f->server, SC_ERR_DECRYPT);
+}
+
+static void
+test_tamper_header (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GPtrArray) recs = client_records (f, 1);
+
+  /* The version byte: not a record of ours. */
+  g_assert_cmpint (feed_modified (&f->server, recs->pdata[0], 1, 0x02), ==, SC_ERR_DECODE);
+  assert_failed (&f->server, SC_ERR_DECODE);
+}
+
+static void
+test_tamper_header_type (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GPtrArray) recs = client_records (f, 1);
+
+  /* PROTECTED (0x17) turned into HANDSHAKE (0x16): plaintext after keys. */
+  g_assert_cmpint (feed_modified (&f->server, recs->pdata[0], 0, 0x01), ==, SC_ERR_UNEXPECTED);
+  assert_failed (&f->server, SC_ERR_UNEXPECTED);
+}
+
+static void
+test_replay (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GPtrArray) recs = client_records (f, 1);
+
+  g_assert_cmpint (feed (&f->server, recs->pdata[0]), ==, SC_OK);
+  g_assert_cmpint (feed (&f->server, recs->pdata[0]), ==, SC_ERR_DECRYPT);
+  assert_failed (&f->server, SC_ERR_DECRYPT);
+  g_assert_cmpuint (f->server.messages->len, ==, 1);
+}
+
+static void
+test_reorder (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GPtrArray) recs = client_records (f, 2);
+
+  g_assert_cmpint (feed (&f->server, recs->pdata[1]), ==, SC_ERR_DECRYPT);
+  assert_failed (&f->server, SC_ERR_DECRYPT);
+  g_assert_cmpuint (f->server.messages->len, ==, 0);
+}
+
+static void
+test_drop (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GPtrArray) recs = client_records (f, 3);
+
+  g_assert_cmpint (feed (&f->server, recs->pdata[0]), ==, SC_OK);
+  g_assert_cmpint (feed (&f->server, recs->pdata[2]), ==, SC_ERR_DECRYPT);
+  assert_failed (&f->server, SC_ERR_DECRYPT);
+  g_assert_cmpuint (f->server.messages->len, ==, 1);
+}
+
+static void
+test_oversize_record (Fixture *f, gconstpointer data)
+{
+  uint8_t hdr[SC_RECORD_HEADER_LEN];
+
+  test_peer_start (&f->server);
+  sc_wire_put_record_header (hdr, SC_RECORD_PROTECTED, SC_MAX_PROTECTED_BODY + 1);
+  /* Refused on the header alone, before any body arrives. */
+  g_assert_cmpint (sc_session_recv (f->server.s, hdr, sizeof hdr, &f->server.out), ==,
+                   SC_ERR_RECORD_OVERFLOW);
+  assert_failed (&f->server, SC_ERR_RECORD_OVERFLOW);
+}
+
+static void
+test_oversize_record_connected (Fixture *f, gconstpointer data)
+{
+  uint8_t hdr[SC_RECORD_HEADER_LEN];
+
+  test_connect (&f->client, &f->server);
+  sc_wire_put_record_header (hdr, SC_RECORD_PROTECTED, 0xffff);
+  g_assert_cmpint (sc_session_recv (f->server.s, hdr, 2, &f->server.out), ==, SC_OK);
+  g_assert_cmpint (sc_session_recv (f->server.s, hdr + 2, 2, &f->server.out), ==,
+                   SC_ERR_RECORD_OVERFLOW);
+  assert_alerted (&f->server, &f->client, SC_ALERT_RECORD_OVERFLOW);
+}
+
+/* Application data under the handshake keys, before the handshake ended. */
+static void
+test_message_before_handshake (Fixture *f, gconstpointer data)
+{
+  uint8_t rec[SC_RECORD_HEADER_LEN + 1 + 16 + SC_AES256_GCM_TAG_LEN] = { 0 };
+
+  test_peer_start (&f->server);
+  sc_wire_put_record_header (rec, SC_RECORD_PROTECTED, sizeof rec - SC_RECORD_HEADER_LEN);
+  g_assert_cmpint (sc_session_recv (f->server.s, rec, sizeof rec, &f->server.out), ==,
+                   SC_ERR_UNEXPECTED);
+  assert_failed (&f->server, SC_ERR_UNEXPECTED);
+}
+
+typedef struct
+{
+  guint8 type;
+  const guint8 *content;
+  gsize len;
+} Replacement;
+
+static void
+replace_plaintext (GByteArray *pt, gpointer user)
+{
+  const Replacement *r = user;
+
+  g_byte_array_set_size (pt, 0);
+  g_byte_array_append (pt, &r->type, 1);
+  g_byte_array_append (pt, r->content, r->len);
+}
+
+static void
+flip_last_byte (GByteArray *pt, gpointer user)
+{
+  pt->data[pt->len - 1] ^= 0x01;
+}
+
+/* Delivers ClientHello, intercepts the server's flight (SH, Identity, Verify,
+ * Finished), rewrites record `which` (1..3, sequence which-1 under s_hs)
+ * and hands the flight to the client. Returns the client's result. */
+static int
+server_flight_edited (Fixture *f, guint which, TestEditFunc edit, gpointer user)
+{
+  g_autoptr (GPtrArray) recs = NULL;
+  ScBuffer flight;
+  int ret;
+
+  test_peer_start (&f->client);
+  test_peer_start (&f->server);
+  sc_session_start (f->client.s, &f->client.out);
+  ret = sc_session_recv (f->server.s, f->client.out.data, f->client.out.len, &f->server.out);
+  g_assert_cmpint (ret, ==, SC_OK);
+  sc_buffer_consume (&f->client.out, f->client.out.len);
+  recs = test_split_records (&f->server.out);
+  sc_buffer_consume (&f->server.out, f->server.out.len);
+  g_assert_cmpuint (recs->len, ==, 4);
+  if (edit != NULL)
+    {
+      GBytes *old = recs->pdata[which];
+
+      recs->pdata[which] = test_rewrite_record (old, test_peer_secret (&f->server,
+                                                                        "s_hs_traffic"),
+                                                which - 1, edit, user);
+      g_bytes_unref (old);
+    }
+  sc_buffer_init (&flight);
+  for (guint i = 0; i < recs->len; i++)
+    sc_buffer_append (&flight, g_bytes_get_data (recs->pdata[i], NULL),
+                      g_bytes_get_size (recs->pdata[i]));
+  ret = sc_session_recv (f->client.s, flight.data, flight.len, &f->client.out);
+  sc_buffer_clear (&flight);
+  return ret;
+}
+
+static void
+test_bad_signature (Fixture *f, gconstpointer data)
+{
+  g_assert_cmpint (server_flight_edited (f, 2, flip_last_byte, NULL), ==, SC_ERR_AUTH);
+  assert_failed (&f->client, SC_ERR_AUTH);
+  assert_alerted (&f->client, &f->server, SC_ALERT_HANDSHAKE_FAILURE);
+}
+
+static void
+test_bad_finished (Fixture *f, gconstpointer data)
+{
+  g_assert_cmpint (server_flight_edited (f, 3, flip_last_byte, NULL), ==, SC_ERR_AUTH);
+  assert_failed (&f->client, SC_ERR_AUTH);
+}
+
+static void
+test_unedited_flight_connects (Fixture *f, gconstpointer data)
+{
+  /* The interception itself is harmless: without edits the client connects. */
+  g_assert_cmpint (server_flight_edited (f, 0, NULL, NULL), ==, SC_OK);
+  g_assert_cmpint (sc_session_get_state (f->client.s), ==, SC_STATE_CONNECTED);
+}
+
+/* The server's Identity swapped for another key's: its signature no longer
+ * verifies under the announced key. */
+static void
+swap_identity (GByteArray *pt, gpointer user)
+{
+  const ScP256Key *other = user;
+
+  /* inner type, hs header (4), auth_request, type, u16 len, spki */
+  g_assert_cmpuint (pt->len, ==, 1 + 4 + 2 + 2 + SC_P256_SPKI_LEN);
+  sc_p256_spki_encode (other->pub, pt->data + 1 + 4 + 2 + 2);
+}
+
+static void
+test_wrong_server_identity (Fixture *f, gconstpointer data)
+{
+  TestPeer other;
+
+  test_peer_init (&other, SC_ROLE_SERVER, "impostor", TRUE);
+  g_assert_cmpint (server_flight_edited (f, 1, swap_identity, &other.identity), ==, SC_ERR_AUTH);
+  assert_failed (&f->client, SC_ERR_AUTH);
+  test_peer_clear (&other);
+}
+
+static void
+test_bad_client_finished (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GPtrArray) recs = NULL;
+  g_autoptr (GBytes) forged = NULL;
+
+  g_assert_cmpint (server_flight_edited (f, 0, NULL, NULL), ==, SC_OK);
+  recs = test_split_records (&f->client.out);
+  sc_buffer_consume (&f->client.out, f->client.out.len);
+  g_assert_cmpuint (recs->len, ==, 1);
+  forged = test_rewrite_record (recs->pdata[0], test_peer_secret (&f->client, "c_hs_traffic"), 0,
+                                flip_last_byte, NULL);
+  g_assert_cmpint (feed (&f->server, forged), ==, SC_ERR_AUTH);
+  assert_failed (&f->server, SC_ERR_AUTH);
+}
+
+/* A MESSAGE sealed correctly under the client's handshake key in place of
+ * its Finished: authentic, but application data before the handshake ended. */
+static void
+test_message_under_handshake_key (Fixture *f, gconstpointer data)
+{
+  guint8 frag[SC_MESSAGE_HEADER_LEN + 2] = { 0 };
+  Replacement r = { SC_CONTENT_MESSAGE, frag, sizeof frag };
+  g_autoptr (GPtrArray) recs = NULL;
+  g_autoptr (GBytes) forged = NULL;
+
+  sc_put_u64 (frag, 1);
+  sc_put_u32 (frag + 8, 2);
+  g_assert_cmpint (server_flight_edited (f, 0, NULL, NULL), ==, SC_OK);
+  recs = test_split_records (&f->client.out); /* the client's Finished */
+  sc_buffer_consume (&f->client.out, f->client.out.len);
+  g_assert_cmpuint (recs->len, ==, 1);
+  forged = test_rewrite_record (recs->pdata[0], test_peer_secret (&f->client, "c_hs_traffic"), 0,
+                                replace_plaintext, &r);
+  g_assert_cmpint (feed (&f->server, forged), ==, SC_ERR_UNEXPECTED);
+  assert_failed (&f->server, SC_ERR_UNEXPECTED);
+  g_assert_cmpuint (f->server.messages->len, ==, 0);
+}
+
+/* ==== hellos: versions, freshness, key shares ========================== */
+
+typedef void (*HelloEdit) (ScHello *h, uint8_t *versions, size_t *n_versions, uint8_t *share,
+                           uint64_t *ts);
+
+/* Rebuilds the client's ClientHello with edits and returns the server's
+ * result for it. */
+static int
+client_hello_edited (Fixture *f, HelloEdit edit)
+{
+  ScHello h;
+  const uint8_t *body;
+  size_t body_len;
+  uint8_t type, versions[SC_MAX_OFFERED_VERSIONS], share[SC_P256_POINT_LEN], random[32];
+  size_t n;
+  uint64_t ts;
+  ScBuffer msg, rec;
+  uint8_t hdr[SC_RECORD_HEADER_LEN];
+  int ret;
+
+  test_peer_start (&f->client);
+  test_peer_start (&f->server);
+  sc_session_start (f->client.s, &f->client.out);
+  g_assert_cmpint (sc_wire_parse_handshake (f->client.out.data + SC_RECORD_HEADER_LEN,
+                                            f->client.out.len - SC_RECORD_HEADER_LEN, &type,
+                                            &body, &body_len),
+                   ==, SC_OK);
+  g_assert_cmpint (sc_wire_parse_client_hello (body, body_len, &h), ==, SC_OK);
+  n = h.n_versions;
+  memcpy (versions, h.versions, n);
+  memcpy (share, h.key_share, sizeof share);
+  memcpy (random, h.random, sizeof random);
+  ts = h.timestamp_ms;
+  edit (&h, versions, &n, share, &ts);
+  sc_buffer_init (&msg);
+  sc_buffer_init (&rec);
+  g_assert_cmpint (sc_wire_build_hello (&msg, SC_HS_CLIENT_HELLO, versions, n, random, ts, share,
+                                        h.max_message_size),
+                   ==, SC_OK);
+  sc_wire_put_record_header (hdr, SC_RECORD_HANDSHAKE, (uint16_t) msg.len);
+  sc_buffer_append (&rec, hdr, sizeof hdr);
+  sc_buffer_append (&rec, msg.data, msg.len);
+  sc_buffer_consume (&f->client.out, f->client.out.len);
+  ret = sc_session_recv (f->server.s, rec.data, rec.len, &f->server.out);
+  sc_buffer_clear (&msg);
+  sc_buffer_clear (&rec);
+  return ret;
+}
+
+static void
+edit_nothing (ScHello *h, uint8_t *v, size_t *n, uint8_t *share, uint64_t *ts)
+{
+}
+
+static void
+edit_add_version (ScHello *h, uint8_t *v, size_t *n, uint8_t *share, uint64_t *ts)
+{
+  v[(*n)++] = 0x7f; /* an attacker's change to the offer */
+}
+
+static void
+edit_only_unknown_version (ScHello *h, uint8_t *v, size_t *n, uint8_t *share, uint64_t *ts)
+{
+  v[0] = 0x02;
+  *n = 1;
+}
+
+static void
+edit_stale (ScHello *h, uint8_t *v, size_t *n, uint8_t *share, uint64_t *ts)
+{
+  *ts -= SC_DEFAULT_MAX_SKEW_MS + 1;
+}
+
+static void
+edit_future (ScHello *h, uint8_t *v, size_t *n, uint8_t *share, uint64_t *ts)
+{
+  *ts += SC_DEFAULT_MAX_SKEW_MS + 1;
+}
+
+static void
+edit_skew_edge (ScHello *h, uint8_t *v, size_t *n, uint8_t *share, uint64_t *ts)
+{
+  *ts -= SC_DEFAULT_MAX_SKEW_MS; /* exactly at the limit: accepted */
+}
+
+static void
+edit_off_curve (ScHello *h, uint8_t *v, size_t *n, uint8_t *share, uint64_t *ts)
+{
+  share[SC_P256_POINT_LEN - 1] ^= 0x01;
+}
+
+static void
+edit_compressed (ScHello *h, uint8_t *v, size_t *n, uint8_t *share, uint64_t *ts)
+{
+  share[0] = 0x02;
+}
+
+static void
+edit_zero_point (ScHello *h, uint8_t *v, size_t *n, uint8_t *share, uint64_t *ts)
+{
+  memset (share + 1, 0, SC_P256_POINT_LEN - 1);
+}
+
+static void
+test_hello_rebuilt_ok (Fixture *f, gconstpointer data)
+{
+  g_assert_cmpint (client_hello_edited (f, edit_nothing), ==, SC_OK);
+  g_assert_cmpint (client_hello_edited (f, edit_nothing), ==, SC_OK);
+}
+
+/* The offer changed in transit. The handshake keys are derived from the
+ * transcript the server saw, so the client cannot even open the server's
+ * flight (and the signature would fail next): the session dies. */
+static void
+test_version_downgrade (Fixture *f, gconstpointer data)
+{
+  g_assert_cmpint (client_hello_edited (f, edit_add_version), ==, SC_OK);
+  g_assert_cmpint (test_pump (&f->server, &f->client), ==, SC_ERR_DECRYPT);
+  assert_failed (&f->client, SC_ERR_DECRYPT);
+  g_assert_cmpuint (f->client.handshakes_done, ==, 0);
+}
+
+static void
+test_version_none_common (Fixture *f, gconstpointer data)
+{
+  g_assert_cmpint (client_hello_edited (f, edit_only_unknown_version), ==, SC_ERR_VERSION);
+  assert_failed (&f->server, SC_ERR_VERSION);
+  /* Before keys, the alert travels in plaintext. */
+  g_assert_cmpuint (f->server.out.data[0], ==, SC_RECORD_ALERT);
+  assert_alerted (&f->server, &f->client, SC_ALERT_PROTOCOL_VERSION);
+}
+
+typedef struct
+{
+  guint8 version;
+} SetVersion;
+
+/* The server answers with a version the client never offered. */
+static void
+test_version_not_offered (Fixture *f, gconstpointer data)
+{
+  test_peer_start (&f->client);
+  test_peer_start (&f->server);
+  sc_session_start (f->client.s, &f->client.out);
+  sc_session_recv (f->server.s, f->client.out.data, f->client.out.len, &f->server.out);
+  sc_buffer_consume (&f->client.out, f->client.out.len);
+  /* ServerHello body starts after record header (4) and hs header (4). */
+  f->server.out.data[SC_RECORD_HEADER_LEN + SC_HS_HEADER_LEN] = 0x02;
+  g_assert_cmpint (test_pump (&f->server, &f->client), ==, SC_ERR_VERSION);
+  assert_failed (&f->client, SC_ERR_VERSION);
+}
+
+static void
+test_stale_timestamp (Fixture *f, gconstpointer data)
+{
+  g_assert_cmpint (client_hello_edited (f, edit_stale), ==, SC_ERR_STALE);
+  assert_failed (&f->server, SC_ERR_STALE);
+  assert_alerted (&f->server, &f->client, SC_ALERT_STALE);
+}
+
+static void
+test_future_timestamp (Fixture *f, gconstpointer data)
+{
+  g_assert_cmpint (client_hello_edited (f, edit_future), ==, SC_ERR_STALE);
+}
+
+static void
+test_skew_edge (Fixture *f, gconstpointer data)
+{
+  g_assert_cmpint (client_hello_edited (f, edit_skew_edge), ==, SC_OK);
+}
+
+/* The client checks the server's clock too. */
+static void
+test_stale_server_hello (Fixture *f, gconstpointer data)
+{
+  f->server.wall_ms -= SC_DEFAULT_MAX_SKEW_MS + 1;
+  f->server.cfg.limits.max_skew_ms = 2 * SC_DEFAULT_MAX_SKEW_MS; /* the server is lax */
+  test_peer_start (&f->client);
+  test_peer_start (&f->server);
+  sc_session_start (f->client.s, &f->client.out);
+  g_assert_cmpint (test_pump (&f->client, &f->server), ==, SC_ERR_STALE);
+  assert_failed (&f->client, SC_ERR_STALE);
+}
+
+static void
+test_off_curve_point (Fixture *f, gconstpointer data)
+{
+  g_assert_cmpint (client_hello_edited (f, edit_off_curve), ==, SC_ERR_BAD_KEY);
+  assert_failed (&f->server, SC_ERR_BAD_KEY);
+  assert_alerted (&f->server, &f->client, SC_ALERT_ILLEGAL_PARAMETER);
+}
+
+static void
+test_compressed_point (Fixture *f, gconstpointer data)
+{
+  g_assert_cmpint (client_hello_edited (f, edit_compressed), ==, SC_ERR_BAD_KEY);
+}
+
+static void
+test_zero_point (Fixture *f, gconstpointer data)
+{
+  g_assert_cmpint (client_hello_edited (f, edit_zero_point), ==, SC_ERR_BAD_KEY);
+}
+
+/* ==== fragments and content rules ====================================== */
+
+static void
+test_bad_message_id (Fixture *f, gconstpointer data)
+{
+  guint8 frag[SC_MESSAGE_HEADER_LEN + 1] = { 0 };
+  Replacement r = { SC_CONTENT_MESSAGE, frag, sizeof frag };
+  g_autoptr (GPtrArray) recs = client_records (f, 1);
+  g_autoptr (GBytes) forged = NULL;
+
+  sc_put_u64 (frag, 2); /* skips id 1 */
+  sc_put_u32 (frag + 8, 1);
+  forged = test_rewrite_record (recs->pdata[0], test_peer_secret (&f->client, "c_ap_traffic_0"),
+                                0, replace_plaintext, &r);
+  g_assert_cmpint (feed (&f->server, forged), ==, SC_ERR_DECODE);
+  assert_failed (&f->server, SC_ERR_DECODE);
+}
+
+static void
+test_unknown_inner_type (Fixture *f, gconstpointer data)
+{
+  Replacement r = { 0x42, (const guint8 *) "x", 1 };
+  g_autoptr (GPtrArray) recs = client_records (f, 1);
+  g_autoptr (GBytes) forged = test_rewrite_record (
+      recs->pdata[0], test_peer_secret (&f->client, "c_ap_traffic_0"), 0, replace_plaintext, &r);
+
+  g_assert_cmpint (feed (&f->server, forged), ==, SC_ERR_DECODE);
+}
+
+static void
+test_ack_beyond_sent (Fixture *f, gconstpointer data)
+{
+  guint8 ack[8];
+  Replacement r = { SC_CONTENT_ACK, ack, sizeof ack };
+  g_autoptr (GPtrArray) recs = client_records (f, 1);
+  g_autoptr (GBytes) forged = NULL;
+
+  sc_put_u64 (ack, 5); /* the server has sent nothing */
+  forged = test_rewrite_record (recs->pdata[0], test_peer_secret (&f->client, "c_ap_traffic_0"),
+                                0, replace_plaintext, &r);
+  g_assert_cmpint (feed (&f->server, forged), ==, SC_ERR_DECODE);
+}
+
+static void
+test_unsolicited_pong (Fixture *f, gconstpointer data)
+{
+  guint8 pong[8] = { 0, 0, 0, 0, 0, 0, 0, 1 };
+  Replacement r = { SC_CONTENT_PONG, pong, sizeof pong };
+  g_autoptr (GPtrArray) recs = client_records (f, 1);
+  g_autoptr (GBytes) forged = test_rewrite_record (
+      recs->pdata[0], test_peer_secret (&f->client, "c_ap_traffic_0"), 0, replace_plaintext, &r);
+
+  g_assert_cmpint (feed (&f->server, forged), ==, SC_ERR_DECODE);
+}
+
+static void
+test_handshake_after_connected (Fixture *f, gconstpointer data)
+{
+  guint8 fin[4 + 32] = { SC_HS_FINISHED, 0, 0, 32 };
+  Replacement r = { SC_CONTENT_HANDSHAKE, fin, sizeof fin };
+  g_autoptr (GPtrArray) recs = client_records (f, 1);
+  g_autoptr (GBytes) forged = test_rewrite_record (
+      recs->pdata[0], test_peer_secret (&f->client, "c_ap_traffic_0"), 0, replace_plaintext, &r);
+
+  g_assert_cmpint (feed (&f->server, forged), ==, SC_ERR_UNEXPECTED);
+}
+
+/* ==== configuration ===================================================== */
+
+static void
+test_config_rejected (Fixture *f, gconstpointer data)
+{
+  ScSessionConfig c;
+  ScProtoCtx ctx = { 0 };
+  int err = 0;
+
+  sc_session_config_init (&c, SC_ROLE_SERVER);
+  g_assert_null (sc_session_new (&c, &ctx, &err)); /* no clocks, no identity */
+  g_assert_cmpint (err, ==, SC_ERR_INVALID_ARG);
+  f->server.cfg.limits.rekey_after_records = f->server.cfg.limits.reject_after_records;
+  g_assert_null (sc_session_new (&f->server.cfg, &ctx, &err));
+  g_assert_cmpint (err, ==, SC_ERR_INVALID_ARG);
+}
+
+#define ADD(path, fn) g_test_add ("/session/" path, Fixture, NULL, fixture_setup, fn, \
+                                  fixture_teardown)
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  ADD ("handshake/server-auth", test_handshake_server_auth);
+  ADD ("handshake/mutual", test_handshake_mutual);
+  ADD ("handshake/optional-anonymous", test_handshake_optional_anonymous);
+  ADD ("handshake/required-missing", test_handshake_required_missing);
+  ADD ("handshake/pin-match", test_handshake_pin_match);
+  ADD ("handshake/pin-mismatch", test_handshake_pin_mismatch);
+  ADD ("handshake/client-untrusted", test_handshake_client_untrusted);
+  ADD ("handshake/timeout", test_handshake_timeout);
+  ADD ("handshake/intercepted-unedited", test_unedited_flight_connects);
+  ADD ("handshake/bad-signature", test_bad_signature);
+  ADD ("handshake/bad-server-finished", test_bad_finished);
+  ADD ("handshake/bad-client-finished", test_bad_client_finished);
+  ADD ("handshake/wrong-server-identity", test_wrong_server_identity);
+  ADD ("hello/rebuilt-ok", test_hello_rebuilt_ok);
+  ADD ("hello/version-downgrade", test_version_downgrade);
+  ADD ("hello/version-none-common", test_version_none_common);
+  ADD ("hello/version-not-offered", test_version_not_offered);
+  ADD ("hello/stale-timestamp", test_stale_timestamp);
+  ADD ("hello/future-timestamp", test_future_timestamp);
+  ADD ("hello/skew-edge-accepted", test_skew_edge);
+  ADD ("hello/stale-server-hello", test_stale_server_hello);
+  ADD ("hello/off-curve-point", test_off_curve_point);
+  ADD ("hello/compressed-point", test_compressed_point);
+  ADD ("hello/zero-point", test_zero_point);
+  ADD ("message/sizes", test_message_sizes);
+  ADD ("message/byte-by-byte", test_message_byte_by_byte);
+  ADD ("message/batch-ack", test_message_batch_ack);
+  ADD ("message/too-large-local", test_message_too_large_local);
+  ADD ("message/too-large-remote", test_message_too_large_remote);
+  ADD ("message/before-handshake", test_message_before_handshake);
+  ADD ("message/under-handshake-key", test_message_under_handshake_key);
+  ADD ("message/bad-id", test_bad_message_id);
+  ADD ("record/tamper-ciphertext", test_tamper_ciphertext);
+  ADD ("record/tamper-tag", test_tamper_tag);
+  ADD ("record/tamper-header-version", test_tamper_header);
+  ADD ("record/tamper-header-type", test_tamper_header_type);
+  ADD ("record/replay", test_replay);
+  ADD ("record/reorder", test_reorder);
+  ADD ("record/drop", test_drop);
+  ADD ("record/truncated", test_truncated);
+  ADD ("record/truncated-at-boundary", test_truncated_at_boundary);
+  ADD ("record/oversize", test_oversize_record);
+  ADD ("record/oversize-connected", test_oversize_record_connected);
+  ADD ("record/unknown-inner-type", test_unknown_inner_type);
+  ADD ("content/ack-beyond-sent", test_ack_beyond_sent);
+  ADD ("content/unsolicited-pong", test_unsolicited_pong);
+  ADD ("content/handshake-after-connected", test_handshake_after_connected);
+  ADD ("rekey/records", test_rekey_records);
+  ADD ("rekey/bytes", test_rekey_bytes);
+  ADD ("rekey/time", test_rekey_time);
+  ADD ("rekey/requested", test_rekey_requested);
+  ADD ("rekey/reject-after-limit", test_rekey_reject_after);
+  ADD ("heartbeat/ping-pong", test_heartbeat);
+  ADD ("heartbeat/dead-peer", test_heartbeat_dead_peer);
+  ADD ("close/clean", test_close);
+  ADD ("exporter/agree", test_exporter);
+  ADD ("config/rejected", test_config_rejected);
+  return g_test_run ();
+}
