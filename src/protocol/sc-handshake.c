@@ -177,6 +177,8 @@ build_hello (ScSession *s, uint8_t type, const uint8_t *versions, size_t n, ScBu
   if (sc_p256_keygen (&s->sec->eph, s->ctx.random, s->ctx.user) != 0
       || random_bytes (s, random, sizeof random) != SC_OK)
     return SC_ERR_RANDOM;
+  sc_session_keylog (s, s->cfg.role == SC_ROLE_CLIENT ? "c_ephemeral_private"
+                                                       : "s_ephemeral_private", s->sec->eph.d);
   return sc_wire_build_hello (msg, type, versions, n, random, s->ctx.wall_ms (s->ctx.user),
                               s->sec->eph.pub, s->cfg.limits.max_message_size);
 }
@@ -428,8 +430,6 @@ send_client_flight (ScSession *s, ScBuffer *out)
 
   if (s->auth_request != SC_CLIENT_AUTH_NONE)
     {
-      if (s->cfg.identity == NULL && s->auth_request == SC_CLIENT_AUTH_REQUIRED)
-        return SC_ERR_AUTH_REQUIRED;
       ret = send_identity (s, 0, out);
       if (ret == SC_OK && s->cfg.identity != NULL)
         ret = send_verify (s, out);
@@ -448,12 +448,11 @@ identity_key (const ScIdentityMsg *id, uint8_t pub[SC_P256_POINT_LEN])
 {
   int ret;
 
-  if (id->identity_type == 1)
-    ret = sc_p256_spki_decode (id->spki, SC_P256_SPKI_LEN, pub);
-  else
-    ret = sc_x509_p256_pubkey (id->certs[0], id->cert_lens[0], pub);
+  if (id->identity_type == 1) /* any SPKI that is not ours: illegal_parameter */
+    return sc_p256_spki_decode (id->spki, SC_P256_SPKI_LEN, pub) == 0 ? SC_OK : SC_ERR_BAD_KEY;
+  ret = sc_x509_p256_pubkey (id->certs[0], id->cert_lens[0], pub);
   if (ret == SC_CRYPTO_EENCODING)
-    return SC_ERR_DECODE;
+    return SC_ERR_DECODE; /* not a certificate */
   return ret == 0 ? SC_OK : SC_ERR_BAD_KEY;
 }
 
@@ -473,7 +472,11 @@ consume_identity (ScSession *s, const uint8_t *msg, size_t len, const uint8_t *b
     return SC_ERR_DECODE; /* clients ask nothing; servers always identify */
   sc_sha256_update (&s->transcript, msg, len);
   if (!server)
-    s->auth_request = id.auth_request;
+    {
+      s->auth_request = id.auth_request;
+      if (id.auth_request == SC_CLIENT_AUTH_REQUIRED && s->cfg.identity == NULL)
+        return SC_ERR_AUTH_REQUIRED; /* no point going on (PROTOCOL.md 4.4) */
+    }
   if (id.identity_type == 0)
     {
       if (s->cfg.client_auth == SC_CLIENT_AUTH_REQUIRED)

@@ -46,7 +46,7 @@
 
 /* Freshness (docs/PROTOCOL.md 4.3). */
 /* ms: default allowed clock difference for hello timestamps: 5 minutes, the
- * Kerberos default (RFC 4120 section 1.6 suggests that order); tight enough to
+ * Kerberos default clock skew (RFC 4120 recommends a few minutes); tight enough to
  * reject stale flights, loose enough for machines with ordinary NTP drift. */
 #define SC_DEFAULT_MAX_SKEW_MS (5u * 60u * 1000u)
 #define SC_MAX_SKEW_LIMIT_MS (24u * 3600u * 1000u) /* ms: configurable ceiling */
@@ -74,7 +74,7 @@
 /* Heartbeats (docs/PROTOCOL.md 6.3). */
 /* ms: default ping interval. 30 s: well under common NAT and firewall idle
  * timeouts for TCP (RFC 5382 REQ-5 asks for at least 2 h, but consumer
- * devices often use minutes), and cheap: one 41-byte record each way. */
+ * devices often use minutes), and cheap: one 29-byte record each way. */
 #define SC_DEFAULT_HEARTBEAT_INTERVAL_MS (30u * 1000u)
 /* pings: unanswered pings after which the peer is declared dead; 3 tolerates
  * a burst of loss or a stalled peer for about 90 s before giving up. */

@@ -30,6 +30,7 @@ struct ScSession
   int error;
   uint8_t peer_alert;
   bool alerting;                      /* sealing our last record: an alert */
+  bool peer_protected_seen;           /* a protected record from the peer opened */
   ScSecrets *sec;                     /* NULL once wiped */
   ScSha256 transcript;
   uint8_t version;

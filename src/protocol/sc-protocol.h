@@ -185,8 +185,8 @@ typedef struct
   uint32_t handshake_timeout_ms;   /* 0: no timeout */
   uint64_t rekey_after_records;    /* 1 .. reject_after_records - 1 */
   uint64_t reject_after_records;   /* 2 .. SC_REJECT_AFTER_RECORDS */
-  uint64_t rekey_after_bytes;      /* 1 .. reject_after_bytes - 1 */
-  uint64_t reject_after_bytes;     /* 2 .. SC_REJECT_AFTER_BYTES */
+  uint64_t rekey_after_bytes;      /* 1 .. reject_after_bytes - SC_MAX_RECORD_PLAINTEXT */
+  uint64_t reject_after_bytes;     /* SC_MAX_RECORD_PLAINTEXT + 1 .. SC_REJECT_AFTER_BYTES */
   uint32_t rekey_after_ms;         /* 0: no rotation by age */
   uint32_t heartbeat_interval_ms;  /* 0: no heartbeats */
   uint32_t heartbeat_missed;       /* >= 1 */

@@ -77,9 +77,12 @@ limits_valid (const ScLimits *l)
   return l->max_message_size >= 1 && l->max_message_size <= SC_MAX_MESSAGE_SIZE_LIMIT
          && l->max_skew_ms <= SC_MAX_SKEW_LIMIT_MS && l->reject_after_records >= 2
          && l->reject_after_records <= SC_REJECT_AFTER_RECORDS && l->rekey_after_records >= 1
-         && l->rekey_after_records < l->reject_after_records && l->reject_after_bytes >= 2
+         && l->rekey_after_records < l->reject_after_records
          && l->reject_after_bytes <= SC_REJECT_AFTER_BYTES && l->rekey_after_bytes >= 1
-         && l->rekey_after_bytes < l->reject_after_bytes && l->heartbeat_missed >= 1;
+         /* a key may carry one more full record after its rekey point */
+         && l->reject_after_bytes > SC_MAX_RECORD_PLAINTEXT
+         && l->rekey_after_bytes <= l->reject_after_bytes - SC_MAX_RECORD_PLAINTEXT
+         && l->heartbeat_missed >= 1;
 }
 
 /* The leaf certificate, when given, must carry the identity key. */
@@ -347,7 +350,8 @@ sc_session_seal (ScSession *s, uint8_t type, const uint8_t *a, size_t alen, cons
   uint8_t nonce[SC_AES256_GCM_NONCE_LEN], *p;
   int ret;
 
-  if (type != SC_CONTENT_KEY_UPDATE && type != SC_CONTENT_ERROR && rekey_due (s))
+  if (type != SC_CONTENT_KEY_UPDATE && type != SC_CONTENT_ERROR && type != SC_CONTENT_CLOSE
+      && rekey_due (s))
     {
       ret = sc_session_send_key_update (s, false, out);
       if (ret != SC_OK)
@@ -420,6 +424,7 @@ open_record (ScSession *s, const uint8_t *rec, size_t rec_len, uint8_t *pt, size
   if (tk->bytes > s->cfg.limits.reject_after_bytes)
     return SC_ERR_KEY_EXHAUSTED;
   s->last_rx_ms = sc_session_now (s);
+  s->peer_protected_seen = true;
   return SC_OK;
 }
 
@@ -435,7 +440,9 @@ process_record (ScSession *s, const uint8_t *rec, size_t len, ScBuffer *out)
   switch (rec[0])
     {
     case SC_RECORD_ALERT:
-      if (keyed)
+      /* Plaintext alerts count until the peer's first protected record
+       * opened: a client that refuses the ServerHello has no keys yet. */
+      if (s->peer_protected_seen)
         return SC_ERR_UNEXPECTED;
       s->peer_alert = rec[SC_RECORD_HEADER_LEN];
       return SC_ERR_PEER_ALERT;
