@@ -152,6 +152,8 @@ test_peer_start (TestPeer *p)
   };
   int err = 0;
 
+  sc_session_free (p->s); /* a test may start a peer again */
+  sc_buffer_consume (&p->out, p->out.len);
   p->s = sc_session_new (&p->cfg, &ctx, &err);
   g_assert_cmpint (err, ==, SC_OK);
   g_assert_nonnull (p->s);
