@@ -85,6 +85,9 @@ peer_verify (void *user, const ScPeerIdentity *id)
 
   p->verify_calls++;
   p->last_peer = *id;
+  g_clear_pointer (&p->last_leaf, g_bytes_unref);
+  if (id->n_certs > 0)
+    p->last_leaf = g_bytes_new (id->certs[0], id->cert_lens[0]);
   if (p->pin_set && memcmp (p->pin, id->fingerprint, sizeof p->pin) != 0)
     return -1;
   return 0;
@@ -168,6 +171,7 @@ test_peer_clear (TestPeer *p)
   g_array_unref (p->message_ids);
   g_array_unref (p->secrets);
   g_string_free (p->trace, TRUE);
+  g_clear_pointer (&p->last_leaf, g_bytes_unref);
   sc_p256_key_clear (&p->identity);
 }
 

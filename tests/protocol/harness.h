@@ -44,7 +44,8 @@ typedef struct TestPeer
   gboolean pin_set;
   uint8_t pin[SC_SHA256_LEN];
   guint verify_calls;
-  ScPeerIdentity last_peer;
+  ScPeerIdentity last_peer;  /* cert pointers are stale after the callback: */
+  GBytes *last_leaf;          /*   a copy of the leaf certificate, if any */
   /* Key log: name -> secret, in order. */
   GArray *secrets;          /* TestSecret */
   GString *trace;           /* keylog lines "label = hex\n" */

@@ -9,7 +9,9 @@
  */
 #include "harness.h"
 
+#include <gnutls/x509.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct
 {
@@ -277,6 +279,98 @@ test_message_too_large_remote (Fixture *f, gconstpointer data)
   g_assert_cmpint (test_pump (&f->client, &f->server), ==, SC_ERR_MESSAGE_TOO_LARGE);
   assert_failed (&f->server, SC_ERR_MESSAGE_TOO_LARGE);
   assert_alerted (&f->server, &f->client, SC_ALERT_MESSAGE_TOO_LARGE);
+}
+
+/* A self-signed X.509 certificate for a P-256 key pair, DER. */
+static GBytes *
+make_cert (const ScP256Key *key, const char *cn)
+{
+  gnutls_x509_privkey_t pk;
+  gnutls_x509_crt_t crt;
+  gnutls_datum_t x = { (unsigned char *) key->pub + 1, 32 };
+  gnutls_datum_t y = { (unsigned char *) key->pub + 33, 32 };
+  gnutls_datum_t k = { (unsigned char *) key->d, 32 };
+  gnutls_datum_t out = { NULL, 0 };
+  time_t now = time (NULL);
+  GBytes *der;
+
+  g_assert_cmpint (gnutls_x509_privkey_init (&pk), ==, 0);
+  g_assert_cmpint (gnutls_x509_privkey_import_ecc_raw (pk, GNUTLS_ECC_CURVE_SECP256R1, &x, &y, &k),
+                   ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_init (&crt), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_version (crt, 3), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_serial (crt, "\x01", 1), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_activation_time (crt, now - 60), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_expiration_time (crt, now + 3600), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
+                                                  strlen (cn)),
+                   ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_key (crt, pk), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_sign2 (crt, crt, pk, GNUTLS_DIG_SHA256, 0), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_DER, &out), ==, 0);
+  der = g_bytes_new (out.data, out.size);
+  gnutls_free (out.data);
+  gnutls_x509_crt_deinit (crt);
+  gnutls_x509_privkey_deinit (pk);
+  return der;
+}
+
+/* Identity type 2: the server presents a chain; the client's policy sees it
+ * whole and the protocol uses the leaf's key. */
+static void
+test_handshake_cert_chain (Fixture *f, gconstpointer data)
+{
+  TestPeer ca;
+  g_autoptr (GBytes) leaf = make_cert (&f->server.identity, "server");
+  g_autoptr (GBytes) root = NULL;
+  const uint8_t *chain[2];
+  size_t lens[2];
+  uint8_t spki[SC_P256_SPKI_LEN], fp[SC_SHA256_LEN];
+
+  test_peer_init (&ca, SC_ROLE_SERVER, "ca", TRUE);
+  root = make_cert (&ca.identity, "ca");
+  chain[0] = g_bytes_get_data (leaf, &lens[0]);
+  chain[1] = g_bytes_get_data (root, &lens[1]);
+  f->server.cfg.cert_chain = chain;
+  f->server.cfg.cert_chain_lens = lens;
+  f->server.cfg.n_certs = 2;
+  test_connect (&f->client, &f->server);
+  g_assert_cmpint (f->client.last_peer.type, ==, 2);
+  g_assert_cmpuint (f->client.last_peer.n_certs, ==, 2);
+  g_assert_true (g_bytes_equal (f->client.last_leaf, leaf));
+  sc_p256_spki_encode (f->server.identity.pub, spki);
+  sc_sha256 (spki, sizeof spki, fp);
+  g_assert_cmpmem (sc_session_peer_identity (f->client.s)->fingerprint, sizeof fp, fp, sizeof fp);
+  send_and_check (&f->client, &f->server, 100);
+  test_peer_clear (&ca);
+}
+
+static uint64_t
+zero_clock (void *user)
+{
+  return 0;
+}
+
+/* A chain whose leaf is not the identity key is a configuration error. */
+static void
+test_cert_chain_wrong_leaf (Fixture *f, gconstpointer data)
+{
+  TestPeer other;
+  g_autoptr (GBytes) leaf = NULL;
+  const uint8_t *chain[1];
+  size_t lens[1];
+  ScProtoCtx ctx = { .wall_ms = zero_clock, .mono_ms = zero_clock, .random = sc_random_system };
+  int err = 0;
+
+  test_peer_init (&other, SC_ROLE_SERVER, "other", TRUE);
+  leaf = make_cert (&other.identity, "other");
+  chain[0] = g_bytes_get_data (leaf, &lens[0]);
+  f->server.cfg.cert_chain = chain;
+  f->server.cfg.cert_chain_lens = lens;
+  f->server.cfg.n_certs = 1;
+  g_assert_null (sc_session_new (&f->server.cfg, &ctx, &err));
+  g_assert_cmpint (err, ==, SC_ERR_INVALID_ARG);
+  test_peer_clear (&other);
 }
 
 /* ==== key rotation ====================================================== */
@@ -1076,6 +1170,8 @@ main (int argc, char **argv)
   ADD ("handshake/pin-mismatch", test_handshake_pin_mismatch);
   ADD ("handshake/client-untrusted", test_handshake_client_untrusted);
   ADD ("handshake/timeout", test_handshake_timeout);
+  ADD ("handshake/cert-chain", test_handshake_cert_chain);
+  ADD ("handshake/cert-chain-wrong-leaf", test_cert_chain_wrong_leaf);
   ADD ("handshake/intercepted-unedited", test_unedited_flight_connects);
   ADD ("handshake/bad-signature", test_bad_signature);
   ADD ("handshake/bad-server-finished", test_bad_finished);
