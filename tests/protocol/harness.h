@@ -10,7 +10,7 @@
 
 #include "sc-protocol-private.h"
 
-/* Deterministic random source: block i = SHA-256(seed || label || i). */
+/* Deterministic random source: block i = SHA-256(seed || u64 i), big-endian i. */
 typedef struct
 {
   char seed[64];
