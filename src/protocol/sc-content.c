@@ -24,14 +24,29 @@ deliver (ScSession *s, uint64_t id, const uint8_t *data, size_t len)
   sc_session_emit (s, &ev);
 }
 
-/* The first fragment of the next message (PROTOCOL.md 6.1). */
+/* offset + fragment_len <= total without overflow, and only the fragment
+ * that completes a message may be empty (the last rows of PROTOCOL.md 6.1). */
+static int
+check_fragment_span (const ScFragment *f)
+{
+  if (f->fragment_len > (size_t) (f->total - f->offset))
+    return SC_ERR_DECODE;
+  if (f->fragment_len == 0 && f->offset != f->total)
+    return SC_ERR_DECODE;
+  return SC_OK;
+}
+
+/* The first fragment of the next message (PROTOCOL.md 6.1, in the order
+ * of its table). */
 static int
 start_message (ScSession *s, const ScFragment *f)
 {
-  if (f->id != s->last_recv_id + 1 || f->offset != 0)
+  if (f->id != s->last_recv_id + 1)
     return SC_ERR_DECODE;
   if (f->total > s->cfg.limits.max_message_size)
     return SC_ERR_MESSAGE_TOO_LARGE;
+  if (f->offset != 0 || check_fragment_span (f) != SC_OK)
+    return SC_ERR_DECODE;
   if (f->fragment_len == f->total)
     {
       deliver (s, f->id, f->fragment, f->fragment_len);
@@ -57,7 +72,8 @@ consume_fragment (ScSession *s, const uint8_t *c, size_t len)
     return ret;
   if (s->reasm == NULL)
     return start_message (s, &f);
-  if (f.id != s->reasm_id || f.total != s->reasm_total || f.offset != s->reasm_have)
+  if (f.id != s->reasm_id || f.total != s->reasm_total || f.offset != s->reasm_have
+      || check_fragment_span (&f) != SC_OK)
     return SC_ERR_DECODE;
   memcpy (s->reasm + s->reasm_have, f.fragment, f.fragment_len);
   s->reasm_have += (uint32_t) f.fragment_len;
@@ -165,6 +181,7 @@ sc_content_process (ScSession *s, uint8_t type, const uint8_t *c, size_t len, Sc
 {
   if (type == SC_CONTENT_ERROR)
     {
+      s->no_alert = true; /* never an alert in answer to an alert */
       if (sc_wire_parse_u8_content (c, len, &s->peer_alert) != SC_OK)
         return SC_ERR_DECODE;
       return SC_ERR_PEER_ALERT;
@@ -183,6 +200,8 @@ sc_content_process (ScSession *s, uint8_t type, const uint8_t *c, size_t len, Sc
 static int
 check_sendable (const ScSession *s)
 {
+  if (s->in_callback > 0)
+    return SC_ERR_INVALID_STATE;
   if (s->state == SC_STATE_FAILED)
     return s->error;
   if (s->state == SC_STATE_CLOSED)
@@ -243,6 +262,8 @@ sc_session_close (ScSession *s, ScCloseReason reason, ScBuffer *out)
   uint8_t r = (uint8_t) reason;
   int ret = SC_OK;
 
+  if (s->in_callback > 0)
+    return SC_ERR_INVALID_STATE;
   if (s->state == SC_STATE_FAILED)
     return s->error;
   if (s->state == SC_STATE_CLOSED)
@@ -324,6 +345,8 @@ sc_session_tick (ScSession *s, ScBuffer *out, uint32_t *next_ms)
 
   if (next_ms != NULL)
     *next_ms = UINT32_MAX;
+  if (s->in_callback > 0)
+    return SC_ERR_INVALID_STATE;
   if (s->state == SC_STATE_FAILED)
     return s->error;
   if (handshaking (s) && timeout > 0)

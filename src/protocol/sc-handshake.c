@@ -22,6 +22,8 @@
 static const uint8_t supported_versions[] = { SC_VERSION_1 };
 static const char server_sig_context[] = "SecureComm v1 server signature";
 static const char client_sig_context[] = "SecureComm v1 client signature";
+/* bytes: a signed content: the longer context string, 0x00, TH. */
+#define SC_SIG_CONTENT_MAX (sizeof server_sig_context + SC_SHA256_LEN)
 static const uint8_t zeros[SC_SECRET_LEN];
 
 static int
@@ -189,7 +191,7 @@ sc_session_start (ScSession *s, ScBuffer *out)
   ScBuffer msg;
   int ret;
 
-  if (s->state != SC_STATE_CLIENT_START)
+  if (s->in_callback > 0 || s->state != SC_STATE_CLIENT_START)
     return s->state == SC_STATE_FAILED ? s->error : SC_ERR_INVALID_STATE;
   sc_buffer_init (&msg);
   ret = build_hello (s, SC_HS_CLIENT_HELLO, supported_versions, sizeof supported_versions, &msg);
@@ -358,7 +360,7 @@ signature_content (const ScSession *s, bool server_signs, uint8_t *content)
 static int
 send_verify (ScSession *s, ScBuffer *out)
 {
-  uint8_t content[64 + SC_SHA256_LEN];
+  uint8_t content[SC_SIG_CONTENT_MAX];
   uint8_t msg[SC_HS_HEADER_LEN + 2 + SC_P256_SIG_LEN];
   size_t n = signature_content (s, s->cfg.role == SC_ROLE_SERVER, content);
   ScBuffer view;
@@ -366,8 +368,15 @@ send_verify (ScSession *s, ScBuffer *out)
   msg[0] = SC_HS_VERIFY;
   sc_put_u24 (msg + 1, 2 + SC_P256_SIG_LEN);
   sc_put_u16 (msg + 4, SC_SIG_SCHEME_ECDSA_P256_SHA256);
-  if (sc_p256_sign (s->cfg.identity, content, n, s->ctx.random, s->ctx.user, msg + 6) != 0)
-    return SC_ERR_RANDOM;
+  switch (sc_p256_sign (s->cfg.identity, content, n, s->ctx.random, s->ctx.user, msg + 6))
+    {
+    case 0:
+      break;
+    case SC_CRYPTO_ERANDOM:
+      return SC_ERR_RANDOM;
+    default:
+      return SC_ERR_INTERNAL;
+    }
   view = (ScBuffer) { .data = msg, .len = sizeof msg, .cap = sizeof msg };
   return sc_session_send_protected_handshake (s, &view, out);
 }
@@ -451,9 +460,17 @@ identity_key (const ScIdentityMsg *id, uint8_t pub[SC_P256_POINT_LEN])
   if (id->identity_type == 1) /* any SPKI that is not ours: illegal_parameter */
     return sc_p256_spki_decode (id->spki, SC_P256_SPKI_LEN, pub) == 0 ? SC_OK : SC_ERR_BAD_KEY;
   ret = sc_x509_p256_pubkey (id->certs[0], id->cert_lens[0], pub);
-  if (ret == SC_CRYPTO_EENCODING)
-    return SC_ERR_DECODE; /* not a certificate */
-  return ret == 0 ? SC_OK : SC_ERR_BAD_KEY;
+  switch (ret)
+    {
+    case 0:
+      return SC_OK;
+    case SC_CRYPTO_EENCODING:
+      return SC_ERR_DECODE; /* not a certificate */
+    case SC_CRYPTO_EPOINT:
+      return SC_ERR_BAD_KEY;
+    default:
+      return SC_ERR_INTERNAL;
+    }
 }
 
 /* Identity in: parse, extract the key, keep a copy of the body until the
@@ -471,12 +488,6 @@ consume_identity (ScSession *s, const uint8_t *msg, size_t len, const uint8_t *b
   if (server ? id.auth_request != 0 : id.identity_type == 0)
     return SC_ERR_DECODE; /* clients ask nothing; servers always identify */
   sc_sha256_update (&s->transcript, msg, len);
-  if (!server)
-    {
-      s->auth_request = id.auth_request;
-      if (id.auth_request == SC_CLIENT_AUTH_REQUIRED && s->cfg.identity == NULL)
-        return SC_ERR_AUTH_REQUIRED; /* no point going on (PROTOCOL.md 4.4) */
-    }
   if (id.identity_type == 0)
     {
       if (s->cfg.client_auth == SC_CLIENT_AUTH_REQUIRED)
@@ -487,6 +498,14 @@ consume_identity (ScSession *s, const uint8_t *msg, size_t len, const uint8_t *b
   ret = identity_key (&id, s->peer_pub);
   if (ret != SC_OK)
     return ret;
+  if (!server)
+    {
+      /* Once the key is validated: asked for an identity we lack, there
+       * is no point going on (PROTOCOL.md 4.4). */
+      s->auth_request = id.auth_request;
+      if (id.auth_request == SC_CLIENT_AUTH_REQUIRED && s->cfg.identity == NULL)
+        return SC_ERR_AUTH_REQUIRED;
+    }
   s->peer_msg = malloc (body_len);
   if (s->peer_msg == NULL)
     return SC_ERR_NOMEM;
@@ -515,7 +534,7 @@ trust_peer (ScSession *s)
       p->certs[i] = id.certs[i];
       p->cert_lens[i] = id.cert_lens[i];
     }
-  if (s->ctx.verify_peer != NULL && s->ctx.verify_peer (s->ctx.user, p) != 0)
+  if (sc_session_verify_peer (s, p) != 0)
     return SC_ERR_UNTRUSTED;
   /* The chain dies with the copy; what stays is the key and fingerprint. */
   p->n_certs = 0;
@@ -529,7 +548,7 @@ static int
 consume_verify (ScSession *s, const uint8_t *msg, size_t len, const uint8_t *body,
                 size_t body_len)
 {
-  uint8_t content[64 + SC_SHA256_LEN];
+  uint8_t content[SC_SIG_CONTENT_MAX];
   const uint8_t *sig;
   size_t n;
   int ret = sc_wire_parse_verify (body, body_len, &sig);
@@ -626,7 +645,7 @@ sc_session_export (ScSession *s, const char *label, const uint8_t *context, size
 
   if (s->state != SC_STATE_CONNECTED)
     return SC_ERR_INVALID_STATE;
-  if (label == NULL || out_len == 0 || out_len > 255 * SC_SHA256_LEN
+  if (label == NULL || out_len == 0 || out_len > SC_HKDF_SHA256_MAX_OUTPUT
       || (context == NULL && context_len > 0))
     return SC_ERR_INVALID_ARG;
   sc_sha256 (zeros, 0, empty_hash);

@@ -10,11 +10,15 @@
 
 /* HkdfLabel = u16 length || u8 label_len || "sc1 " label || u8 ctx_len || ctx,
  * then HKDF-Expand (PROTOCOL.md 5.1). */
+/* bytes: the largest HkdfLabel: u16 length, u8 and up to 255 label bytes,
+ * u8 and up to 255 context bytes. */
+#define SC_HKDF_LABEL_MAX (2 + 1 + 255 + 1 + 255)
+
 int
 sc_expand_label (const uint8_t secret[SC_SECRET_LEN], const char *label,
                  const uint8_t *context, size_t context_len, uint8_t *out, size_t out_len)
 {
-  uint8_t info[2 + 1 + 255 + 1 + 255];
+  uint8_t info[SC_HKDF_LABEL_MAX];
   size_t label_len = strlen (label);
   size_t full_len = sizeof SC_LABEL_PREFIX - 1 + label_len;
   size_t n = 0;

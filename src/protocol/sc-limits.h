@@ -8,6 +8,8 @@
  */
 #pragma once
 
+#include "sc-crypto.h"
+
 /* Protocol version numbers carried in the hellos (docs/PROTOCOL.md 4.1). */
 #define SC_VERSION_1 0x01u
 /* At most this many versions in a ClientHello: bounds the parser. */
@@ -20,7 +22,10 @@
  * record fits the usual socket buffers and a reader needs 16 KiB at most. */
 #define SC_MAX_RECORD_PLAINTEXT 16384u
 /* bytes: most body a protected record may have: content, inner type, tag. */
-#define SC_MAX_PROTECTED_BODY (SC_MAX_RECORD_PLAINTEXT + 1u + 16u)
+#define SC_MAX_PROTECTED_BODY (SC_MAX_RECORD_PLAINTEXT + 1u + SC_AES256_GCM_TAG_LEN)
+/* bytes: least body a protected record may have: inner type and tag. */
+#define SC_MIN_PROTECTED_BODY (1u + SC_AES256_GCM_TAG_LEN)
+#define SC_ALERT_LEN 1u                  /* bytes: a plaintext ALERT's body */
 /* bytes: the largest whole record on the wire. */
 #define SC_MAX_RECORD_LEN (SC_RECORD_HEADER_LEN + SC_MAX_PROTECTED_BODY)
 

@@ -31,6 +31,8 @@ struct ScSession
   uint8_t peer_alert;
   bool alerting;                      /* sealing our last record: an alert */
   bool peer_protected_seen;           /* a protected record from the peer opened */
+  bool no_alert;                      /* failing on a received alert: send none back */
+  unsigned in_callback;               /* > 0 while the host's callbacks run */
   ScSecrets *sec;                     /* NULL once wiped */
   ScSha256 transcript;
   uint8_t version;
@@ -69,6 +71,8 @@ struct ScSession
 
 /* sc-session.c */
 void sc_session_wipe (ScSession *s);
+int sc_session_check_callable (const ScSession *s);
+int sc_session_verify_peer (ScSession *s, const ScPeerIdentity *peer);
 int sc_session_fail (ScSession *s, int err, ScBuffer *out);
 void sc_session_emit (ScSession *s, const ScEvent *ev);
 void sc_session_keylog (ScSession *s, const char *label, const uint8_t *secret);

@@ -85,20 +85,44 @@ limits_valid (const ScLimits *l)
          && l->heartbeat_missed >= 1;
 }
 
-/* The leaf certificate, when given, must carry the identity key. */
+/* A chain must fit one Identity message, every certificate present, and
+ * the leaf must carry the identity key. */
 static bool
 chain_valid (const ScSessionConfig *c)
 {
   uint8_t pub[SC_P256_POINT_LEN];
+  size_t total = 2 + 1; /* auth_request, identity_type, n_certs */
 
   if (c->n_certs == 0)
     return true;
   if (c->identity == NULL || c->n_certs > SC_MAX_CERT_CHAIN || c->cert_chain == NULL
       || c->cert_chain_lens == NULL)
     return false;
+  for (size_t i = 0; i < c->n_certs; i++)
+    {
+      if (c->cert_chain[i] == NULL || c->cert_chain_lens[i] == 0
+          || c->cert_chain_lens[i] > SC_MAX_HANDSHAKE_MSG)
+        return false;
+      total += 3 + c->cert_chain_lens[i]; /* bounded terms: no wrap */
+    }
+  if (total > SC_MAX_HANDSHAKE_MSG)
+    return false;
   if (sc_x509_p256_pubkey (c->cert_chain[0], c->cert_chain_lens[0], pub) != 0)
     return false;
   return memcmp (pub, c->identity->pub, sizeof pub) == 0;
+}
+
+/* The identity's public point must be its private scalar's. */
+static bool
+identity_valid (const ScP256Key *key)
+{
+  ScP256Key check;
+  bool ok;
+
+  ok = sc_p256_key_from_scalar (&check, key->d) == 0
+       && memcmp (check.pub, key->pub, sizeof check.pub) == 0;
+  sc_p256_key_clear (&check);
+  return ok;
 }
 
 static bool
@@ -112,8 +136,7 @@ config_valid (const ScSessionConfig *c, const ScProtoCtx *x)
     return false;
   if (c->role == SC_ROLE_CLIENT && x->verify_peer == NULL)
     return false;
-  if (c->identity != NULL
-      && sc_p256_point_check (c->identity->pub, sizeof c->identity->pub) != 0)
+  if (c->identity != NULL && !identity_valid (c->identity))
     return false;
   if ((unsigned) c->client_auth > SC_CLIENT_AUTH_REQUIRED
       || (unsigned) c->binding_type > SC_BINDING_TLS_UNIQUE
@@ -202,11 +225,32 @@ sc_session_free (ScSession *s)
   free (s);
 }
 
+/* The host's callbacks run with in_callback raised: a callback that calls
+ * back into the session gets SC_ERR_INVALID_STATE instead of changing state
+ * under the caller's feet. */
 void
 sc_session_emit (ScSession *s, const ScEvent *ev)
 {
   if (s->ctx.event != NULL)
-    s->ctx.event (s->ctx.user, s, ev);
+    {
+      s->in_callback++;
+      s->ctx.event (s->ctx.user, s, ev);
+      s->in_callback--;
+    }
+}
+
+int
+sc_session_verify_peer (ScSession *s, const ScPeerIdentity *peer)
+{
+  int ret = 0;
+
+  if (s->ctx.verify_peer != NULL)
+    {
+      s->in_callback++;
+      ret = s->ctx.verify_peer (s->ctx.user, peer);
+      s->in_callback--;
+    }
+  return ret;
 }
 
 void
@@ -263,7 +307,7 @@ sc_session_fail (ScSession *s, int err, ScBuffer *out)
 
   if (s->state == SC_STATE_FAILED)
     return s->error;
-  if (alert != 0 && out != NULL)
+  if (alert != 0 && out != NULL && !s->no_alert)
     {
       if (s->sec != NULL && s->sec->send.active)
         {
@@ -283,10 +327,13 @@ sc_session_fail (ScSession *s, int err, ScBuffer *out)
   return err;
 }
 
-/* A session that cannot take calls any more answers with why. */
-static int
-dead_error (const ScSession *s)
+/* A session that cannot take calls any more answers with why; so does one
+ * whose host is inside a callback. */
+int
+sc_session_check_callable (const ScSession *s)
 {
+  if (s->in_callback > 0)
+    return SC_ERR_INVALID_STATE;
   if (s->state == SC_STATE_FAILED)
     return s->error;
   if (s->state == SC_STATE_CLOSED)
@@ -338,7 +385,7 @@ sc_session_send_key_update (ScSession *s, bool update_peer, ScBuffer *out)
   return SC_OK;
 }
 
-/* Appends one protected record whose content is a || b (PROTOCOL.md 3.2):
+/* Appends one protected record whose content is a || b (PROTOCOL.md 3.5):
  * header, then AES-256-GCM over inner type || content with the header as
  * associated data, sealed in place in out. */
 int
@@ -402,8 +449,8 @@ sc_session_send_protected_handshake (ScSession *s, const ScBuffer *msg, ScBuffer
   return sc_session_seal (s, SC_CONTENT_HANDSHAKE, msg->data, msg->len, NULL, 0, out);
 }
 
-/* Decrypts one protected record into pt (PROTOCOL.md 3.2) and enforces the
- * receive key's reject-after limits (7.3). *pt_len excludes the tag. */
+/* Decrypts one protected record into pt (PROTOCOL.md 3.5); its header
+ * passed record_acceptable. *pt_len excludes the tag. */
 static int
 open_record (ScSession *s, const uint8_t *rec, size_t rec_len, uint8_t *pt, size_t *pt_len)
 {
@@ -411,8 +458,6 @@ open_record (ScSession *s, const uint8_t *rec, size_t rec_len, uint8_t *pt, size
   uint8_t nonce[SC_AES256_GCM_NONCE_LEN];
   size_t body = rec_len - SC_RECORD_HEADER_LEN;
 
-  if (tk->seq >= s->cfg.limits.reject_after_records)
-    return SC_ERR_KEY_EXHAUSTED;
   sc_traffic_key_nonce (tk, nonce);
   if (sc_aead_open (&tk->aead, nonce, rec, SC_RECORD_HEADER_LEN, rec + SC_RECORD_HEADER_LEN,
                     body, pt)
@@ -421,40 +466,61 @@ open_record (ScSession *s, const uint8_t *rec, size_t rec_len, uint8_t *pt, size
   *pt_len = body - SC_AES256_GCM_TAG_LEN;
   tk->seq++;
   tk->bytes += *pt_len - 1;
-  if (tk->bytes > s->cfg.limits.reject_after_bytes)
-    return SC_ERR_KEY_EXHAUSTED;
   s->last_rx_ms = sc_session_now (s);
   s->peer_protected_seen = true;
   return SC_OK;
 }
 
-/* One whole record, header already checked (PROTOCOL.md 3.1). */
+/* PROTOCOL.md 3.3 steps 1 to 6, on the 4 header bytes alone, before any of
+ * the body is read. */
+static int
+record_acceptable (ScSession *s, const uint8_t hdr[SC_RECORD_HEADER_LEN], ScRecordHeader *h)
+{
+  const ScTrafficKey *tk = &s->sec->recv;
+  int ret;
+
+  if (hdr[0] == SC_RECORD_ALERT)
+    s->no_alert = true; /* whatever is wrong with it, we answer no alert */
+  ret = sc_wire_parse_record_header (hdr, h);
+  if (ret != SC_OK)
+    return ret;
+  switch (h->type)
+    {
+    case SC_RECORD_ALERT:
+      /* Plaintext alerts count until the peer's first protected record
+       * opened: a client that refuses the ServerHello has no keys yet. */
+      return s->peer_protected_seen ? SC_ERR_UNEXPECTED : SC_OK;
+    case SC_RECORD_HANDSHAKE:
+      return tk->active ? SC_ERR_UNEXPECTED : SC_OK;
+    case SC_RECORD_PROTECTED:
+    default:
+      if (!tk->active)
+        return SC_ERR_UNEXPECTED;
+      if (tk->seq >= s->cfg.limits.reject_after_records
+          || tk->bytes + (h->length - SC_MIN_PROTECTED_BODY) > s->cfg.limits.reject_after_bytes)
+        return SC_ERR_KEY_EXHAUSTED;
+      return SC_OK;
+    }
+}
+
+/* One whole record whose header passed record_acceptable. */
 static int
 process_record (ScSession *s, const uint8_t *rec, size_t len, ScBuffer *out)
 {
   uint8_t pt[SC_MAX_PROTECTED_BODY];
   size_t pt_len = 0;
   int ret;
-  bool keyed = s->sec->recv.active;
 
   switch (rec[0])
     {
     case SC_RECORD_ALERT:
-      /* Plaintext alerts count until the peer's first protected record
-       * opened: a client that refuses the ServerHello has no keys yet. */
-      if (s->peer_protected_seen)
-        return SC_ERR_UNEXPECTED;
       s->peer_alert = rec[SC_RECORD_HEADER_LEN];
       return SC_ERR_PEER_ALERT;
     case SC_RECORD_HANDSHAKE:
-      if (keyed)
-        return SC_ERR_UNEXPECTED;
       return sc_handshake_process_plaintext (s, rec + SC_RECORD_HEADER_LEN,
-                                          len - SC_RECORD_HEADER_LEN, out);
+                                             len - SC_RECORD_HEADER_LEN, out);
     case SC_RECORD_PROTECTED:
     default:
-      if (!keyed)
-        return SC_ERR_UNEXPECTED;
       ret = open_record (s, rec, len, pt, &pt_len);
       if (ret == SC_OK)
         ret = sc_content_process (s, pt[0], pt + 1, pt_len - 1, out);
@@ -486,7 +552,7 @@ buffer_partial (ScSession *s, const uint8_t *data, size_t len)
   s->inlen += take;
   if (s->inlen == SC_RECORD_HEADER_LEN)
     {
-      ret = sc_wire_parse_record_header (s->inbuf, &h);
+      ret = record_acceptable (s, s->inbuf, &h);
       if (ret != SC_OK)
         return ret;
     }
@@ -512,7 +578,7 @@ consume_input (ScSession *s, const uint8_t *data, size_t len, ScBuffer *out)
     {
       if (s->inlen == 0 && len >= SC_RECORD_HEADER_LEN)
         {
-          ret = sc_wire_parse_record_header (data, &h);
+          ret = record_acceptable (s, data, &h);
           if (ret != SC_OK)
             return ret;
           if (len >= SC_RECORD_HEADER_LEN + (size_t) h.length)
@@ -561,7 +627,7 @@ sc_session_send_ack (ScSession *s, ScBuffer *out)
 int
 sc_session_recv (ScSession *s, const uint8_t *data, size_t len, ScBuffer *out)
 {
-  int ret = dead_error (s);
+  int ret = sc_session_check_callable (s);
 
   if (ret != SC_OK)
     return ret;
@@ -585,7 +651,7 @@ sc_session_recv (ScSession *s, const uint8_t *data, size_t len, ScBuffer *out)
 int
 sc_session_eof (ScSession *s)
 {
-  int ret = dead_error (s);
+  int ret = sc_session_check_callable (s);
 
   if (ret != SC_OK)
     return ret;

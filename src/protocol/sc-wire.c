@@ -210,17 +210,22 @@ sc_get_u64 (const uint8_t *p)
 
 /* ---- records ----------------------------------------------------------- */
 
+/* The header checks of PROTOCOL.md 3.3 steps 1 to 4, in that order. */
 int
 sc_wire_parse_record_header (const uint8_t hdr[SC_RECORD_HEADER_LEN], ScRecordHeader *out)
 {
   uint16_t len = sc_get_u16 (hdr + 2);
 
+  if (hdr[0] != SC_RECORD_ALERT && hdr[0] != SC_RECORD_HANDSHAKE && hdr[0] != SC_RECORD_PROTECTED)
+    return SC_ERR_DECODE;
   if (hdr[1] != SC_RECORD_VERSION)
     return SC_ERR_DECODE;
   switch (hdr[0])
     {
     case SC_RECORD_ALERT:
-      if (len != 1)
+      if (len > SC_MAX_RECORD_PLAINTEXT)
+        return SC_ERR_RECORD_OVERFLOW;
+      if (len != SC_ALERT_LEN)
         return SC_ERR_DECODE;
       break;
     case SC_RECORD_HANDSHAKE:
@@ -232,7 +237,7 @@ sc_wire_parse_record_header (const uint8_t hdr[SC_RECORD_HEADER_LEN], ScRecordHe
     case SC_RECORD_PROTECTED:
       if (len > SC_MAX_PROTECTED_BODY)
         return SC_ERR_RECORD_OVERFLOW;
-      if (len < 1 + SC_AES256_GCM_TAG_LEN)
+      if (len < SC_MIN_PROTECTED_BODY)
         return SC_ERR_DECODE;
       break;
     default:
@@ -260,6 +265,10 @@ sc_wire_parse_handshake (const uint8_t *data, size_t len, uint8_t *type, const u
 
   sc_reader_init (&r, data, len);
   if (!sc_reader_u8 (&r, type) || !sc_reader_u24 (&r, &n))
+    return SC_ERR_DECODE;
+  /* Types 0 and past the last reserved one are malformed (PROTOCOL.md 4.1);
+   * a reserved type is well-formed but unexpected, which the caller says. */
+  if (*type == 0 || *type > SC_HS_LAST_RESERVED)
     return SC_ERR_DECODE;
   if (n > SC_MAX_HANDSHAKE_MSG || n != r.left)
     return SC_ERR_DECODE;
@@ -457,8 +466,15 @@ sc_wire_build_identity (ScBuffer *buf, const ScIdentityMsg *id)
   else if (id->identity_type == 2)
     {
       body += 1;
+      if (id->n_certs == 0 || id->n_certs > SC_MAX_CERT_CHAIN)
+        return SC_ERR_INVALID_ARG;
       for (size_t i = 0; i < id->n_certs; i++)
-        body += 3 + id->cert_lens[i];
+        {
+          /* each term is bounded first, so the sum cannot wrap */
+          if (id->cert_lens[i] == 0 || id->cert_lens[i] > SC_MAX_HANDSHAKE_MSG)
+            return SC_ERR_INVALID_ARG;
+          body += 3 + id->cert_lens[i];
+        }
     }
   if (body > SC_MAX_HANDSHAKE_MSG)
     return SC_ERR_INVALID_ARG;
@@ -523,23 +539,17 @@ sc_wire_parse_fragment (const uint8_t *content, size_t len, ScFragment *out)
   if (!sc_reader_u64 (&r, &out->id) || !sc_reader_u32 (&r, &out->total)
       || !sc_reader_u32 (&r, &out->offset))
     return SC_ERR_DECODE;
+  /* The rules between fragments are the receiver's (PROTOCOL.md 6.1, in
+   * the order of its table); a record holds at most SC_MAX_FRAGMENT. */
   out->fragment = r.p;
   out->fragment_len = r.left;
-  if (out->id == 0 || out->fragment_len > SC_MAX_FRAGMENT)
-    return SC_ERR_DECODE;
-  /* offset + fragment_len <= total, without overflow. */
-  if (out->offset > out->total || out->fragment_len > (size_t) (out->total - out->offset))
-    return SC_ERR_DECODE;
-  /* Every fragment but a whole empty message carries data. */
-  if (out->fragment_len == 0 && out->total != 0)
-    return SC_ERR_DECODE;
   return SC_OK;
 }
 
 int
 sc_wire_parse_u64_content (const uint8_t *content, size_t len, uint64_t *v)
 {
-  if (len != 8)
+  if (len != sizeof (uint64_t))
     return SC_ERR_DECODE;
   *v = sc_get_u64 (content);
   return SC_OK;

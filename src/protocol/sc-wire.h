@@ -17,7 +17,7 @@
 #define SC_RECORD_HANDSHAKE 0x16u
 #define SC_RECORD_PROTECTED 0x17u
 
-/* Inner content types of protected records (PROTOCOL.md 3.3). */
+/* Inner content types of protected records (PROTOCOL.md 3.7). */
 typedef enum
 {
   SC_CONTENT_HANDSHAKE = 1,
@@ -39,6 +39,8 @@ typedef enum
   SC_HS_VERIFY = 4,
   SC_HS_FINISHED = 5,
 } ScHandshakeType;
+/* Type 6 is reserved for NewSessionTicket (PROTOCOL.md 8.6). */
+#define SC_HS_LAST_RESERVED 6u
 
 /* A bounds-checked reader. Every get function fails (returns false) once the
  * reader has run out, and the reader stays failed. */

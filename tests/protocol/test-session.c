@@ -1155,6 +1155,191 @@ test_config_rejected (Fixture *f, gconstpointer data)
   g_assert_cmpint (err, ==, SC_ERR_INVALID_ARG);
 }
 
+/* ==== alerts, callbacks, header-time checks (review findings) ========== */
+
+/* A plaintext ALERT after protected records: refused, and nothing is sent
+ * back: never an alert in answer to an alert (PROTOCOL.md 8.2). */
+static void
+test_alert_late_plaintext (Fixture *f, gconstpointer data)
+{
+  uint8_t alert[5] = { SC_RECORD_ALERT, 1, 0, 1, SC_ALERT_HANDSHAKE_FAILURE };
+
+  test_connect (&f->client, &f->server);
+  g_assert_cmpint (sc_session_recv (f->server.s, alert, sizeof alert, &f->server.out), ==,
+                   SC_ERR_UNEXPECTED);
+  g_assert_cmpuint (f->server.out.len, ==, 0);
+}
+
+static void
+test_alert_malformed (Fixture *f, gconstpointer data)
+{
+  uint8_t two[6] = { SC_RECORD_ALERT, 1, 0, 2, 1, 1 };
+  uint8_t huge[4] = { SC_RECORD_ALERT, 1, 0x50, 0x00 };
+
+  test_peer_start (&f->server);
+  g_assert_cmpint (sc_session_recv (f->server.s, two, sizeof two, &f->server.out), ==,
+                   SC_ERR_DECODE);
+  g_assert_cmpuint (f->server.out.len, ==, 0);
+  test_peer_start (&f->server);
+  g_assert_cmpint (sc_session_recv (f->server.s, huge, sizeof huge, &f->server.out), ==,
+                   SC_ERR_RECORD_OVERFLOW);
+  g_assert_cmpuint (f->server.out.len, ==, 0);
+}
+
+/* An early plaintext ALERT is the peer's verdict: reported, not answered. */
+static void
+test_alert_early (Fixture *f, gconstpointer data)
+{
+  uint8_t alert[5] = { SC_RECORD_ALERT, 1, 0, 1, SC_ALERT_PROTOCOL_VERSION };
+  ScSessionInfo info;
+
+  test_peer_start (&f->server);
+  g_assert_cmpint (sc_session_recv (f->server.s, alert, sizeof alert, &f->server.out), ==,
+                   SC_ERR_PEER_ALERT);
+  sc_session_get_info (f->server.s, &info);
+  g_assert_cmpint (info.peer_alert, ==, SC_ALERT_PROTOCOL_VERSION);
+  g_assert_cmpuint (f->server.out.len, ==, 0);
+}
+
+static void
+test_error_malformed (Fixture *f, gconstpointer data)
+{
+  guint8 two[2] = { 1, 2 };
+  Replacement r = { SC_CONTENT_ERROR, two, sizeof two };
+  g_autoptr (GPtrArray) recs = client_records (f, 1);
+  g_autoptr (GBytes) forged = test_rewrite_record (
+      recs->pdata[0], test_peer_secret (&f->client, "c_ap_traffic_0"), 0, replace_plaintext, &r);
+
+  g_assert_cmpint (feed (&f->server, forged), ==, SC_ERR_DECODE);
+  g_assert_cmpuint (f->server.out.len, ==, 0);
+}
+
+/* A callback that calls back into the session is refused, not obeyed. */
+static int reentry_result;
+
+static void
+reentering_event (void *user, ScSession *s, const ScEvent *ev)
+{
+  ScBuffer scratch;
+
+  if (ev->type != SC_EVENT_KEY_UPDATE || ev->sending)
+    return;
+  sc_buffer_init (&scratch);
+  reentry_result = sc_session_close (s, SC_CLOSE_NORMAL, &scratch);
+  sc_buffer_clear (&scratch);
+}
+
+static void
+test_callback_reentry_refused (Fixture *f, gconstpointer data)
+{
+  test_connect (&f->client, &f->server);
+  f->server.s->ctx.event = reentering_event;
+  reentry_result = 0;
+  g_assert_cmpint (sc_session_key_update (f->client.s, TRUE, &f->client.out), ==, SC_OK);
+  g_assert_cmpint (test_pump (&f->client, &f->server), ==, SC_OK);
+  g_assert_cmpint (reentry_result, ==, SC_ERR_INVALID_STATE);
+  g_assert_cmpint (sc_session_get_state (f->server.s), ==, SC_STATE_CONNECTED);
+  assert_epochs (&f->server, 1, 1);
+}
+
+/* Checks that need only the header fail before the body arrives. */
+static void
+test_header_checked_early (Fixture *f, gconstpointer data)
+{
+  uint8_t hdr[4] = { SC_RECORD_PROTECTED, 1, 0x40, 0x11 };
+
+  test_peer_start (&f->server);
+  g_assert_cmpint (sc_session_recv (f->server.s, hdr, sizeof hdr, &f->server.out), ==,
+                   SC_ERR_UNEXPECTED);
+}
+
+/* A record that would take its key past the byte limit is refused on its
+ * header, before it is read or opened. */
+static void
+test_header_key_exhausted (Fixture *f, gconstpointer data)
+{
+  g_autofree uint8_t *big = g_malloc0 (SC_MAX_FRAGMENT);
+  g_autoptr (GPtrArray) recs = NULL;
+
+  f->server.cfg.limits.reject_after_bytes = SC_MAX_RECORD_PLAINTEXT + 100;
+  f->server.cfg.limits.rekey_after_bytes = 100;
+  test_connect (&f->client, &f->server);
+  sc_session_send (f->client.s, big, 1000, NULL, &f->client.out);
+  sc_session_send (f->client.s, big, SC_MAX_FRAGMENT, NULL, &f->client.out);
+  recs = test_split_records (&f->client.out);
+  g_assert_cmpint (feed (&f->server, recs->pdata[0]), ==, SC_OK);
+  g_assert_cmpint (sc_session_recv (f->server.s, g_bytes_get_data (recs->pdata[1], NULL),
+                                    SC_RECORD_HEADER_LEN, &f->server.out),
+                   ==, SC_ERR_KEY_EXHAUSTED);
+}
+
+static void
+test_handshake_type_range (Fixture *f, gconstpointer data)
+{
+  uint8_t bad[8] = { SC_RECORD_HANDSHAKE, 1, 0, 4, 9, 0, 0, 0 };
+  uint8_t reserved[8] = { SC_RECORD_HANDSHAKE, 1, 0, 4, SC_HS_LAST_RESERVED, 0, 0, 0 };
+
+  test_peer_start (&f->server);
+  g_assert_cmpint (sc_session_recv (f->server.s, bad, sizeof bad, &f->server.out), ==,
+                   SC_ERR_DECODE);
+  test_peer_start (&f->server);
+  g_assert_cmpint (sc_session_recv (f->server.s, reserved, sizeof reserved, &f->server.out), ==,
+                   SC_ERR_UNEXPECTED);
+}
+
+/* The first fragment is checked against our limit before its offset. */
+static void
+test_fragment_check_order (Fixture *f, gconstpointer data)
+{
+  guint8 frag[SC_MESSAGE_HEADER_LEN + 1] = { 0 };
+  Replacement r = { SC_CONTENT_MESSAGE, frag, sizeof frag };
+  g_autoptr (GPtrArray) recs = client_records (f, 1);
+  g_autoptr (GBytes) forged = NULL;
+
+  sc_put_u64 (frag, 1);
+  sc_put_u32 (frag + 8, SC_DEFAULT_MAX_MESSAGE_SIZE + 1);
+  sc_put_u32 (frag + 12, 1);
+  forged = test_rewrite_record (recs->pdata[0], test_peer_secret (&f->client, "c_ap_traffic_0"),
+                                0, replace_plaintext, &r);
+  g_assert_cmpint (feed (&f->server, forged), ==, SC_ERR_MESSAGE_TOO_LARGE);
+}
+
+/* A configured key pair whose halves do not match is refused. */
+static void
+test_config_mismatched_identity (Fixture *f, gconstpointer data)
+{
+  ScProtoCtx ctx = { .wall_ms = zero_clock, .mono_ms = zero_clock, .random = sc_random_system };
+  int err = 0;
+
+  f->server.identity.pub[SC_P256_POINT_LEN - 1] ^= 1;
+  g_assert_null (sc_session_new (&f->server.cfg, &ctx, &err));
+  g_assert_cmpint (err, ==, SC_ERR_INVALID_ARG);
+}
+
+static void
+test_config_chain_lengths (Fixture *f, gconstpointer data)
+{
+  ScProtoCtx ctx = { .wall_ms = zero_clock, .mono_ms = zero_clock, .random = sc_random_system };
+  g_autoptr (GBytes) leaf = make_cert (&f->server.identity, "server");
+  const uint8_t *chain[2];
+  size_t lens[2];
+  int err = 0;
+
+  chain[0] = g_bytes_get_data (leaf, &lens[0]);
+  chain[1] = chain[0];
+  lens[1] = SIZE_MAX - 8; /* would wrap a naive sum */
+  f->server.cfg.cert_chain = chain;
+  f->server.cfg.cert_chain_lens = lens;
+  f->server.cfg.n_certs = 2;
+  g_assert_null (sc_session_new (&f->server.cfg, &ctx, &err));
+  lens[1] = 20000; /* too long for one Identity message */
+  g_assert_null (sc_session_new (&f->server.cfg, &ctx, &err));
+  chain[1] = NULL;
+  lens[1] = 10;
+  g_assert_null (sc_session_new (&f->server.cfg, &ctx, &err));
+  g_assert_cmpint (err, ==, SC_ERR_INVALID_ARG);
+}
+
 #define ADD(path, fn) g_test_add ("/session/" path, Fixture, NULL, fixture_setup, fn, \
                                   fixture_teardown)
 
@@ -1221,5 +1406,16 @@ main (int argc, char **argv)
   ADD ("close/clean", test_close);
   ADD ("exporter/agree", test_exporter);
   ADD ("config/rejected", test_config_rejected);
+  ADD ("config/mismatched-identity", test_config_mismatched_identity);
+  ADD ("config/chain-lengths", test_config_chain_lengths);
+  ADD ("alert/late-plaintext-not-answered", test_alert_late_plaintext);
+  ADD ("alert/malformed-not-answered", test_alert_malformed);
+  ADD ("alert/early-reported", test_alert_early);
+  ADD ("alert/malformed-error-not-answered", test_error_malformed);
+  ADD ("callback/reentry-refused", test_callback_reentry_refused);
+  ADD ("record/header-checked-early", test_header_checked_early);
+  ADD ("record/header-key-exhausted", test_header_key_exhausted);
+  ADD ("hello/handshake-type-range", test_handshake_type_range);
+  ADD ("message/fragment-check-order", test_fragment_check_order);
   return g_test_run ();
 }
