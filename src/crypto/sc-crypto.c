@@ -58,6 +58,23 @@ _Static_assert(SC_AES256_GCM_TAG_LEN == GCM_DIGEST_SIZE, "GCM tag size");
  * see rng_adapter. */
 #define RNG_MAX_CALLS 64
 
+/* bytes of stack cleared after the nettle calls that keep secrets in their
+ * own scratch (TMP_ALLOC: the ECDSA nonce, scalar multiplication
+ * intermediates, the HMAC key pads). Their scratch for P-256 and SHA-256 is
+ * well under 4 KiB; 8 KiB leaves room. */
+#define STACK_WIPE_LEN 8192
+
+/* Clears the stack below the caller, where the nettle call it just made
+ * left its temporaries. noinline: it must run in a frame of its own. */
+static void __attribute__ ((noinline))
+wipe_callee_stack (void)
+{
+  uint8_t area[STACK_WIPE_LEN];
+
+  sc_memzero (area, sizeof area);
+  __asm__ __volatile__ ("" : : "r"(area) : "memory");
+}
+
 /* The order n of the P-256 group, big-endian (FIPS 186-4 D.1.2.3). */
 static const uint8_t p256_order[SC_P256_SCALAR_LEN] = {
   0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
@@ -192,6 +209,7 @@ sc_hmac_sha256 (const uint8_t *key, size_t key_len, const uint8_t *data, size_t 
   hmac_sha256_update (&hmac, data_len, nz (data, data_len));
   hmac_sha256_digest (&hmac, SC_HMAC_SHA256_LEN, out);
   sc_memzero (&hmac, sizeof hmac);
+  wipe_callee_stack ();
 }
 
 int
@@ -227,6 +245,7 @@ sc_hkdf_sha256_extract (const uint8_t *salt, size_t salt_len, const uint8_t *ikm
   hkdf_extract (&hmac, hmac_update_cb, hmac_digest_cb, SC_SHA256_LEN, ikm_len, nz (ikm, ikm_len),
                 prk);
   sc_memzero (&hmac, sizeof hmac);
+  wipe_callee_stack ();
 }
 
 /* OKM = T(1) || T(2) || ... truncated to out_len, with
@@ -243,6 +262,7 @@ sc_hkdf_sha256_expand (const uint8_t prk[SC_SHA256_LEN], const uint8_t *info, si
   hkdf_expand (&hmac, hmac_update_cb, hmac_digest_cb, SC_SHA256_LEN, info_len, nz (info, info_len),
                out_len, out);
   sc_memzero (&hmac, sizeof hmac);
+  wipe_callee_stack ();
   return 0;
 }
 
@@ -502,6 +522,7 @@ sc_p256_keygen (ScP256Key *key, ScRandomFunc rng, void *rng_user)
   ecc_point_init (&pub, p256 ());
   mpz_init_secret (z);
   ecdsa_generate_keypair (&pub, &s, &adapter, rng_adapter);
+  wipe_callee_stack ();
   if (adapter.failed)
     goto out;
   ecc_scalar_get (&s, z);
@@ -594,6 +615,7 @@ sc_p256_ecdh (const ScP256Key *key, const uint8_t *peer, size_t peer_len,
   if (!scalar_load (&s, key->d))
     goto out;
   ecc_point_mul (&prod, &s, &peer_pt);
+  wipe_callee_stack ();
   point_store (&prod, prod_bytes);
   memcpy (shared, prod_bytes + 1, SC_P256_SHARED_LEN);
   ret = 0;
@@ -609,13 +631,57 @@ out:
  * ECDSA
  * ------------------------------------------------------------------------ */
 
-/* (r, s) = ECDSA-Sign (d, SHA-256 (msg)) with a nonce k drawn from rng.
- * A failing rng yields ERANDOM and the (k-known) signature is wiped. */
+/* The ECDSA nonce source: hedged. Each 32-byte block nettle asks for is
+ * HMAC-SHA256 (d, "SecureComm hedged nonce" || u32 block || 32 bytes from
+ * rng || SHA-256 (msg)), so a random source that repeats (a fork without
+ * reseeding, a test source left in place) still gives a different, secret k
+ * per message instead of leaking d after two signatures; with a good source
+ * k is as random as before (the approach of hedged signatures, see
+ * draft-irtf-cfrg-det-sigs-with-noise). Failures propagate as before. */
+typedef struct
+{
+  RngAdapter base;
+  const uint8_t *d;
+  const uint8_t *digest;
+  uint32_t block;
+} HedgedNonce;
+
+static const char hedge_label[] = "SecureComm hedged nonce";
+
+static void
+hedged_nonce (void *ctx, size_t len, uint8_t *dst)
+{
+  HedgedNonce *h = ctx;
+  uint8_t msg[sizeof hedge_label - 1 + 4 + 32 + SC_SHA256_LEN], block[SC_SHA256_LEN];
+
+  while (len > 0)
+    {
+      size_t n = len < sizeof block ? len : sizeof block;
+
+      memcpy (msg, hedge_label, sizeof hedge_label - 1);
+      msg[sizeof hedge_label - 1] = (uint8_t) (h->block >> 24);
+      msg[sizeof hedge_label] = (uint8_t) (h->block >> 16);
+      msg[sizeof hedge_label + 1] = (uint8_t) (h->block >> 8);
+      msg[sizeof hedge_label + 2] = (uint8_t) h->block;
+      h->block++;
+      rng_adapter (&h->base, 32, msg + sizeof hedge_label - 1 + 4);
+      memcpy (msg + sizeof hedge_label - 1 + 4 + 32, h->digest, SC_SHA256_LEN);
+      sc_hmac_sha256 (h->d, SC_P256_SCALAR_LEN, msg, sizeof msg, block);
+      memcpy (dst, block, n);
+      dst += n;
+      len -= n;
+    }
+  sc_memzero (msg, sizeof msg);
+  sc_memzero (block, sizeof block);
+}
+
+/* (r, s) = ECDSA-Sign (d, SHA-256 (msg)) with a hedged nonce (above).
+ * A failing rng yields ERANDOM and the signature is wiped. */
 int
 sc_p256_sign (const ScP256Key *key, const uint8_t *msg, size_t msg_len, ScRandomFunc rng,
               void *rng_user, uint8_t sig[SC_P256_SIG_LEN])
 {
-  RngAdapter adapter = { rng, rng_user, 0, false };
+  HedgedNonce hedge = { { rng, rng_user, 0, false }, NULL, NULL, 0 };
   struct ecc_scalar s;
   struct dsa_signature rs;
   uint8_t digest[SC_SHA256_LEN];
@@ -632,9 +698,12 @@ sc_p256_sign (const ScP256Key *key, const uint8_t *msg, size_t msg_len, ScRandom
   sc_sha256 (msg, msg_len, digest);
   if (!scalar_load (&s, key->d))
     goto out;
-  ecdsa_sign (&s, &adapter, rng_adapter, sizeof digest, digest, &rs);
+  hedge.d = key->d;
+  hedge.digest = digest;
+  ecdsa_sign (&s, &hedge, hedged_nonce, sizeof digest, digest, &rs);
+  wipe_callee_stack ();
   ret = SC_CRYPTO_ERANDOM;
-  if (adapter.failed)
+  if (hedge.base.failed)
     goto out;
   nettle_mpz_get_str_256 (SC_P256_SCALAR_LEN, sig, rs.r);
   nettle_mpz_get_str_256 (SC_P256_SCALAR_LEN, sig + SC_P256_SCALAR_LEN, rs.s);
@@ -837,6 +906,30 @@ coord_to_32 (const gnutls_datum_t *d, uint8_t out[SC_P256_COORD_LEN])
   return true;
 }
 
+/* The outer SEQUENCE of a certificate in DER: tag 0x30 and a length in its
+ * shortest form that covers exactly the rest of the input. GnuTLS 3.7
+ * accepts a padded long-form length here; two parsers must not disagree on
+ * which bytes are the certificate. */
+static bool
+der_outer_minimal (const uint8_t *der, size_t len)
+{
+  size_t n, body = 0, hdr;
+
+  if (len < 2 || der[0] != 0x30)
+    return false;
+  if (der[1] < 0x80)
+    return (size_t) der[1] + 2 == len;
+  n = der[1] & 0x7f;
+  if (n == 0 || n > sizeof (size_t) || len < 2 + n || der[2] == 0)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    body = (body << 8) | der[2 + i];
+  hdr = 2 + n;
+  if (body < 0x80 || (n > 1 && body < ((size_t) 1 << (8 * (n - 1)))))
+    return false; /* a shorter form would do */
+  return body == len - hdr;
+}
+
 /* Extracts the P-256 public point of an imported certificate into pt. */
 static int
 x509_get_point (gnutls_x509_crt_t crt, uint8_t pt[SC_P256_POINT_LEN])
@@ -883,7 +976,7 @@ sc_x509_p256_pubkey (const uint8_t *der, size_t der_len, uint8_t pub[SC_P256_POI
       ret = SC_CRYPTO_EINTERNAL;
       goto out;
     }
-  if (gnutls_x509_crt_import (crt, &in, GNUTLS_X509_FMT_DER) < 0)
+  if (!der_outer_minimal (der, der_len) || gnutls_x509_crt_import (crt, &in, GNUTLS_X509_FMT_DER) < 0)
     goto out;
   ret = x509_get_point (crt, pt);
   if (ret == 0)

@@ -52,6 +52,10 @@ sc_secure_alloc (size_t len)
   p = mmap (NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED)
     return NULL;
+#ifdef MADV_WIPEONFORK
+  /* A forked child gets zero pages, not our keys (Linux >= 4.14). */
+  (void) madvise (p, span, MADV_WIPEONFORK);
+#endif
 #ifdef MADV_DONTDUMP
   (void) madvise (p, span, MADV_DONTDUMP);
 #endif

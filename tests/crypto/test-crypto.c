@@ -589,15 +589,24 @@ test_p256_ecdsa_rng (void)
   g_assert_cmpint (sc_p256_sign (&key, msg, sizeof msg, counter_rng, &rng2, sig2), ==, 0);
   g_assert_cmpmem (sig, sizeof sig, sig2, sizeof sig2);
 
-  /* A failing or stuck random source: ERANDOM, nothing leaks out. */
+  /* A failing random source: ERANDOM, nothing leaks out. */
   memset (sig, 0x44, sizeof sig);
   g_assert_cmpint (sc_p256_sign (&key, msg, sizeof msg, failing_rng, NULL, sig), ==,
                    SC_CRYPTO_ERANDOM);
   g_assert_true (all_zero (sig, sizeof sig));
-  memset (sig, 0x44, sizeof sig);
-  g_assert_cmpint (sc_p256_sign (&key, msg, sizeof msg, stuck_rng, NULL, sig), ==,
-                   SC_CRYPTO_ERANDOM);
-  g_assert_true (all_zero (sig, sizeof sig));
+
+  /* A stuck source (always the same bytes) that claims success: the hedged
+   * nonce still differs per message, so two signatures do not share k (r)
+   * and both verify. Without hedging both would use one k and reveal d. */
+  {
+    static const guint8 other[] = "retreat at dusk";
+
+    g_assert_cmpint (sc_p256_sign (&key, msg, sizeof msg, stuck_rng, NULL, sig), ==, 0);
+    g_assert_cmpint (sc_p256_sign (&key, other, sizeof other, stuck_rng, NULL, sig2), ==, 0);
+    g_assert_cmpint (sc_p256_verify (key.pub, msg, sizeof msg, sig), ==, 0);
+    g_assert_cmpint (sc_p256_verify (key.pub, other, sizeof other, sig2), ==, 0);
+    g_assert_true (memcmp (sig, sig2, SC_P256_SCALAR_LEN) != 0);
+  }
 
   sc_p256_key_clear (&key);
 }
@@ -826,6 +835,19 @@ test_x509 (void)
   gnutls_x509_privkey_deinit (pk);
   g_assert_cmpint (sc_x509_p256_pubkey (der, der_len, pub), ==, 0);
   g_assert_cmpmem (pub, sizeof pub, key.pub, sizeof key.pub);
+
+  /* The outer length in a padded long form (0x83 00 hi lo where 0x82 hi lo
+   * is the DER form): BER, not DER, so refused. */
+  {
+    g_autofree guint8 *padded = g_malloc (der_len + 1);
+
+    g_assert_cmpuint (der[1], ==, 0x82);
+    padded[0] = 0x30;
+    padded[1] = 0x83;
+    padded[2] = 0x00;
+    memcpy (padded + 3, der + 2, der_len - 2);
+    g_assert_cmpint (sc_x509_p256_pubkey (padded, der_len + 1, pub), ==, SC_CRYPTO_EENCODING);
+  }
 
   /* Truncated or garbled DER. */
   memset (pub, 0x11, sizeof pub);
