@@ -1,0 +1,747 @@
+/* sc-channel.c: one SecureComm session driven over a GIOStream.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "sc-channel.h"
+
+#include <string.h>
+
+#include "sc-error.h"
+
+/* bytes: what one read asks for; a little more than one whole record. */
+#define SC_CHANNEL_READ_CHUNK (SC_MAX_RECORD_LEN + 1024)
+/* reads per wake-up before yielding to the other sources of the context,
+ * so that one fast peer cannot starve the rest (64 x 17 KiB ~ 1 MiB). */
+#define SC_CHANNEL_READS_PER_WAKEUP 64
+/* bytes: most ciphertext queued for a peer that does not read. Past it
+ * sc_channel_send fails with SC_ERROR_BUSY: the caller sees the back
+ * pressure instead of the daemon growing without bound. 8 MiB holds eight
+ * maximum-size messages. */
+#define SC_CHANNEL_MAX_QUEUED (8u << 20)
+
+typedef struct
+{
+  ScEventType type;
+  guint64 id;
+  GBytes *message;
+} ChannelEvent;
+
+struct _ScChannel
+{
+  gatomicrefcount ref;
+  GMutex lock;                 /* guards session, outbuf, events, flags below */
+  GMainContext *context;
+  GIOStream *stream;
+  GPollableInputStream *in;
+  GPollableOutputStream *out;
+  ScSession *session;
+  ScBuffer outbuf;
+  ScSessionConfig config;
+  int (*verify_peer) (void *user, const ScPeerIdentity *peer);
+  ScChannelCallbacks callbacks;
+  gpointer user_data;
+  GQueue events;               /* ChannelEvent, dispatched outside the lock */
+  GSource *read_source;
+  GSource *write_source;
+  GSource *timer_source;
+  gboolean flush_pending;
+  gboolean started;            /* sc_channel_start ran: the loop holds a ref */
+  gboolean handshake_done;
+  gboolean closing;            /* flush, then close the stream */
+  gboolean finished;           /* `closed` was called (or is about to be) */
+  char *close_reason;
+  GError *error;
+  char *peer_address;
+  gint64 connected_since_us;
+  gint64 last_activity_us;
+  guint idle_timeout_ms;       /* 0: none */
+  gint64 last_message_mono_us; /* a message sent or received */
+  char fingerprint[2 * SC_SHA256_LEN + 1];
+  gboolean authenticated;
+};
+
+static void channel_process (ScChannel *self);
+
+/* ---- the protocol context ---------------------------------------------- */
+
+static uint64_t
+ctx_wall_ms (void *user)
+{
+  return (uint64_t) (g_get_real_time () / 1000);
+}
+
+static uint64_t
+ctx_mono_ms (void *user)
+{
+  return (uint64_t) (g_get_monotonic_time () / 1000);
+}
+
+static int
+ctx_verify (void *user, const ScPeerIdentity *peer)
+{
+  ScChannel *self = user;
+
+  return self->verify_peer != NULL ? self->verify_peer (self->user_data, peer) : 0;
+}
+
+/* Session events arrive with the lock held: queue them (copying message
+ * data, which is only valid during the call) for dispatch after unlock. */
+static void
+ctx_event (void *user, ScSession *session, const ScEvent *ev)
+{
+  ScChannel *self = user;
+  ChannelEvent *ce = g_new0 (ChannelEvent, 1);
+
+  ce->type = ev->type;
+  ce->id = ev->id;
+  if (ev->type == SC_EVENT_MESSAGE)
+    {
+      ce->message = g_bytes_new (ev->data, ev->len);
+      self->last_message_mono_us = g_get_monotonic_time ();
+    }
+  if (ev->type == SC_EVENT_HANDSHAKE_DONE)
+    {
+      const ScPeerIdentity *peer = sc_session_peer_identity (session);
+
+      self->handshake_done = TRUE;
+      self->authenticated = peer != NULL;
+      for (gsize i = 0; peer != NULL && i < SC_SHA256_LEN; i++)
+        g_snprintf (self->fingerprint + 2 * i, 3, "%02x", peer->fingerprint[i]);
+    }
+  g_queue_push_tail (&self->events, ce);
+}
+
+static void
+channel_event_free (ChannelEvent *ce)
+{
+  g_clear_pointer (&ce->message, g_bytes_unref);
+  g_free (ce);
+}
+
+/* ---- life cycle -------------------------------------------------------- */
+
+static char *
+describe_peer (GIOStream *stream)
+{
+  GSocketConnection *conn = NULL;
+  g_autoptr (GSocketAddress) addr = NULL;
+  GInetAddress *inet;
+  g_autofree char *host = NULL;
+
+  if (G_IS_TLS_CONNECTION (stream))
+    g_object_get (stream, "base-io-stream", &conn, NULL);
+  else if (G_IS_SOCKET_CONNECTION (stream))
+    conn = g_object_ref (G_SOCKET_CONNECTION (stream));
+  if (conn == NULL)
+    return NULL;
+  addr = g_socket_connection_get_remote_address (conn, NULL);
+  g_object_unref (conn);
+  if (!G_IS_INET_SOCKET_ADDRESS (addr))
+    return NULL;
+  inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (addr));
+  host = g_inet_address_to_string (inet);
+  if (g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV6)
+    return g_strdup_printf ("[%s]:%u", host,
+                            g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (addr)));
+  return g_strdup_printf ("%s:%u", host,
+                          g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (addr)));
+}
+
+ScChannel *
+sc_channel_new (GIOStream *stream, GMainContext *context, const ScSessionConfig *config,
+                int (*verify_peer) (void *user, const ScPeerIdentity *peer),
+                const ScChannelCallbacks *callbacks, gpointer user_data, GError **error)
+{
+  ScChannel *self;
+  ScProtoCtx ctx = {
+    .wall_ms = ctx_wall_ms,
+    .mono_ms = ctx_mono_ms,
+    .random = sc_random_system,
+    .event = ctx_event,
+    .verify_peer = ctx_verify,
+  };
+  int err = 0;
+
+  g_return_val_if_fail (G_IS_IO_STREAM (stream), NULL);
+  if (!G_IS_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (stream))
+      || !G_IS_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (stream)))
+    {
+      g_set_error_literal (error, SC_ERROR, SC_ERROR_NOT_SUPPORTED,
+                           "the stream is not pollable");
+      return NULL;
+    }
+  self = g_new0 (ScChannel, 1);
+  g_atomic_ref_count_init (&self->ref);
+  g_mutex_init (&self->lock);
+  g_queue_init (&self->events);
+  sc_buffer_init (&self->outbuf);
+  self->context = g_main_context_ref (context);
+  self->stream = g_object_ref (stream);
+  self->in = G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (stream));
+  self->out = G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (stream));
+  self->config = *config;
+  self->verify_peer = verify_peer;
+  self->callbacks = *callbacks;
+  self->user_data = user_data;
+  self->peer_address = describe_peer (stream);
+  self->connected_since_us = g_get_real_time ();
+  self->last_message_mono_us = g_get_monotonic_time ();
+  self->last_activity_us = self->connected_since_us;
+  ctx.user = self;
+  self->session = sc_session_new (config, &ctx, &err);
+  if (self->session == NULL)
+    {
+      sc_error_set_from_protocol (error, err, "cannot create the session");
+      sc_channel_unref (self);
+      return NULL;
+    }
+  return self;
+}
+
+ScChannel *
+sc_channel_ref (ScChannel *self)
+{
+  g_atomic_ref_count_inc (&self->ref);
+  return self;
+}
+
+static void
+destroy_source (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
+
+void
+sc_channel_unref (ScChannel *self)
+{
+  if (!g_atomic_ref_count_dec (&self->ref))
+    return;
+  g_assert (self->read_source == NULL && self->write_source == NULL
+            && self->timer_source == NULL);
+  sc_session_free (self->session);
+  sc_buffer_clear (&self->outbuf);
+  g_queue_clear_full (&self->events, (GDestroyNotify) channel_event_free);
+  g_clear_object (&self->stream);
+  g_main_context_unref (self->context);
+  g_clear_error (&self->error);
+  g_free (self->close_reason);
+  g_free (self->peer_address);
+  g_mutex_clear (&self->lock);
+  g_free (self);
+}
+
+/* ---- finishing --------------------------------------------------------- */
+
+static void
+on_stream_closed (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ScChannel *self = data;
+
+  /* A close error changes nothing: the channel is over either way. */
+  g_io_stream_close_finish (G_IO_STREAM (source), result, NULL);
+  sc_channel_unref (self);
+}
+
+/* Runs in the context: stops every source, closes the stream and reports.
+ * Takes the lock itself. */
+static void
+channel_finish (ScChannel *self)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *reason = NULL;
+
+  g_mutex_lock (&self->lock);
+  if (self->finished)
+    {
+      g_mutex_unlock (&self->lock);
+      return;
+    }
+  self->finished = TRUE;
+  destroy_source (&self->read_source);
+  destroy_source (&self->write_source);
+  destroy_source (&self->timer_source);
+  error = g_steal_pointer (&self->error);
+  reason = g_strdup (self->close_reason ? self->close_reason : "closed");
+  g_mutex_unlock (&self->lock);
+
+  g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, NULL, on_stream_closed,
+                           sc_channel_ref (self));
+  if (self->callbacks.closed != NULL)
+    self->callbacks.closed (self, error, reason, self->user_data);
+  if (self->started)
+    sc_channel_unref (self); /* the reference the running channel held */
+}
+
+/* With the lock held: records why the channel ends (the first reason wins)
+ * and stops reading: nothing the peer sends now matters. */
+static void
+set_end_locked (ScChannel *self, GError *error, const char *reason)
+{
+  destroy_source (&self->read_source);
+  if (self->close_reason == NULL)
+    {
+      self->close_reason = g_strdup (reason);
+      self->error = error;
+    }
+  else if (error != NULL)
+    g_error_free (error);
+  self->closing = TRUE;
+}
+
+/* With the lock held: the session failed with a protocol error. */
+static void
+set_failed_locked (ScChannel *self, int err)
+{
+  GError *error = NULL;
+  const char *reason = sc_strerror (err);
+
+  if (err == SC_ERR_TIMEOUT)
+    reason = self->handshake_done ? "heartbeat timeout" : "handshake timeout";
+  if (err == SC_ERR_CLOSED)
+    {
+      set_end_locked (self, NULL, "closed by peer");
+      return;
+    }
+  sc_error_set_from_protocol (&error, err, reason);
+  set_end_locked (self, error, reason);
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+static gboolean on_writable (GObject *stream, gpointer data);
+
+/* With the lock held: writes as much of outbuf as the stream takes now, and
+ * waits for writability for the rest. Returns FALSE on a write error. */
+static gboolean
+flush_locked (ScChannel *self)
+{
+  while (self->outbuf.len > 0)
+    {
+      g_autoptr (GError) error = NULL;
+      gssize n = g_pollable_output_stream_write_nonblocking (self->out, self->outbuf.data,
+                                                              self->outbuf.len, NULL, &error);
+
+      if (n > 0)
+        {
+          sc_buffer_consume (&self->outbuf, (gsize) n);
+          continue;
+        }
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          if (self->write_source == NULL)
+            {
+              self->write_source = g_pollable_output_stream_create_source (self->out, NULL);
+              g_source_set_callback (self->write_source, G_SOURCE_FUNC (on_writable), self,
+                                     NULL);
+              g_source_attach (self->write_source, self->context);
+            }
+          return TRUE;
+        }
+      set_end_locked (self, g_steal_pointer (&error), "write failed");
+      self->outbuf.len = 0;
+      return FALSE;
+    }
+  destroy_source (&self->write_source);
+  return TRUE;
+}
+
+static gboolean
+on_writable (GObject *stream, gpointer data)
+{
+  ScChannel *self = data;
+
+  g_mutex_lock (&self->lock);
+  g_clear_pointer (&self->write_source, g_source_unref); /* removed by returning FALSE */
+  flush_locked (self);
+  g_mutex_unlock (&self->lock);
+  channel_process (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+static gboolean
+on_timer (gpointer data)
+{
+  ScChannel *self = data;
+  int ret;
+
+  g_mutex_lock (&self->lock);
+  ret = self->closing ? SC_OK : sc_session_tick (self->session, &self->outbuf, NULL);
+  if (ret != SC_OK)
+    set_failed_locked (self, ret);
+  g_mutex_unlock (&self->lock);
+  channel_process (self);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+timer_dispatch (GSource *source, GSourceFunc callback, gpointer data)
+{
+  return callback (data);
+}
+
+static GSourceFuncs timer_funcs = { NULL, NULL, timer_dispatch, NULL, NULL, NULL };
+
+/* With the lock held: closes a connected session that has carried no
+ * message for idle_timeout_ms; else lowers *next_ms to when it would. */
+static gboolean
+check_idle_locked (ScChannel *self, uint32_t *next_ms)
+{
+  gint64 idle_us, now = g_get_monotonic_time ();
+
+  if (self->idle_timeout_ms == 0 || !self->handshake_done)
+    return FALSE;
+  idle_us = now - self->last_message_mono_us;
+  if (idle_us >= (gint64) self->idle_timeout_ms * 1000)
+    {
+      sc_session_close (self->session, SC_CLOSE_IDLE, &self->outbuf);
+      set_end_locked (self, NULL, "idle timeout");
+      return TRUE;
+    }
+  *next_ms = MIN (*next_ms, (uint32_t) (((gint64) self->idle_timeout_ms * 1000 - idle_us + 999)
+                                        / 1000));
+  return FALSE;
+}
+
+/* With the lock held: runs the session's timers and re-arms ours for the
+ * next one. A single GSource with a ready time, re-aimed on each call. */
+static void
+rearm_timer_locked (ScChannel *self)
+{
+  uint32_t next_ms = UINT32_MAX;
+  int ret = sc_session_tick (self->session, &self->outbuf, &next_ms);
+
+  if (ret != SC_OK)
+    {
+      set_failed_locked (self, ret);
+      return;
+    }
+  if (check_idle_locked (self, &next_ms))
+    return;
+  if (self->timer_source == NULL)
+    {
+      self->timer_source = g_source_new (&timer_funcs, sizeof (GSource));
+      g_source_set_callback (self->timer_source, on_timer, self, NULL);
+      g_source_attach (self->timer_source, self->context);
+    }
+  g_source_set_ready_time (self->timer_source,
+                           next_ms == UINT32_MAX
+                               ? -1
+                               : g_get_monotonic_time () + (gint64) next_ms * 1000);
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+/* With the lock held: feeds one read's bytes to the session. */
+static void
+feed_locked (ScChannel *self, const guint8 *data, gsize len)
+{
+  int ret = sc_session_recv (self->session, data, len, &self->outbuf);
+
+  if (ret != SC_OK)
+    set_failed_locked (self, ret);
+  else if (sc_session_get_state (self->session) == SC_STATE_CLOSED)
+    set_end_locked (self, NULL, "closed by peer");
+  self->last_activity_us = g_get_real_time ();
+}
+
+/* With the lock held: the peer closed the stream. */
+static void
+eof_locked (ScChannel *self)
+{
+  int ret = sc_session_eof (self->session);
+
+  if (ret == SC_ERR_CLOSED)
+    set_end_locked (self, NULL, "closed by peer");
+  else
+    set_failed_locked (self, ret);
+}
+
+static gboolean
+on_readable (GObject *stream, gpointer data)
+{
+  ScChannel *self = data;
+  g_autofree guint8 *buf = g_malloc (SC_CHANNEL_READ_CHUNK);
+
+  for (int i = 0; i < SC_CHANNEL_READS_PER_WAKEUP; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      gssize n = g_pollable_input_stream_read_nonblocking (self->in, buf, SC_CHANNEL_READ_CHUNK,
+                                                            NULL, &error);
+
+      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        break;
+      g_mutex_lock (&self->lock);
+      if (n > 0)
+        feed_locked (self, buf, (gsize) n);
+      else if (n == 0)
+        eof_locked (self);
+      else
+        set_end_locked (self, g_steal_pointer (&error), "read failed");
+      g_mutex_unlock (&self->lock);
+      if (n <= 0 || self->closing)
+        break;
+    }
+  channel_process (self);
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- after every wake-up ----------------------------------------------- */
+
+/* Flushes, re-arms the timer, dispatches queued events, and finishes the
+ * channel once it is closing and everything is written. In the context. */
+static void
+channel_process (ScChannel *self)
+{
+  GQueue events = G_QUEUE_INIT;
+  ChannelEvent *ce;
+  gboolean done;
+
+  sc_channel_ref (self);
+  g_mutex_lock (&self->lock);
+  if (!self->finished && !self->closing)
+    rearm_timer_locked (self);
+  if (!self->finished)
+    flush_locked (self);
+  events = self->events;
+  g_queue_init (&self->events);
+  done = self->closing && !self->finished && (self->outbuf.len == 0 || self->error != NULL);
+  g_mutex_unlock (&self->lock);
+
+  while ((ce = g_queue_pop_head (&events)) != NULL)
+    {
+      if (ce->type == SC_EVENT_HANDSHAKE_DONE && self->callbacks.handshake_done)
+        self->callbacks.handshake_done (self, self->user_data);
+      else if (ce->type == SC_EVENT_MESSAGE && self->callbacks.message)
+        self->callbacks.message (self, ce->id, ce->message, self->user_data);
+      else if (ce->type == SC_EVENT_ACKED && self->callbacks.acked)
+        self->callbacks.acked (self, ce->id, self->user_data);
+      channel_event_free (ce);
+    }
+  if (done)
+    channel_finish (self);
+  sc_channel_unref (self);
+}
+
+static gboolean
+start_in_context (gpointer data)
+{
+  ScChannel *self = data;
+
+  g_mutex_lock (&self->lock);
+  if (!self->finished && self->read_source == NULL)
+    {
+      int ret = SC_OK;
+
+      if (self->config.role == SC_ROLE_CLIENT)
+        ret = sc_session_start (self->session, &self->outbuf);
+      if (ret != SC_OK)
+        set_failed_locked (self, ret);
+      self->read_source = g_pollable_input_stream_create_source (self->in, NULL);
+      g_source_set_callback (self->read_source, G_SOURCE_FUNC (on_readable), self, NULL);
+      g_source_attach (self->read_source, self->context);
+    }
+  g_mutex_unlock (&self->lock);
+  channel_process (self);
+  return G_SOURCE_REMOVE;
+}
+
+void
+sc_channel_start (ScChannel *self)
+{
+  /* The running channel holds a reference until channel_finish. */
+  gboolean again;
+
+  g_mutex_lock (&self->lock);
+  again = self->started;
+  self->started = TRUE;
+  g_mutex_unlock (&self->lock);
+  g_return_if_fail (!again);
+  sc_channel_ref (self);
+  g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, start_in_context, self, NULL);
+}
+
+/* ---- from any thread --------------------------------------------------- */
+
+static gboolean
+flush_in_context (gpointer data)
+{
+  ScChannel *self = data;
+
+  g_mutex_lock (&self->lock);
+  self->flush_pending = FALSE;
+  g_mutex_unlock (&self->lock);
+  channel_process (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* With the lock held: makes sure the context flushes soon. Sends made in
+ * the same main-loop iteration share one flush, so their records leave in
+ * one write. */
+static void
+schedule_flush_locked (ScChannel *self)
+{
+  GSource *idle;
+
+  if (self->flush_pending || self->finished)
+    return;
+  self->flush_pending = TRUE;
+  idle = g_idle_source_new ();
+  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
+  g_source_set_callback (idle, flush_in_context, sc_channel_ref (self),
+                         (GDestroyNotify) sc_channel_unref);
+  g_source_attach (idle, self->context);
+  g_source_unref (idle);
+}
+
+gboolean
+sc_channel_send (ScChannel *self, const guint8 *data, gsize len, guint64 *out_id,
+                 GError **error)
+{
+  uint64_t id = 0;
+  int ret;
+
+  g_mutex_lock (&self->lock);
+  if (self->closing || self->finished)
+    ret = SC_ERR_CLOSED;
+  else if (self->outbuf.len > SC_CHANNEL_MAX_QUEUED)
+    {
+      g_mutex_unlock (&self->lock);
+      g_set_error (error, SC_ERROR, SC_ERROR_BUSY,
+                   "the peer is not reading: %u bytes already queued for it",
+                   (unsigned) self->outbuf.len);
+      return FALSE;
+    }
+  else
+    ret = sc_session_send (self->session, data, len, &id, &self->outbuf);
+  if (ret == SC_OK)
+    {
+      self->last_message_mono_us = g_get_monotonic_time ();
+      schedule_flush_locked (self);
+    }
+  else if (ret != SC_ERR_MESSAGE_TOO_LARGE && ret != SC_ERR_INVALID_STATE
+           && ret != SC_ERR_CLOSED)
+    {
+      set_failed_locked (self, ret); /* the session died sending */
+      schedule_flush_locked (self);
+    }
+  g_mutex_unlock (&self->lock);
+  if (ret == SC_ERR_INVALID_STATE || ret == SC_ERR_CLOSED)
+    {
+      g_set_error_literal (error, SC_ERROR, SC_ERROR_NOT_CONNECTED,
+                           ret == SC_ERR_CLOSED ? "the connection is closed"
+                                                : "the handshake has not completed");
+      return FALSE;
+    }
+  if (ret != SC_OK)
+    {
+      sc_error_set_from_protocol (error, ret, "cannot send");
+      return FALSE;
+    }
+  if (out_id != NULL)
+    *out_id = id;
+  return TRUE;
+}
+
+void
+sc_channel_set_idle_timeout (ScChannel *self, guint idle_timeout_ms)
+{
+  g_mutex_lock (&self->lock);
+  self->idle_timeout_ms = idle_timeout_ms;
+  g_mutex_unlock (&self->lock);
+}
+
+/* Drops whatever is still queued and finishes now: for a peer that does not
+ * read while we shut down. */
+void
+sc_channel_abort (ScChannel *self, const char *reason)
+{
+  g_mutex_lock (&self->lock);
+  if (!self->finished)
+    {
+      set_end_locked (self, g_error_new_literal (SC_ERROR, SC_ERROR_CLOSED, reason), reason);
+      self->outbuf.len = 0;
+      schedule_flush_locked (self);
+    }
+  g_mutex_unlock (&self->lock);
+}
+
+void
+sc_channel_close (ScChannel *self, ScCloseReason code, const char *reason)
+{
+  g_mutex_lock (&self->lock);
+  if (!self->closing && !self->finished)
+    {
+      int ret = sc_session_close (self->session, code, &self->outbuf);
+
+      if (ret != SC_OK && ret != SC_ERR_CLOSED)
+        set_failed_locked (self, ret);
+      else
+        set_end_locked (self, NULL, reason);
+      schedule_flush_locked (self);
+    }
+  g_mutex_unlock (&self->lock);
+}
+
+gboolean
+sc_channel_key_update (ScChannel *self, gboolean update_peer, GError **error)
+{
+  int ret;
+
+  g_mutex_lock (&self->lock);
+  ret = self->closing ? SC_ERR_CLOSED
+                      : sc_session_key_update (self->session, update_peer, &self->outbuf);
+  if (ret == SC_OK)
+    schedule_flush_locked (self);
+  g_mutex_unlock (&self->lock);
+  if (ret != SC_OK)
+    {
+      sc_error_set_from_protocol (error, ret, "cannot update the keys");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+sc_channel_get_info (ScChannel *self, ScChannelInfo *info)
+{
+  memset (info, 0, sizeof *info);
+  g_mutex_lock (&self->lock);
+  info->connected_since_us = (guint64) self->connected_since_us;
+  info->last_activity_us = (guint64) self->last_activity_us;
+  sc_session_get_info (self->session, &info->session);
+  info->authenticated = self->authenticated;
+  memcpy (info->fingerprint, self->fingerprint, sizeof info->fingerprint);
+  g_mutex_unlock (&self->lock);
+}
+
+const char *
+sc_channel_get_peer_address (ScChannel *self)
+{
+  return self->peer_address;
+}
+
+gboolean
+sc_channel_is_connected (ScChannel *self)
+{
+  gboolean connected;
+
+  g_mutex_lock (&self->lock);
+  connected = !self->closing && !self->finished
+              && sc_session_get_state (self->session) == SC_STATE_CONNECTED;
+  g_mutex_unlock (&self->lock);
+  return connected;
+}
+
+GIOStream *
+sc_channel_get_stream (ScChannel *self)
+{
+  return self->stream;
+}

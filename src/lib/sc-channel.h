@@ -1,0 +1,84 @@
+/* sc-channel.h: one SecureComm session driven over a GIOStream (private).
+ *
+ * A ScChannel owns a stream (a plain GSocketConnection or a GTlsConnection:
+ * both are just pollable GIOStreams here) and a protocol session, and runs
+ * in one GMainContext. It reads everything available on each wake-up,
+ * feeds it to the session, and writes what the session produced in as few
+ * writes as it can. Timers come from sc_session_tick.
+ *
+ * Thread safety: sc_channel_send, sc_channel_close and the getters may be
+ * called from any thread; the session is guarded by a mutex and the I/O
+ * happens in the channel's context. Callbacks run in the channel's context,
+ * never with the mutex held.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "sc-protocol.h"
+
+G_BEGIN_DECLS
+
+typedef struct _ScChannel ScChannel;
+
+typedef struct
+{
+  /* The handshake completed; the peer identity is known. */
+  void (*handshake_done) (ScChannel *channel, gpointer user_data);
+  /* A whole message arrived. */
+  void (*message) (ScChannel *channel, guint64 id, GBytes *message, gpointer user_data);
+  /* The peer acknowledged every message up to id. */
+  void (*acked) (ScChannel *channel, guint64 id, gpointer user_data);
+  /* The channel is finished and its stream closed. error is NULL after a
+   * clean close by either side; reason says what happened in words. Called
+   * exactly once. */
+  void (*closed) (ScChannel *channel, const GError *error, const char *reason,
+                  gpointer user_data);
+} ScChannelCallbacks;
+
+typedef struct
+{
+  guint64 connected_since_us;  /* UNIX time */
+  guint64 last_activity_us;    /* UNIX time of the last authenticated record */
+  ScSessionInfo session;
+  gboolean authenticated;
+  char fingerprint[2 * SC_SHA256_LEN + 1];  /* empty when anonymous */
+} ScChannelInfo;
+
+/* config and its borrowed pointers (identity, chain) must outlive the
+ * channel. verify_peer may be NULL for servers. */
+ScChannel *sc_channel_new (GIOStream *stream, GMainContext *context, const ScSessionConfig *config,
+                           int (*verify_peer) (void *user, const ScPeerIdentity *peer),
+                           const ScChannelCallbacks *callbacks, gpointer user_data,
+                           GError **error);
+ScChannel *sc_channel_ref (ScChannel *channel);
+void sc_channel_unref (ScChannel *channel);
+
+/* Starts reading (and for clients sends the ClientHello). Call from any
+ * thread; the work happens in the channel's context. */
+void sc_channel_start (ScChannel *channel);
+/* Queues a message; the id is the protocol's. Fails with SC_ERROR_* codes. */
+gboolean sc_channel_send (ScChannel *channel, const guint8 *data, gsize len, guint64 *out_id,
+                          GError **error);
+/* Sends CLOSE (when connected), flushes, closes the stream. reason is what
+ * `closed` will report. */
+void sc_channel_close (ScChannel *channel, ScCloseReason code, const char *reason);
+/* Closes a connected channel after idle_timeout_ms without a message either
+ * way (0: never). */
+void sc_channel_set_idle_timeout (ScChannel *channel, guint idle_timeout_ms);
+/* Finishes at once, dropping unsent output (shutdown of a stuck peer). */
+void sc_channel_abort (ScChannel *channel, const char *reason);
+/* Rotates our sending key now; with update_peer the peer rotates too. */
+gboolean sc_channel_key_update (ScChannel *channel, gboolean update_peer, GError **error);
+
+void sc_channel_get_info (ScChannel *channel, ScChannelInfo *info);
+/* The peer's address as "host:port", or NULL. */
+const char *sc_channel_get_peer_address (ScChannel *channel);
+gboolean sc_channel_is_connected (ScChannel *channel);
+GIOStream *sc_channel_get_stream (ScChannel *channel);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ScChannel, sc_channel_unref)
+
+G_END_DECLS

@@ -1,0 +1,1180 @@
+/* sc-server.c: the seed's Server as a GObject.
+ *
+ * One GSocketService accepts connections in the context where the server
+ * was started (the "main" context). Each accepted connection becomes a
+ * ScChannel running in one of N worker threads, each with its own
+ * GMainContext, chosen round robin. The registry of clients is guarded by
+ * one mutex; every public method is safe from any thread. Signals are
+ * emitted in the main context.
+ *
+ * Lock order: a channel's lock may be held when the server lock is taken
+ * (the trust callback), never the reverse.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "sc-server.h"
+
+#include <string.h>
+
+#include "sc-channel.h"
+#include "sc-error.h"
+#include "sc-identity-private.h"
+
+/* ms: how long shutdown waits for peers to take their close message before
+ * it drops what is still queued. */
+#define SC_SERVER_SHUTDOWN_GRACE_MS 2000
+/* Upper bound on worker threads, whatever the core count. */
+#define SC_SERVER_MAX_WORKERS 64
+/* hex digits of the key fingerprint in an authenticated client's id: 128
+ * bits, so two keys collide with probability 2^-64 among 2^32 clients. */
+#define SC_CLIENT_ID_KEY_HEX 32
+
+G_DEFINE_ENUM_TYPE (ScClientAuthMode, sc_client_auth_mode,
+                    G_DEFINE_ENUM_VALUE (SC_CLIENT_AUTH_MODE_NONE, "none"),
+                    G_DEFINE_ENUM_VALUE (SC_CLIENT_AUTH_MODE_OPTIONAL, "optional"),
+                    G_DEFINE_ENUM_VALUE (SC_CLIENT_AUTH_MODE_REQUIRED, "required"))
+
+typedef struct
+{
+  GThread *thread;
+  GMainContext *context;
+  GMainLoop *loop;
+} ScWorker;
+
+typedef struct
+{
+  ScServer *server;            /* not a reference: shutdown outlives every client */
+  ScChannel *channel;
+  char *id;                    /* NULL until the handshake completes */
+  char *source;                /* the peer's address without the port */
+  gboolean handshaking;
+} ScServerClient;
+
+struct _ScServer
+{
+  GObject parent_instance;
+  char *host;
+  guint16 port;
+  ScTlsConfig *tls_config;
+  ScIdentity *identity;
+  ScSessionConfig session_config;
+  ScClientAuthMode client_auth;
+  guint workers_wanted;
+  guint idle_timeout_ms;
+  guint max_clients, max_handshakes, max_per_source;
+
+  GPtrArray *extra_addresses;   /* "host" strings, with extra_ports */
+  GArray *extra_ports;          /* guint16 */
+  GMainContext *main_context;
+  GSocketService *service;
+  GPtrArray *listen_addresses;  /* char * */
+  ScWorker *workers;
+  guint n_workers;
+  guint next_worker;
+
+  GMutex lock;                  /* guards everything below */
+  GCond cond;                   /* signalled when a client goes away */
+  GHashTable *clients;          /* ScServerClient * set: every connection */
+  GHashTable *by_id;            /* id -> ScServerClient *, handshake done */
+  GHashTable *per_source;       /* source -> count */
+  guint n_handshakes;
+  GStrv allowed;                /* fingerprints, or NULL for any */
+};
+
+G_DEFINE_TYPE (ScServer, sc_server, G_TYPE_OBJECT)
+
+enum
+{
+  SIGNAL_MESSAGE_RECEIVED,
+  SIGNAL_CLIENT_CONNECTED,
+  SIGNAL_CLIENT_DISCONNECTED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+enum
+{
+  PROP_0,
+  PROP_HOST,
+  PROP_PORT,
+  PROP_TLS_CONFIG,
+  PROP_IDENTITY,
+  PROP_CLIENT_AUTH,
+  PROP_WORKERS,
+  PROP_HEARTBEAT_INTERVAL,
+  PROP_HEARTBEAT_MISSED,
+  PROP_HANDSHAKE_TIMEOUT,
+  PROP_IDLE_TIMEOUT,
+  PROP_MAX_CLIENTS,
+  PROP_MAX_HANDSHAKES,
+  PROP_MAX_PER_SOURCE,
+  PROP_MAX_MESSAGE_SIZE,
+  PROP_MAX_CLOCK_SKEW,
+  PROP_REKEY_AFTER_TIME,
+  PROP_REKEY_AFTER_RECORDS,
+  PROP_REKEY_AFTER_BYTES,
+  N_PROPS
+};
+
+static GParamSpec *props[N_PROPS];
+
+/* The guint properties and where they live: table-driven get/set. */
+typedef struct
+{
+  guint prop;
+  const char *name;
+  const char *blurb;
+  guint min, max, def;
+  gsize offset;
+} UintProp;
+
+#define SESSION_LIMIT(field) (G_STRUCT_OFFSET (ScServer, session_config) \
+                              + G_STRUCT_OFFSET (ScSessionConfig, limits) \
+                              + G_STRUCT_OFFSET (ScLimits, field))
+
+static const UintProp uint_props[] = {
+  { PROP_WORKERS, "workers", "Worker threads (0: one per core)", 0, SC_SERVER_MAX_WORKERS, 0,
+    G_STRUCT_OFFSET (ScServer, workers_wanted) },
+  { PROP_HEARTBEAT_INTERVAL, "heartbeat-interval", "ms between pings (0: none)", 0, 3600000,
+    SC_DEFAULT_HEARTBEAT_INTERVAL_MS, SESSION_LIMIT (heartbeat_interval_ms) },
+  { PROP_HEARTBEAT_MISSED, "heartbeat-missed", "Silent intervals before a peer is dead", 1, 100,
+    SC_DEFAULT_HEARTBEAT_MISSED, SESSION_LIMIT (heartbeat_missed) },
+  { PROP_HANDSHAKE_TIMEOUT, "handshake-timeout", "ms a handshake may take", 100, 600000,
+    SC_DEFAULT_HANDSHAKE_TIMEOUT_MS, SESSION_LIMIT (handshake_timeout_ms) },
+  { PROP_IDLE_TIMEOUT, "idle-timeout", "ms without a message before closing (0: never)", 0,
+    G_MAXUINT, 0, G_STRUCT_OFFSET (ScServer, idle_timeout_ms) },
+  { PROP_MAX_CLIENTS, "max-clients", "Most connections at once", 1, G_MAXUINT, 10000,
+    G_STRUCT_OFFSET (ScServer, max_clients) },
+  { PROP_MAX_HANDSHAKES, "max-handshakes", "Most handshakes in progress at once", 1, G_MAXUINT,
+    256, G_STRUCT_OFFSET (ScServer, max_handshakes) },
+  { PROP_MAX_PER_SOURCE, "max-per-source", "Most connections from one address", 1, G_MAXUINT,
+    64, G_STRUCT_OFFSET (ScServer, max_per_source) },
+  { PROP_MAX_MESSAGE_SIZE, "max-message-size", "Largest message accepted, bytes", 1,
+    SC_MAX_MESSAGE_SIZE_LIMIT, SC_DEFAULT_MAX_MESSAGE_SIZE, SESSION_LIMIT (max_message_size) },
+  { PROP_MAX_CLOCK_SKEW, "max-clock-skew", "Allowed clock difference, ms", 0,
+    SC_MAX_SKEW_LIMIT_MS, SC_DEFAULT_MAX_SKEW_MS, SESSION_LIMIT (max_skew_ms) },
+  { PROP_REKEY_AFTER_TIME, "rekey-after-time", "Key age that triggers a key update, ms", 0,
+    G_MAXUINT, SC_DEFAULT_REKEY_AFTER_MS, SESSION_LIMIT (rekey_after_ms) },
+};
+
+static guint *
+uint_field (ScServer *self, const UintProp *p)
+{
+  return (guint *) G_STRUCT_MEMBER_P (self, p->offset);
+}
+
+static const UintProp *
+find_uint_prop (guint prop)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (uint_props); i++)
+    if (uint_props[i].prop == prop)
+      return &uint_props[i];
+  return NULL;
+}
+
+/* ==== events to the main context ======================================= */
+
+typedef struct
+{
+  ScServer *server;
+  guint signal;
+  char *id;
+  GBytes *message;
+  char *reason;
+} ServerEvent;
+
+static void
+server_event_free (ServerEvent *ev)
+{
+  g_object_unref (ev->server);
+  g_free (ev->id);
+  g_clear_pointer (&ev->message, g_bytes_unref);
+  g_free (ev->reason);
+  g_free (ev);
+}
+
+static gboolean
+emit_in_main (gpointer data)
+{
+  ServerEvent *ev = data;
+
+  if (ev->signal == SIGNAL_MESSAGE_RECEIVED)
+    g_signal_emit (ev->server, signals[ev->signal], 0, ev->id, ev->message);
+  else if (ev->signal == SIGNAL_CLIENT_CONNECTED)
+    g_signal_emit (ev->server, signals[ev->signal], 0, ev->id);
+  else
+    g_signal_emit (ev->server, signals[ev->signal], 0, ev->id, ev->reason);
+  return G_SOURCE_REMOVE;
+}
+
+/* From a worker: queue a signal for the main context. Events of one client
+ * come from one worker thread, so they keep their order. */
+static void
+post_event (ScServer *self, guint signal, const char *id, GBytes *message, const char *reason)
+{
+  ServerEvent *ev = g_new0 (ServerEvent, 1);
+
+  ev->server = g_object_ref (self);
+  ev->signal = signal;
+  ev->id = g_strdup (id);
+  ev->message = message ? g_bytes_ref (message) : NULL;
+  ev->reason = g_strdup (reason);
+  g_main_context_invoke_full (self->main_context, G_PRIORITY_DEFAULT, emit_in_main, ev,
+                              (GDestroyNotify) server_event_free);
+}
+
+/* ==== channel callbacks (worker threads) =============================== */
+
+static char *
+client_id_for (ScChannel *channel)
+{
+  ScChannelInfo info;
+  guint8 rnd[8];
+  char hex[2 * sizeof rnd + 1];
+
+  sc_channel_get_info (channel, &info);
+  if (info.authenticated)
+    return g_strdup_printf ("key-%.*s", SC_CLIENT_ID_KEY_HEX, info.fingerprint);
+  if (sc_random_bytes (rnd, sizeof rnd) != 0)
+    g_error ("the system random source failed");
+  for (gsize i = 0; i < sizeof rnd; i++)
+    g_snprintf (hex + 2 * i, 3, "%02x", rnd[i]);
+  return g_strdup_printf ("anon-%s", hex);
+}
+
+static void
+on_handshake_done (ScChannel *channel, gpointer data)
+{
+  ScServerClient *client = data;
+  ScServer *self = client->server;
+  g_autofree char *id = client_id_for (channel);
+  ScServerClient *old;
+  ScChannel *replaced = NULL;
+
+  g_mutex_lock (&self->lock);
+  client->handshaking = FALSE;
+  self->n_handshakes--;
+  old = g_hash_table_lookup (self->by_id, id);
+  if (old != NULL)
+    {
+      replaced = sc_channel_ref (old->channel);
+      g_clear_pointer (&old->id, g_free); /* it no longer answers to this id */
+    }
+  client->id = g_strdup (id);
+  g_hash_table_insert (self->by_id, client->id, client);
+  g_mutex_unlock (&self->lock);
+
+  if (replaced != NULL)
+    {
+      g_info ("client %s reconnected: closing its previous connection", id);
+      post_event (self, SIGNAL_CLIENT_DISCONNECTED, id, NULL, "replaced by a new connection");
+      sc_channel_close (replaced, SC_CLOSE_GOING_AWAY, "replaced by a new connection");
+      sc_channel_unref (replaced);
+    }
+  g_info ("client %s connected from %s", id, sc_channel_get_peer_address (channel));
+  post_event (self, SIGNAL_CLIENT_CONNECTED, id, NULL, NULL);
+}
+
+static void
+on_message (ScChannel *channel, guint64 msg_id, GBytes *message, gpointer data)
+{
+  ScServerClient *client = data;
+  g_autofree char *id = NULL;
+
+  g_mutex_lock (&client->server->lock);
+  id = g_strdup (client->id);
+  g_mutex_unlock (&client->server->lock);
+  if (id == NULL)
+    return; /* replaced meanwhile: its messages are no one's */
+  g_debug ("message %" G_GUINT64_FORMAT " from %s: %zu bytes", msg_id, id,
+           g_bytes_get_size (message));
+  post_event (client->server, SIGNAL_MESSAGE_RECEIVED, id, message, NULL);
+}
+
+static void
+release_source_locked (ScServer *self, const char *source)
+{
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_source, source));
+
+  if (n <= 1)
+    g_hash_table_remove (self->per_source, source);
+  else
+    g_hash_table_insert (self->per_source, g_strdup (source), GUINT_TO_POINTER (n - 1));
+}
+
+static void
+on_closed (ScChannel *channel, const GError *error, const char *reason, gpointer data)
+{
+  ScServerClient *client = data;
+  ScServer *self = client->server;
+  g_autofree char *id = NULL;
+
+  g_mutex_lock (&self->lock);
+  if (client->handshaking)
+    self->n_handshakes--;
+  if (client->id != NULL && g_hash_table_lookup (self->by_id, client->id) == client)
+    g_hash_table_remove (self->by_id, client->id);
+  id = g_steal_pointer (&client->id);
+  release_source_locked (self, client->source);
+  g_hash_table_remove (self->clients, client); /* frees client */
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+
+  if (id != NULL)
+    {
+      g_info ("client %s disconnected: %s", id, reason);
+      post_event (self, SIGNAL_CLIENT_DISCONNECTED, id, NULL, reason);
+    }
+  else
+    g_info ("connection from %s ended before its handshake: %s",
+            sc_channel_get_peer_address (channel) ? sc_channel_get_peer_address (channel) : "?",
+            reason);
+}
+
+static const ScChannelCallbacks channel_callbacks = {
+  .handshake_done = on_handshake_done,
+  .message = on_message,
+  .closed = on_closed,
+};
+
+/* Trust policy for client identities: the allowed list, when there is one. */
+static int
+verify_client (void *data, const ScPeerIdentity *peer)
+{
+  ScServerClient *client = data;
+  ScServer *self = client->server;
+  char hex[2 * SC_SHA256_LEN + 1];
+  int ret = 0;
+
+  for (gsize i = 0; i < SC_SHA256_LEN; i++)
+    g_snprintf (hex + 2 * i, 3, "%02x", peer->fingerprint[i]);
+  g_mutex_lock (&self->lock);
+  if (self->allowed != NULL && !g_strv_contains ((const char *const *) self->allowed, hex))
+    ret = -1;
+  g_mutex_unlock (&self->lock);
+  if (ret != 0)
+    g_message ("refused client key %s: not in the allowed list", hex);
+  return ret;
+}
+
+static void
+server_client_free (ScServerClient *client)
+{
+  g_clear_pointer (&client->channel, sc_channel_unref);
+  g_free (client->id);
+  g_free (client->source);
+  g_free (client);
+}
+
+/* ==== accepting ========================================================= */
+
+static char *
+source_of (GSocketConnection *conn)
+{
+  g_autoptr (GSocketAddress) addr = g_socket_connection_get_remote_address (conn, NULL);
+
+  if (!G_IS_INET_SOCKET_ADDRESS (addr))
+    return g_strdup ("unknown");
+  return g_inet_address_to_string (
+      g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (addr)));
+}
+
+/* Admission control: returns NULL to accept, else why not. */
+static const char *
+admit_locked (ScServer *self, const char *source)
+{
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (self->per_source, source));
+
+  if (g_hash_table_size (self->clients) >= self->max_clients)
+    return "too many clients";
+  if (self->n_handshakes >= self->max_handshakes)
+    return "too many handshakes in progress";
+  if (n >= self->max_per_source)
+    return "too many connections from this address";
+  g_hash_table_insert (self->per_source, g_strdup (source), GUINT_TO_POINTER (n + 1));
+  self->n_handshakes++;
+  return NULL;
+}
+
+static gboolean
+on_incoming (GSocketService *service, GSocketConnection *conn, GObject *source_object,
+             gpointer data)
+{
+  ScServer *self = data;
+  g_autoptr (GError) error = NULL;
+  ScServerClient *client = g_new0 (ScServerClient, 1);
+  ScWorker *worker = &self->workers[self->next_worker++ % self->n_workers];
+  const char *refused;
+
+  client->server = self;
+  client->source = source_of (conn);
+  client->handshaking = TRUE;
+  g_mutex_lock (&self->lock);
+  refused = admit_locked (self, client->source);
+  if (refused == NULL)
+    {
+      client->channel = sc_channel_new (G_IO_STREAM (conn), worker->context,
+                                        &self->session_config, verify_client,
+                                        &channel_callbacks, client, &error);
+      if (client->channel == NULL)
+        {
+          release_source_locked (self, client->source);
+          self->n_handshakes--;
+          refused = error->message;
+        }
+      else
+        g_hash_table_add (self->clients, client);
+    }
+  g_mutex_unlock (&self->lock);
+  if (refused != NULL)
+    {
+      g_message ("refused a connection from %s: %s", client->source, refused);
+      g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
+      server_client_free (client);
+      return TRUE;
+    }
+  if (self->idle_timeout_ms > 0)
+    sc_channel_set_idle_timeout (client->channel, self->idle_timeout_ms);
+  g_debug ("connection from %s", client->source);
+  sc_channel_start (client->channel);
+  return TRUE;
+}
+
+/* ==== start and shutdown ================================================ */
+
+static gpointer
+worker_main (gpointer data)
+{
+  ScWorker *worker = data;
+
+  g_main_context_push_thread_default (worker->context);
+  g_main_loop_run (worker->loop);
+  g_main_context_pop_thread_default (worker->context);
+  return NULL;
+}
+
+static void
+start_workers (ScServer *self)
+{
+  self->n_workers = self->workers_wanted ? self->workers_wanted
+                                         : MIN (g_get_num_processors (), SC_SERVER_MAX_WORKERS);
+  self->workers = g_new0 (ScWorker, self->n_workers);
+  for (guint i = 0; i < self->n_workers; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("sc-worker-%u", i);
+      ScWorker *w = &self->workers[i];
+
+      w->context = g_main_context_new ();
+      w->loop = g_main_loop_new (w->context, FALSE);
+      w->thread = g_thread_new (name, worker_main, w);
+    }
+}
+
+static void
+stop_workers (ScServer *self)
+{
+  for (guint i = 0; i < self->n_workers; i++)
+    {
+      ScWorker *w = &self->workers[i];
+
+      g_main_loop_quit (w->loop);
+      g_thread_join (w->thread);
+      /* Run what the channels left behind (stream closes, idles). */
+      while (g_main_context_iteration (w->context, FALSE))
+        ;
+      g_main_loop_unref (w->loop);
+      g_main_context_unref (w->context);
+    }
+  g_clear_pointer (&self->workers, g_free);
+  self->n_workers = 0;
+}
+
+static char *
+format_address (GInetSocketAddress *addr)
+{
+  g_autofree char *host = g_inet_address_to_string (g_inet_socket_address_get_address (addr));
+
+  if (g_inet_address_get_family (g_inet_socket_address_get_address (addr))
+      == G_SOCKET_FAMILY_IPV6)
+    return g_strdup_printf ("[%s]:%u", host, g_inet_socket_address_get_port (addr));
+  return g_strdup_printf ("%s:%u", host, g_inet_socket_address_get_port (addr));
+}
+
+/* Binds every address host resolves to (localhost: 127.0.0.1 and ::1), all
+ * on one port; with port 0 the first bind picks it, and *port says which.
+ * Succeeds when at least one address could be bound. */
+static gboolean
+bind_host (ScServer *self, const char *hostname, guint16 *port, GError **error)
+{
+  g_autoptr (GResolver) resolver = g_resolver_get_default ();
+  g_autolist (GInetAddress) addrs = NULL;
+  g_autoptr (GError) last = NULL;
+  guint bound = 0;
+
+  addrs = g_resolver_lookup_by_name (resolver, hostname, NULL, error);
+  if (addrs == NULL)
+    return FALSE;
+  for (GList *l = addrs; l != NULL; l = l->next)
+    {
+      g_autoptr (GSocketAddress) want = g_inet_socket_address_new (l->data, *port);
+      g_autoptr (GSocketAddress) got = NULL;
+
+      g_clear_error (&last);
+      if (!g_socket_listener_add_address (G_SOCKET_LISTENER (self->service), want,
+                                          G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL, &got,
+                                          &last))
+        {
+          g_message ("cannot listen on %s: %s", g_inet_address_to_string (l->data),
+                     last->message);
+          continue;
+        }
+      *port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (got));
+      g_ptr_array_add (self->listen_addresses, format_address (G_INET_SOCKET_ADDRESS (got)));
+      bound++;
+    }
+  if (bound == 0)
+    {
+      g_propagate_prefixed_error (error, g_steal_pointer (&last), "cannot listen on %s: ",
+                                  hostname);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The main address, then any added with sc_server_add_address(). */
+static gboolean
+bind_addresses (ScServer *self, GError **error)
+{
+  if (!bind_host (self, self->host, &self->port, error))
+    return FALSE;
+  for (guint i = 0; i < self->extra_addresses->len; i++)
+    {
+      guint16 port = g_array_index (self->extra_ports, guint16, i);
+
+      if (!bind_host (self, self->extra_addresses->pdata[i], &port, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * sc_server_start:
+ * @self: a #ScServer
+ * @error: return location for a #GError
+ *
+ * Binds the listening addresses and starts accepting clients. Without an
+ * identity set with sc_server_set_identity(), an ephemeral one is made.
+ * Signals are emitted in the thread-default main context of the caller.
+ *
+ * Returns: %TRUE when the server listens
+ */
+gboolean
+sc_server_start (ScServer *self, GError **error)
+{
+  g_return_val_if_fail (SC_IS_SERVER (self), FALSE);
+  g_return_val_if_fail (self->service == NULL, FALSE);
+
+  if (self->tls_config != NULL && sc_tls_config_get_enabled (self->tls_config))
+    {
+      g_set_error_literal (error, SC_ERROR, SC_ERROR_NOT_SUPPORTED,
+                           "TLS mode is not available in this version of securecomm");
+      return FALSE;
+    }
+  if (self->identity == NULL)
+    {
+      self->identity = sc_identity_generate (error);
+      if (self->identity == NULL)
+        return FALSE;
+    }
+  self->session_config.identity = sc_identity_get_key (self->identity);
+  self->session_config.client_auth = (ScClientAuth) self->client_auth;
+  self->main_context = g_main_context_ref_thread_default ();
+  self->service = g_socket_service_new ();
+  self->listen_addresses = g_ptr_array_new_with_free_func (g_free);
+  if (!bind_addresses (self, error))
+    {
+      g_clear_object (&self->service);
+      g_clear_pointer (&self->listen_addresses, g_ptr_array_unref);
+      g_clear_pointer (&self->main_context, g_main_context_unref);
+      return FALSE;
+    }
+  start_workers (self);
+  g_signal_connect (self->service, "incoming", G_CALLBACK (on_incoming), self);
+  g_socket_service_start (self->service);
+  g_info ("listening on port %u with %u workers; identity %s", self->port, self->n_workers,
+          sc_identity_get_fingerprint (self->identity));
+  return TRUE;
+}
+
+/* Waits (lock held) until every client is gone or the deadline passes. */
+static gboolean
+wait_empty_locked (ScServer *self, gint64 deadline)
+{
+  while (g_hash_table_size (self->clients) > 0)
+    if (!g_cond_wait_until (&self->cond, &self->lock, deadline))
+      return g_hash_table_size (self->clients) == 0;
+  return TRUE;
+}
+
+static GPtrArray *
+ref_channels_locked (ScServer *self)
+{
+  GPtrArray *channels = g_ptr_array_new_with_free_func ((GDestroyNotify) sc_channel_unref);
+  GHashTableIter iter;
+  ScServerClient *client;
+
+  g_hash_table_iter_init (&iter, self->clients);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &client, NULL))
+    g_ptr_array_add (channels, sc_channel_ref (client->channel));
+  return channels;
+}
+
+/**
+ * sc_server_shutdown:
+ * @self: a #ScServer
+ *
+ * Stops accepting, sends every client a close message, waits briefly for
+ * them to be written, wipes every session's keys and stops the workers.
+ */
+void
+sc_server_shutdown (ScServer *self)
+{
+  g_autoptr (GPtrArray) channels = NULL;
+  gint64 deadline = g_get_monotonic_time () + SC_SERVER_SHUTDOWN_GRACE_MS * G_TIME_SPAN_MILLISECOND;
+
+  g_return_if_fail (SC_IS_SERVER (self));
+  if (self->service == NULL)
+    return;
+  g_socket_service_stop (self->service);
+  g_socket_listener_close (G_SOCKET_LISTENER (self->service));
+  g_mutex_lock (&self->lock);
+  channels = ref_channels_locked (self);
+  g_mutex_unlock (&self->lock);
+  for (guint i = 0; i < channels->len; i++)
+    sc_channel_close (channels->pdata[i], SC_CLOSE_GOING_AWAY, "server shutting down");
+  g_mutex_lock (&self->lock);
+  if (!wait_empty_locked (self, deadline))
+    {
+      g_ptr_array_unref (channels);
+      channels = ref_channels_locked (self);
+      g_mutex_unlock (&self->lock);
+      for (guint i = 0; i < channels->len; i++)
+        sc_channel_abort (channels->pdata[i], "server shutting down");
+      g_mutex_lock (&self->lock);
+      wait_empty_locked (self, G_MAXINT64);
+    }
+  g_mutex_unlock (&self->lock);
+  stop_workers (self);
+  g_clear_object (&self->service);
+  g_clear_pointer (&self->listen_addresses, g_ptr_array_unref);
+  g_info ("stopped");
+}
+
+/* ==== queries and commands (any thread) ================================ */
+
+/* A reference to the channel of a connected client, or NULL and an error. */
+static ScChannel *
+lookup_channel (ScServer *self, const char *client_id, GError **error)
+{
+  ScServerClient *client;
+  ScChannel *channel = NULL;
+
+  g_mutex_lock (&self->lock);
+  client = client_id ? g_hash_table_lookup (self->by_id, client_id) : NULL;
+  if (client != NULL)
+    channel = sc_channel_ref (client->channel);
+  g_mutex_unlock (&self->lock);
+  if (channel == NULL)
+    g_set_error (error, SC_ERROR, SC_ERROR_UNKNOWN_CLIENT, "no client with id “%s”",
+                 client_id ? client_id : "");
+  return channel;
+}
+
+/**
+ * sc_server_get_client_ids:
+ * @self: a #ScServer
+ *
+ * Returns: (transfer full): the ids of the clients whose handshake completed
+ */
+GStrv
+sc_server_get_client_ids (ScServer *self)
+{
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  GHashTableIter iter;
+  const char *id;
+
+  g_return_val_if_fail (SC_IS_SERVER (self), NULL);
+  g_mutex_lock (&self->lock);
+  g_hash_table_iter_init (&iter, self->by_id);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &id, NULL))
+    g_strv_builder_add (builder, id);
+  g_mutex_unlock (&self->lock);
+  return g_strv_builder_end (builder);
+}
+
+/**
+ * sc_server_get_client_count:
+ * @self: a #ScServer
+ *
+ * Returns: how many clients completed their handshake and are connected
+ */
+guint
+sc_server_get_client_count (ScServer *self)
+{
+  guint n;
+
+  g_return_val_if_fail (SC_IS_SERVER (self), 0);
+  g_mutex_lock (&self->lock);
+  n = g_hash_table_size (self->by_id);
+  g_mutex_unlock (&self->lock);
+  return n;
+}
+
+/**
+ * sc_server_get_client_info:
+ * @self: a #ScServer
+ * @client_id: a client id
+ * @error: return location for a #GError
+ *
+ * What the server knows of a client's session, as the a{sv} dictionary of
+ * the D-Bus method GetClientInfo.
+ *
+ * Returns: (transfer full): a floating-free #GVariant of type a{sv}, or %NULL
+ */
+GVariant *
+sc_server_get_client_info (ScServer *self, const char *client_id, GError **error)
+{
+  g_autoptr (ScChannel) channel = lookup_channel (self, client_id, error);
+  g_auto (GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+  ScChannelInfo info;
+  const char *addr;
+
+  if (channel == NULL)
+    return NULL;
+  sc_channel_get_info (channel, &info);
+  addr = sc_channel_get_peer_address (channel);
+  g_variant_dict_insert (&dict, "address", "s", addr ? addr : "");
+  g_variant_dict_insert (&dict, "authenticated", "b", info.authenticated);
+  g_variant_dict_insert (&dict, "fingerprint", "s", info.fingerprint);
+  g_variant_dict_insert (&dict, "connected-since", "x", (gint64) info.connected_since_us);
+  g_variant_dict_insert (&dict, "last-activity", "x", (gint64) info.last_activity_us);
+  g_variant_dict_insert (&dict, "messages-sent", "t", (guint64) info.session.messages_sent);
+  g_variant_dict_insert (&dict, "messages-received", "t",
+                         (guint64) info.session.messages_received);
+  g_variant_dict_insert (&dict, "bytes-sent", "t", (guint64) info.session.bytes_sent);
+  g_variant_dict_insert (&dict, "bytes-received", "t", (guint64) info.session.bytes_received);
+  g_variant_dict_insert (&dict, "send-epoch", "u", info.session.send_epoch);
+  g_variant_dict_insert (&dict, "receive-epoch", "u", info.session.recv_epoch);
+  g_variant_dict_insert (&dict, "protocol-version", "y", info.session.version);
+  g_variant_dict_insert (&dict, "tls", "b", FALSE);
+  return g_variant_ref_sink (g_variant_dict_end (&dict));
+}
+
+/**
+ * sc_server_send_bytes:
+ * @self: a #ScServer
+ * @client_id: a client id
+ * @message: the message
+ * @out_message_id: (out) (optional): the protocol message id it was sent under
+ * @error: return location for a #GError
+ *
+ * Encrypts and queues @message for one client. Safe from any thread.
+ *
+ * Returns: %TRUE if queued
+ */
+gboolean
+sc_server_send_bytes (ScServer *self, const char *client_id, GBytes *message,
+                      guint64 *out_message_id, GError **error)
+{
+  g_autoptr (ScChannel) channel = NULL;
+  gsize len;
+  const guint8 *data;
+
+  g_return_val_if_fail (SC_IS_SERVER (self), FALSE);
+  g_return_val_if_fail (message != NULL, FALSE);
+  channel = lookup_channel (self, client_id, error);
+  if (channel == NULL)
+    return FALSE;
+  data = g_bytes_get_data (message, &len);
+  return sc_channel_send (channel, data, len, out_message_id, error);
+}
+
+/**
+ * sc_server_send_message:
+ * @self: a #ScServer
+ * @client_id: a client id
+ * @message: the message, UTF-8 text
+ * @error: return location for a #GError
+ *
+ * The seed's send_message(client_id, message).
+ *
+ * Returns: %TRUE if queued
+ */
+gboolean
+sc_server_send_message (ScServer *self, const char *client_id, const char *message,
+                        GError **error)
+{
+  g_autoptr (GBytes) bytes = NULL;
+
+  g_return_val_if_fail (message != NULL, FALSE);
+  if (!g_utf8_validate (message, -1, NULL))
+    {
+      g_set_error_literal (error, SC_ERROR, SC_ERROR_INVALID_MESSAGE,
+                           "the message is not valid UTF-8");
+      return FALSE;
+    }
+  bytes = g_bytes_new_static (message, strlen (message));
+  return sc_server_send_bytes (self, client_id, bytes, NULL, error);
+}
+
+/**
+ * sc_server_close_client_connection:
+ * @self: a #ScServer
+ * @client_id: a client id
+ * @error: return location for a #GError
+ *
+ * Sends the client a close message and ends its connection.
+ *
+ * Returns: %TRUE if the client existed
+ */
+gboolean
+sc_server_close_client_connection (ScServer *self, const char *client_id, GError **error)
+{
+  g_autoptr (ScChannel) channel = NULL;
+
+  g_return_val_if_fail (SC_IS_SERVER (self), FALSE);
+  channel = lookup_channel (self, client_id, error);
+  if (channel == NULL)
+    return FALSE;
+  sc_channel_close (channel, SC_CLOSE_NORMAL, "closed by the server");
+  return TRUE;
+}
+
+/* ==== GObject =========================================================== */
+
+static void
+sc_server_dispose (GObject *object)
+{
+  sc_server_shutdown (SC_SERVER (object));
+  G_OBJECT_CLASS (sc_server_parent_class)->dispose (object);
+}
+
+static void
+sc_server_finalize (GObject *object)
+{
+  ScServer *self = SC_SERVER (object);
+
+  g_free (self->host);
+  g_ptr_array_unref (self->extra_addresses);
+  g_array_unref (self->extra_ports);
+  g_clear_object (&self->tls_config);
+  g_clear_object (&self->identity);
+  g_hash_table_unref (self->clients);
+  g_hash_table_unref (self->by_id);
+  g_hash_table_unref (self->per_source);
+  g_strfreev (self->allowed);
+  g_clear_pointer (&self->main_context, g_main_context_unref);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  G_OBJECT_CLASS (sc_server_parent_class)->finalize (object);
+}
+
+static void
+sc_server_get_property (GObject *object, guint id, GValue *value, GParamSpec *pspec)
+{
+  ScServer *self = SC_SERVER (object);
+  const UintProp *up = find_uint_prop (id);
+
+  if (up != NULL)
+    {
+      g_value_set_uint (value, *uint_field (self, up));
+      return;
+    }
+  switch (id)
+    {
+    case PROP_HOST:
+      g_value_set_string (value, self->host);
+      break;
+    case PROP_PORT:
+      g_value_set_uint (value, self->port);
+      break;
+    case PROP_TLS_CONFIG:
+      g_value_set_object (value, self->tls_config);
+      break;
+    case PROP_IDENTITY:
+      g_value_set_object (value, self->identity);
+      break;
+    case PROP_CLIENT_AUTH:
+      g_value_set_enum (value, self->client_auth);
+      break;
+    case PROP_REKEY_AFTER_RECORDS:
+      g_value_set_uint64 (value, self->session_config.limits.rekey_after_records);
+      break;
+    case PROP_REKEY_AFTER_BYTES:
+      g_value_set_uint64 (value, self->session_config.limits.rekey_after_bytes);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
+    }
+}
+
+static void
+sc_server_set_property (GObject *object, guint id, const GValue *value, GParamSpec *pspec)
+{
+  ScServer *self = SC_SERVER (object);
+  const UintProp *up = find_uint_prop (id);
+
+  if (up != NULL)
+    {
+      *uint_field (self, up) = g_value_get_uint (value);
+      return;
+    }
+  switch (id)
+    {
+    case PROP_HOST:
+      g_free (self->host);
+      self->host = g_value_dup_string (value);
+      break;
+    case PROP_PORT:
+      self->port = (guint16) g_value_get_uint (value);
+      break;
+    case PROP_TLS_CONFIG:
+      g_set_object (&self->tls_config, g_value_get_object (value));
+      break;
+    case PROP_IDENTITY:
+      g_set_object (&self->identity, g_value_get_object (value));
+      break;
+    case PROP_CLIENT_AUTH:
+      self->client_auth = g_value_get_enum (value);
+      break;
+    case PROP_REKEY_AFTER_RECORDS:
+      self->session_config.limits.rekey_after_records = g_value_get_uint64 (value);
+      break;
+    case PROP_REKEY_AFTER_BYTES:
+      self->session_config.limits.rekey_after_bytes = g_value_get_uint64 (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
+    }
+}
+
+static void
+install_properties (GObjectClass *object_class)
+{
+  GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY;
+  GParamFlags construct = G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS;
+
+  props[PROP_HOST] = g_param_spec_string ("host", NULL, "Host name or address to listen on",
+                                          "localhost", construct);
+  props[PROP_PORT] = g_param_spec_uint ("port", NULL, "TCP port (0: any free port)", 0, 65535,
+                                        12345, construct);
+  props[PROP_TLS_CONFIG] = g_param_spec_object ("tls-config", NULL, "TLS configuration",
+                                                SC_TYPE_TLS_CONFIG, construct);
+  props[PROP_IDENTITY] = g_param_spec_object ("identity", NULL, "The server's identity key",
+                                              SC_TYPE_IDENTITY, rw);
+  props[PROP_CLIENT_AUTH] = g_param_spec_enum ("client-auth", NULL,
+                                               "Whether clients must authenticate",
+                                               sc_client_auth_mode_get_type (),
+                                               SC_CLIENT_AUTH_MODE_OPTIONAL, rw);
+  props[PROP_REKEY_AFTER_RECORDS] = g_param_spec_uint64 (
+      "rekey-after-records", NULL, "Records under one key before a key update", 1,
+      SC_REJECT_AFTER_RECORDS - 1, SC_DEFAULT_REKEY_AFTER_RECORDS, rw);
+  props[PROP_REKEY_AFTER_BYTES] = g_param_spec_uint64 (
+      "rekey-after-bytes", NULL, "Bytes under one key before a key update", 1,
+      SC_REJECT_AFTER_BYTES - SC_MAX_RECORD_PLAINTEXT, SC_DEFAULT_REKEY_AFTER_BYTES, rw);
+  for (gsize i = 0; i < G_N_ELEMENTS (uint_props); i++)
+    {
+      const UintProp *p = &uint_props[i];
+
+      props[p->prop] = g_param_spec_uint (p->name, NULL, p->blurb, p->min, p->max, p->def, rw);
+    }
+  g_object_class_install_properties (object_class, N_PROPS, props);
+}
+
+static void
+sc_server_class_init (ScServerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = sc_server_dispose;
+  object_class->finalize = sc_server_finalize;
+  object_class->get_property = sc_server_get_property;
+  object_class->set_property = sc_server_set_property;
+  install_properties (object_class);
+
+  /**
+   * ScServer::message-received:
+   * @server: the server
+   * @client_id: the sender
+   * @message: the message
+   *
+   * The seed's message handler: a client sent a message.
+   */
+  signals[SIGNAL_MESSAGE_RECEIVED] = g_signal_new (
+      "message-received", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+      G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_BYTES);
+  /**
+   * ScServer::client-connected:
+   * @server: the server
+   * @client_id: the new client
+   *
+   * A client completed its handshake.
+   */
+  signals[SIGNAL_CLIENT_CONNECTED] = g_signal_new ("client-connected", G_TYPE_FROM_CLASS (klass),
+                                                   G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                                   G_TYPE_NONE, 1, G_TYPE_STRING);
+  /**
+   * ScServer::client-disconnected:
+   * @server: the server
+   * @client_id: the client
+   * @reason: why, in words
+   *
+   * A connected client went away.
+   */
+  signals[SIGNAL_CLIENT_DISCONNECTED] = g_signal_new (
+      "client-disconnected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+      G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
+}
+
+static void
+sc_server_init (ScServer *self)
+{
+  sc_session_config_init (&self->session_config, SC_ROLE_SERVER);
+  for (gsize i = 0; i < G_N_ELEMENTS (uint_props); i++)
+    *uint_field (self, &uint_props[i]) = uint_props[i].def;
+  self->client_auth = SC_CLIENT_AUTH_MODE_OPTIONAL;
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  self->clients = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) server_client_free, NULL);
+  self->by_id = g_hash_table_new (g_str_hash, g_str_equal);
+  self->per_source = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->extra_addresses = g_ptr_array_new_with_free_func (g_free);
+  self->extra_ports = g_array_new (FALSE, FALSE, sizeof (guint16));
+}
+
+/**
+ * sc_server_add_address:
+ * @self: a #ScServer
+ * @host: another host name or address to listen on
+ * @port: its port (0: any free one)
+ *
+ * Listens on one more address besides the one given to sc_server_new().
+ * Call before sc_server_start().
+ */
+void
+sc_server_add_address (ScServer *self, const char *host, guint16 port)
+{
+  g_return_if_fail (SC_IS_SERVER (self));
+  g_return_if_fail (self->service == NULL);
+  g_ptr_array_add (self->extra_addresses, g_strdup (host));
+  g_array_append_val (self->extra_ports, port);
+}
+
+/**
+ * sc_server_new:
+ * @host: host name or address to listen on ("localhost": 127.0.0.1 and ::1)
+ * @port: TCP port, or 0 for any free one (see sc_server_get_port())
+ * @tls_config: (nullable): TLS configuration, or %NULL for none
+ *
+ * The seed's Server(host, port, tls_config).
+ *
+ * Returns: (transfer full): a new #ScServer
+ */
+ScServer *
+sc_server_new (const char *host, guint16 port, ScTlsConfig *tls_config)
+{
+  return g_object_new (SC_TYPE_SERVER, "host", host ? host : "localhost", "port", (guint) port,
+                       "tls-config", tls_config, NULL);
+}
+
+/**
+ * sc_server_set_identity:
+ * @self: a #ScServer
+ * @identity: the identity key to present
+ *
+ * Sets the long-term identity; call before sc_server_start().
+ */
+void
+sc_server_set_identity (ScServer *self, ScIdentity *identity)
+{
+  g_return_if_fail (SC_IS_SERVER (self));
+  g_return_if_fail (self->service == NULL);
+  g_object_set (self, "identity", identity, NULL);
+}
+
+/**
+ * sc_server_get_identity:
+ * @self: a #ScServer
+ *
+ * Returns: (transfer none) (nullable): the identity, once set or started
+ */
+ScIdentity *
+sc_server_get_identity (ScServer *self)
+{
+  g_return_val_if_fail (SC_IS_SERVER (self), NULL);
+  return self->identity;
+}
+
+/**
+ * sc_server_set_allowed_clients:
+ * @self: a #ScServer
+ * @fingerprints: (nullable) (array zero-terminated=1): lowercase hex SHA-256
+ *   key fingerprints, or %NULL to accept any client key
+ *
+ * Which client identities are let in. Takes effect for new handshakes.
+ */
+void
+sc_server_set_allowed_clients (ScServer *self, const char *const *fingerprints)
+{
+  g_return_if_fail (SC_IS_SERVER (self));
+  g_mutex_lock (&self->lock);
+  g_strfreev (self->allowed);
+  self->allowed = g_strdupv ((char **) fingerprints);
+  g_mutex_unlock (&self->lock);
+}
+
+/**
+ * sc_server_is_running:
+ * @self: a #ScServer
+ *
+ * Returns: whether the server is started
+ */
+gboolean
+sc_server_is_running (ScServer *self)
+{
+  g_return_val_if_fail (SC_IS_SERVER (self), FALSE);
+  return self->service != NULL;
+}
+
+/**
+ * sc_server_get_port:
+ * @self: a #ScServer
+ *
+ * Returns: the port, the one actually bound once started
+ */
+guint16
+sc_server_get_port (ScServer *self)
+{
+  g_return_val_if_fail (SC_IS_SERVER (self), 0);
+  return self->port;
+}
+
+/**
+ * sc_server_get_listen_addresses:
+ * @self: a #ScServer
+ *
+ * Returns: (transfer full): the bound addresses as "host:port"
+ */
+GStrv
+sc_server_get_listen_addresses (ScServer *self)
+{
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+
+  g_return_val_if_fail (SC_IS_SERVER (self), NULL);
+  for (guint i = 0; self->listen_addresses && i < self->listen_addresses->len; i++)
+    g_strv_builder_add (builder, self->listen_addresses->pdata[i]);
+  return g_strv_builder_end (builder);
+}
