@@ -1,9 +1,10 @@
 /* sc-server.c: the seed's Server as a GObject.
  *
- * One GSocketService accepts connections in the context where the server
- * was started (the "main" context). Each accepted connection becomes a
- * ScChannel running in one of N worker threads, each with its own
- * GMainContext, chosen round robin. The registry of clients is guarded by
+ * One GSocketService accepts connections in the first worker thread, so
+ * that accepting never waits on the caller's main loop (a client and a
+ * server in one thread, as in the seed's examples, must work). Each
+ * accepted connection becomes a ScChannel running in one of N worker
+ * threads, each with its own GMainContext, chosen round robin. The registry of clients is guarded by
  * one mutex; every public method is safe from any thread. Signals are
  * emitted in the main context.
  *
@@ -560,6 +561,61 @@ bind_addresses (ScServer *self, GError **error)
   return TRUE;
 }
 
+/* Runs func (data) in a worker's thread and waits for it. */
+typedef struct
+{
+  GSourceFunc func;
+  gpointer data;
+  GMutex lock;
+  GCond cond;
+  gboolean done;
+} WorkerCall;
+
+static gboolean
+worker_call_run (gpointer data)
+{
+  WorkerCall *call = data;
+
+  call->func (call->data);
+  g_mutex_lock (&call->lock);
+  call->done = TRUE;
+  g_cond_signal (&call->cond);
+  g_mutex_unlock (&call->lock);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+run_in_worker (ScWorker *worker, GSourceFunc func, gpointer data)
+{
+  WorkerCall call = { func, data };
+
+  g_mutex_init (&call.lock);
+  g_cond_init (&call.cond);
+  g_main_context_invoke (worker->context, worker_call_run, &call);
+  g_mutex_lock (&call.lock);
+  while (!call.done)
+    g_cond_wait (&call.cond, &call.lock);
+  g_mutex_unlock (&call.lock);
+  g_mutex_clear (&call.lock);
+  g_cond_clear (&call.cond);
+}
+
+/* In the acceptor thread: its context becomes the service's. */
+static gboolean
+service_start_cb (gpointer data)
+{
+  g_socket_service_start (G_SOCKET_SERVICE (data));
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+service_stop_cb (gpointer data)
+{
+  g_socket_service_stop (G_SOCKET_SERVICE (data));
+  g_socket_listener_close (G_SOCKET_LISTENER (data));
+  return G_SOURCE_REMOVE;
+}
+
 /**
  * sc_server_start:
  * @self: a #ScServer
@@ -593,6 +649,7 @@ sc_server_start (ScServer *self, GError **error)
   self->session_config.client_auth = (ScClientAuth) self->client_auth;
   self->main_context = g_main_context_ref_thread_default ();
   self->service = g_socket_service_new ();
+  g_socket_service_stop (self->service); /* new services start active; not here */
   self->listen_addresses = g_ptr_array_new_with_free_func (g_free);
   if (!bind_addresses (self, error))
     {
@@ -603,7 +660,7 @@ sc_server_start (ScServer *self, GError **error)
     }
   start_workers (self);
   g_signal_connect (self->service, "incoming", G_CALLBACK (on_incoming), self);
-  g_socket_service_start (self->service);
+  run_in_worker (&self->workers[0], service_start_cb, self->service);
   g_info ("listening on port %u with %u workers; identity %s", self->port, self->n_workers,
           sc_identity_get_fingerprint (self->identity));
   return TRUE;
@@ -648,8 +705,7 @@ sc_server_shutdown (ScServer *self)
   g_return_if_fail (SC_IS_SERVER (self));
   if (self->service == NULL)
     return;
-  g_socket_service_stop (self->service);
-  g_socket_listener_close (G_SOCKET_LISTENER (self->service));
+  run_in_worker (&self->workers[0], service_stop_cb, self->service);
   g_mutex_lock (&self->lock);
   channels = ref_channels_locked (self);
   g_mutex_unlock (&self->lock);
