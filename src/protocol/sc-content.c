@@ -29,7 +29,7 @@ deliver (ScSession *s, uint64_t id, const uint8_t *data, size_t len)
 static int
 check_fragment_span (const ScFragment *f)
 {
-  if (f->fragment_len > (size_t) (f->total - f->offset))
+  if (f->offset > f->total || f->fragment_len > (size_t) (f->total - f->offset))
     return SC_ERR_DECODE;
   if (f->fragment_len == 0 && f->offset != f->total)
     return SC_ERR_DECODE;
@@ -232,7 +232,8 @@ sc_session_send (ScSession *s, const uint8_t *msg, size_t len, uint64_t *id, ScB
       size_t n = len - offset < SC_MAX_FRAGMENT ? len - offset : SC_MAX_FRAGMENT;
 
       sc_put_u32 (hdr + 12, (uint32_t) offset);
-      ret = sc_session_seal (s, SC_CONTENT_MESSAGE, hdr, sizeof hdr, msg + offset, n, out);
+      ret = sc_session_seal (s, SC_CONTENT_MESSAGE, hdr, sizeof hdr, n > 0 ? msg + offset : NULL,
+                             n, out);
       if (ret != SC_OK)
         return sc_session_fail (s, ret, out);
       offset += n;

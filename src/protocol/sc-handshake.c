@@ -643,6 +643,8 @@ sc_session_export (ScSession *s, const char *label, const uint8_t *context, size
   uint8_t empty_hash[SC_SHA256_LEN], ctx_hash[SC_SHA256_LEN], tmp[SC_SECRET_LEN];
   int ret;
 
+  if (s->state == SC_STATE_FAILED)
+    return s->error; /* a dead session answers with why */
   if (s->state != SC_STATE_CONNECTED)
     return SC_ERR_INVALID_STATE;
   if (label == NULL || out_len == 0 || out_len > SC_HKDF_SHA256_MAX_OUTPUT
