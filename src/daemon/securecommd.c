@@ -62,6 +62,14 @@ typedef struct
   int exit_code;
 } Daemon;
 
+static void
+options_clear (Options *opt)
+{
+  g_clear_pointer (&opt->config_path, g_free);
+  g_clear_pointer (&opt->host, g_free);
+  g_clear_pointer (&opt->state_dir, g_free);
+}
+
 static gboolean
 parse_options (Options *opt, int *argc, char ***argv, GError **error)
 {
@@ -373,11 +381,13 @@ main (int argc, char **argv)
   if (!parse_options (&d.opt, &argc, &argv, &error))
     {
       g_printerr ("securecommd: %s\n%s\n", error->message, _("Try “securecommd --help”."));
+      options_clear (&d.opt);
       return EXIT_USAGE;
     }
   if (d.opt.version)
     {
       g_print ("securecommd %s\n", PACKAGE_VERSION);
+      options_clear (&d.opt);
       return EXIT_OK;
     }
   verbose_logging = d.opt.verbose;
@@ -386,6 +396,8 @@ main (int argc, char **argv)
   if (!load_config (&d, &error))
     {
       g_printerr ("securecommd: %s\n", error->message);
+      sc_daemon_config_free (d.config);
+      options_clear (&d.opt);
       return EXIT_USAGE;
     }
   if (d.opt.check_config)
@@ -393,11 +405,13 @@ main (int argc, char **argv)
       g_print (_("%s: the configuration is valid\n"),
                d.opt.config_path ? d.opt.config_path : _("(defaults)"));
       sc_daemon_config_free (d.config);
+      options_clear (&d.opt);
       return EXIT_OK;
     }
   ret = run (&d);
   g_clear_object (&d.server);
   g_clear_pointer (&d.loop, g_main_loop_unref);
   sc_daemon_config_free (d.config);
+  options_clear (&d.opt);
   return ret;
 }

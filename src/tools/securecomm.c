@@ -209,7 +209,8 @@ connect_client (Tool *t, const char *target, GError **error)
 static int
 cmd_send (Tool *t, int argc, char **argv, GError **error)
 {
-  for (int i = 2; i < argc; i++)
+  /* argv: program, "send", HOST[:PORT], MESSAGE... */
+  for (int i = 3; i < argc; i++)
     if (!sc_client_send_message (t->client, argv[i], error))
       return EXIT_FAILED;
   if (!sc_client_flush (t->client, SEND_ACK_TIMEOUT_MS, error))
@@ -307,7 +308,9 @@ parse (Tool *t, int *argc, char ***argv)
   if (*argc < 3 || (g_strcmp0 ((*argv)[1], "send") == 0 && *argc < 4)
       || (g_strcmp0 ((*argv)[1], "send") != 0 && *argc != 3))
     {
-      g_printerr ("%s", g_option_context_get_help (ctx, TRUE, NULL));
+      g_autofree char *help = g_option_context_get_help (ctx, TRUE, NULL);
+
+      g_printerr ("%s", help);
       return EXIT_USAGE;
     }
   return EXIT_OK;
@@ -329,10 +332,15 @@ main (int argc, char **argv)
   if (ret == -1)
     {
       g_print ("securecomm %s\n", PACKAGE_VERSION);
-      return EXIT_OK;
+      ret = EXIT_OK;
     }
-  if (ret != EXIT_OK)
-    return ret;
+  if (ret != EXIT_OK || t.opt.version)
+    {
+      g_free (t.opt.pin);
+      g_free (t.opt.identity);
+      g_free (t.opt.passphrase_file);
+      return ret;
+    }
   cmd = argv[1];
   if (g_strcmp0 (cmd, "send") != 0 && g_strcmp0 (cmd, "listen") != 0
       && g_strcmp0 (cmd, "connect") != 0)
@@ -356,5 +364,8 @@ main (int argc, char **argv)
     ; /* the last state changes */
   g_clear_object (&t.client);
   g_clear_pointer (&t.loop, g_main_loop_unref);
+  g_free (t.opt.pin);
+  g_free (t.opt.identity);
+  g_free (t.opt.passphrase_file);
   return ret;
 }
