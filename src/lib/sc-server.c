@@ -262,6 +262,8 @@ on_handshake_done (ScChannel *channel, gpointer data)
   if (old != NULL)
     {
       replaced = sc_channel_ref (old->channel);
+      /* The table's key is old->id itself: drop the entry before the string. */
+      g_hash_table_remove (self->by_id, id);
       g_clear_pointer (&old->id, g_free); /* it no longer answers to this id */
     }
   client->id = g_strdup (id);
