@@ -66,13 +66,12 @@ _Static_assert(SC_AES256_GCM_TAG_LEN == GCM_DIGEST_SIZE, "GCM tag size");
 
 /* Clears the stack below the caller, where the nettle call it just made
  * left its temporaries. noinline: it must run in a frame of its own. */
-static void __attribute__ ((noinline))
-wipe_callee_stack (void)
+static void __attribute__ ((noinline)) wipe_callee_stack (void)
 {
   uint8_t area[STACK_WIPE_LEN];
 
   sc_memzero (area, sizeof area);
-  __asm__ __volatile__ ("" : : "r"(area) : "memory");
+  __asm__ __volatile__("" : : "r"(area) : "memory");
 }
 
 /* The order n of the P-256 group, big-endian (FIPS 186-4 D.1.2.3). */
@@ -976,7 +975,8 @@ sc_x509_p256_pubkey (const uint8_t *der, size_t der_len, uint8_t pub[SC_P256_POI
       ret = SC_CRYPTO_EINTERNAL;
       goto out;
     }
-  if (!der_outer_minimal (der, der_len) || gnutls_x509_crt_import (crt, &in, GNUTLS_X509_FMT_DER) < 0)
+  if (!der_outer_minimal (der, der_len)
+      || gnutls_x509_crt_import (crt, &in, GNUTLS_X509_FMT_DER) < 0)
     goto out;
   ret = x509_get_point (crt, pt);
   if (ret == 0)

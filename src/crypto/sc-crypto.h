@@ -27,11 +27,11 @@ extern "C" {
 #define SC_HKDF_SHA256_MAX_OUTPUT (255 * SC_SHA256_LEN) /* RFC 5869 section 2.3 */
 #define SC_P256_SCALAR_LEN 32
 #define SC_P256_COORD_LEN 32
-#define SC_P256_POINT_LEN 65     /* SEC1 uncompressed: 0x04 || X || Y */
-#define SC_P256_SHARED_LEN 32    /* ECDH output: the X coordinate */
-#define SC_P256_SIG_LEN 64       /* fixed-size r || s, each 32 bytes big-endian */
-#define SC_P256_SIG_DER_MAX 72   /* SEQUENCE { INTEGER r, INTEGER s }, worst case */
-#define SC_P256_SPKI_LEN 91      /* DER SubjectPublicKeyInfo of a P-256 key */
+#define SC_P256_POINT_LEN 65   /* SEC1 uncompressed: 0x04 || X || Y */
+#define SC_P256_SHARED_LEN 32  /* ECDH output: the X coordinate */
+#define SC_P256_SIG_LEN 64     /* fixed-size r || s, each 32 bytes big-endian */
+#define SC_P256_SIG_DER_MAX 72 /* SEQUENCE { INTEGER r, INTEGER s }, worst case */
+#define SC_P256_SPKI_LEN 91    /* DER SubjectPublicKeyInfo of a P-256 key */
 #define SC_AES256_GCM_KEY_LEN 32
 #define SC_AES256_GCM_NONCE_LEN 12
 #define SC_AES256_GCM_TAG_LEN 16
@@ -105,16 +105,16 @@ void sc_hmac_sha256 (const uint8_t *key, size_t key_len, const uint8_t *data, si
 /* Computes HMAC-SHA256 and compares its first tag_len bytes (1..32) with tag in
  * constant time. Returns 0 if equal, SC_CRYPTO_EVERIFY if not, SC_CRYPTO_EINVAL
  * on a bad tag_len. */
-int sc_hmac_sha256_verify (const uint8_t *key, size_t key_len, const uint8_t *data,
-                           size_t data_len, const uint8_t *tag, size_t tag_len);
+int sc_hmac_sha256_verify (const uint8_t *key, size_t key_len, const uint8_t *data, size_t data_len,
+                           const uint8_t *tag, size_t tag_len);
 
 /* HKDF-Extract (RFC 5869 2.2). An empty salt means 32 zero bytes. */
 void sc_hkdf_sha256_extract (const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
                              size_t ikm_len, uint8_t prk[SC_SHA256_LEN]);
 /* HKDF-Expand (RFC 5869 2.3). out_len must be 1..SC_HKDF_SHA256_MAX_OUTPUT,
  * else SC_CRYPTO_EINVAL and nothing is written. */
-int sc_hkdf_sha256_expand (const uint8_t prk[SC_SHA256_LEN], const uint8_t *info,
-                           size_t info_len, uint8_t *out, size_t out_len);
+int sc_hkdf_sha256_expand (const uint8_t prk[SC_SHA256_LEN], const uint8_t *info, size_t info_len,
+                           uint8_t *out, size_t out_len);
 
 /* ---------------------------------------------------------------------------
  * AES-256-GCM with 96-bit nonces and 128-bit tags
@@ -153,8 +153,8 @@ int sc_aead_open (const ScAead *ctx, const uint8_t nonce[SC_AES256_GCM_NONCE_LEN
 /* A P-256 key pair: the private scalar and the public point. A secret. */
 typedef struct
 {
-  uint8_t d[SC_P256_SCALAR_LEN];   /* private scalar, big-endian, 1 <= d < n */
-  uint8_t pub[SC_P256_POINT_LEN];  /* 0x04 || X || Y */
+  uint8_t d[SC_P256_SCALAR_LEN];  /* private scalar, big-endian, 1 <= d < n */
+  uint8_t pub[SC_P256_POINT_LEN]; /* 0x04 || X || Y */
 } ScP256Key;
 
 /* Generates a fresh key pair using rng. */

@@ -238,12 +238,12 @@ lex_unicode_escape (Lexer *lx, GError **error)
   int u = hex4 (lx->p + 1, lx->end);
 
   if (u < 0)
-    return lex_fail (lx, at, error, _("invalid escape sequence in a string"));
+    return lex_fail (lx, at, error, _ ("invalid escape sequence in a string"));
   if (u == 0)
-    return lex_fail (lx, at, error, _("\\u0000 is not allowed in a string"));
+    return lex_fail (lx, at, error, _ ("\\u0000 is not allowed in a string"));
   lx->p += 5;
   if (u >= 0xdc00 && u <= 0xdfff)
-    return lex_fail (lx, at, error, _("unpaired UTF-16 surrogate in a string"));
+    return lex_fail (lx, at, error, _ ("unpaired UTF-16 surrogate in a string"));
   if (u >= 0xd800 && u <= 0xdbff)
     {
       int lo = lx->end - lx->p >= 6 && lx->p[0] == '\\' && lx->p[1] == 'u'
@@ -251,7 +251,7 @@ lex_unicode_escape (Lexer *lx, GError **error)
                    : -1;
 
       if (lo < 0xdc00 || lo > 0xdfff)
-        return lex_fail (lx, at, error, _("unpaired UTF-16 surrogate in a string"));
+        return lex_fail (lx, at, error, _ ("unpaired UTF-16 surrogate in a string"));
       lx->p += 6;
     }
   return TRUE;
@@ -269,7 +269,7 @@ lex_string (Lexer *lx, GError **error)
 
       if (ch < 0x20)
         return lex_fail (lx, lx->p, error,
-                         _("control character in a string (write it as an escape such as \\n)"));
+                         _ ("control character in a string (write it as an escape such as \\n)"));
       if (ch != '\\')
         {
           lx->p++;
@@ -284,11 +284,11 @@ lex_string (Lexer *lx, GError **error)
           continue;
         }
       if (strchr ("\"\\/bfnrt", *lx->p) == NULL || *lx->p == '\0')
-        return lex_fail (lx, lx->p - 1, error, _("invalid escape sequence in a string"));
+        return lex_fail (lx, lx->p - 1, error, _ ("invalid escape sequence in a string"));
       lx->p++;
     }
   if (lx->p == lx->end)
-    return lex_fail (lx, open, error, _("unterminated string"));
+    return lex_fail (lx, open, error, _ ("unterminated string"));
   lx->p++;
   return TRUE;
 }
@@ -348,10 +348,10 @@ lex_number (Lexer *lx, GError **error)
   g_autofree char *text = NULL;
 
   if (end == NULL)
-    return lex_fail (lx, start, error, _("malformed number"));
+    return lex_fail (lx, start, error, _ ("malformed number"));
   text = g_strndup (start, (gsize) (end - start));
   if (integer && !g_ascii_string_to_signed (text, 10, G_MININT64, G_MAXINT64, NULL, NULL))
-    return lex_fail (lx, start, error, _("integer out of range"));
+    return lex_fail (lx, start, error, _ ("integer out of range"));
   lx->p = end;
   return TRUE;
 }
@@ -369,7 +369,7 @@ lex_word (Lexer *lx, GError **error)
   word = g_strndup (start, (gsize) (lx->p - start));
   if (g_str_equal (word, "true") || g_str_equal (word, "false") || g_str_equal (word, "null"))
     return TRUE;
-  reason = g_strdup_printf (_("unexpected word “%s” (only true, false and null are allowed)"),
+  reason = g_strdup_printf (_ ("unexpected word “%s” (only true, false and null are allowed)"),
                             word);
   return lex_fail (lx, start, error, reason);
 }
@@ -381,14 +381,14 @@ lex_other (Lexer *lx, GError **error)
   g_autofree char *reason = NULL;
 
   if (ch == '/' || ch == '#')
-    return lex_fail (lx, lx->p, error, _("comments are not allowed in JSON"));
+    return lex_fail (lx, lx->p, error, _ ("comments are not allowed in JSON"));
   if (ch == '\'')
-    return lex_fail (lx, lx->p, error, _("single-quoted strings are not allowed in JSON"));
+    return lex_fail (lx, lx->p, error, _ ("single-quoted strings are not allowed in JSON"));
   if (ch < 0x80 && g_ascii_isalpha ((char) ch))
     return lex_word (lx, error);
   if (ch == '-' || (ch < 0x80 && g_ascii_isdigit ((char) ch)))
     return lex_number (lx, error);
-  reason = g_strdup_printf (_("unexpected character U+%04X"), ch);
+  reason = g_strdup_printf (_ ("unexpected character U+%04X"), ch);
   return lex_fail (lx, lx->p, error, reason);
 }
 
@@ -404,7 +404,7 @@ lex_bracket (Lexer *lx, int *depth, gboolean *done, GError **error)
     {
       if (++*depth > MAX_DEPTH)
         {
-          reason = g_strdup_printf (_("nested deeper than %d levels"), MAX_DEPTH);
+          reason = g_strdup_printf (_ ("nested deeper than %d levels"), MAX_DEPTH);
           return lex_fail (lx, lx->p, error, reason);
         }
     }
@@ -419,7 +419,7 @@ static gboolean
 lex_token (Lexer *lx, int *depth, gboolean *done, GError **error)
 {
   if (*done)
-    return lex_fail (lx, lx->p, error, _("more data after the end of the JSON document"));
+    return lex_fail (lx, lx->p, error, _ ("more data after the end of the JSON document"));
   switch (*lx->p)
     {
     case '{':
@@ -460,7 +460,7 @@ strict_json_check (const char *data, gsize len, const char *name, GError **error
     {
       for (; lx.p < bad; lx.p++)
         lex_count_line (&lx);
-      return lex_fail (&lx, bad, error, _("not valid UTF-8"));
+      return lex_fail (&lx, bad, error, _ ("not valid UTF-8"));
     }
   while (lx.p < lx.end)
     {
@@ -723,10 +723,10 @@ describe (JsonNode *node)
     {
     case JSON_NODE_OBJECT:
       /* Translators: what a JSON value is, shown as "(got %s)" */
-      return g_strdup (_("an object"));
+      return g_strdup (_ ("an object"));
     case JSON_NODE_ARRAY:
       /* Translators: what a JSON value is, shown as "(got %s)" */
-      return g_strdup (_("an array"));
+      return g_strdup (_ ("an array"));
     case JSON_NODE_NULL:
       return g_strdup ("null");
     case JSON_NODE_VALUE:
@@ -768,10 +768,10 @@ apply_uint (LoadCtx *ctx, const KeySpec *spec, JsonNode *node, const char *path,
   hi = g_strdup_printf ("%" G_GUINT64_FORMAT, spec->max);
   if (spec->zero_ok)
     /* Translators: the last %s is the value found: 5, "text", null, "an object"... */
-    reason = g_strdup_printf (_("must be 0 or an integer from %s to %s (got %s)"), lo, hi, got);
+    reason = g_strdup_printf (_ ("must be 0 or an integer from %s to %s (got %s)"), lo, hi, got);
   else
     /* Translators: the last %s is the value found: 5, "text", null, "an object"... */
-    reason = g_strdup_printf (_("must be an integer from %s to %s (got %s)"), lo, hi, got);
+    reason = g_strdup_printf (_ ("must be an integer from %s to %s (got %s)"), lo, hi, got);
   return fail (ctx, path, error, reason);
 }
 
@@ -786,7 +786,7 @@ apply_bool (LoadCtx *ctx, const KeySpec *spec, JsonNode *node, const char *path,
       return TRUE;
     }
   got = describe (node);
-  reason = g_strdup_printf (_("must be true or false (got %s)"), got);
+  reason = g_strdup_printf (_ ("must be true or false (got %s)"), got);
   return fail (ctx, path, error, reason);
 }
 
@@ -800,7 +800,7 @@ choices_text (const char *const *choices)
     {
       if (i > 0)
         /* Translators: before the last item of a list: "a", "b" or "c" */
-        g_string_append (s, choices[i + 1] != NULL ? ", " : _(" or "));
+        g_string_append (s, choices[i + 1] != NULL ? ", " : _ (" or "));
       g_string_append_printf (s, "\"%s\"", choices[i]);
     }
   return g_string_free (s, FALSE);
@@ -819,10 +819,10 @@ check_string (const KeySpec *spec, const char *value)
       list = choices_text (spec->choices);
       got = quote (value);
       /* Translators: the first %s is a list of choices: "a", "b" or "c" */
-      return g_strdup_printf (_("must be %s (got %s)"), list, got);
+      return g_strdup_printf (_ ("must be %s (got %s)"), list, got);
     }
   if (value[0] == '\0')
-    return g_strdup (_("must not be empty"));
+    return g_strdup (_ ("must not be empty"));
   return spec->check != NULL ? spec->check (value) : NULL;
 }
 
@@ -836,13 +836,13 @@ get_string (LoadCtx *ctx, const KeySpec *spec, JsonNode *node, const char *path,
   if (!node_is (node, G_TYPE_STRING))
     {
       got = describe (node);
-      reason = g_strdup_printf (_("must be a string (got %s)"), got);
+      reason = g_strdup_printf (_ ("must be a string (got %s)"), got);
       fail (ctx, path, error, reason);
       return NULL;
     }
   value = json_node_get_string (node);
   if (!g_utf8_validate (value, -1, NULL))
-    reason = g_strdup (_("not valid UTF-8"));
+    reason = g_strdup (_ ("not valid UTF-8"));
   else
     reason = check_string (spec, value);
   if (reason != NULL)
@@ -881,12 +881,12 @@ apply_strv (LoadCtx *ctx, const KeySpec *spec, JsonNode *node, const char *path,
   if (array == NULL)
     {
       got = describe (node);
-      reason = g_strdup_printf (_("must be an array of strings (got %s)"), got);
+      reason = g_strdup_printf (_ ("must be an array of strings (got %s)"), got);
       return fail (ctx, path, error, reason);
     }
   if (json_array_get_length (array) == 0)
     return fail (ctx, path, error,
-                 _("must not be an empty array (leave the key out for the default)"));
+                 _ ("must not be an empty array (leave the key out for the default)"));
   for (guint i = 0; i < json_array_get_length (array); i++)
     {
       g_autofree char *item_path = g_strdup_printf ("%s[%u]", path, i);
@@ -913,7 +913,7 @@ apply_section (LoadCtx *ctx, const KeySpec *spec, JsonNode *node, const char *pa
   if (JSON_NODE_HOLDS_OBJECT (node))
     return walk_object (ctx, json_node_get_object (node), spec->section, path, error);
   got = describe (node);
-  reason = g_strdup_printf (_("must be an object (got %s)"), got);
+  reason = g_strdup_printf (_ ("must be an object (got %s)"), got);
   return fail (ctx, path, error, reason);
 }
 
@@ -953,7 +953,7 @@ walk_object (LoadCtx *ctx, JsonObject *object, const KeySpec *table, const char 
       while (spec->name != NULL && !g_str_equal (spec->name, name))
         spec++;
       if (spec->name == NULL)
-        return fail (ctx, key_path, error, _("unknown key"));
+        return fail (ctx, key_path, error, _ ("unknown key"));
       if (!apply_key (ctx, spec, json_object_get_member (object, name), key_path, error))
         return FALSE;
     }
@@ -1003,8 +1003,8 @@ check_listen (const char *value)
                     : g_hostname_is_ip_address (host) || hostname_valid (host)))
     return NULL;
   if (!bracketed && colon != NULL && unbracketed_ipv6 (value, colon))
-    return g_strdup_printf (_("an IPv6 address needs brackets, as in [::1]:12345 (got %s)"), got);
-  return g_strdup_printf (_("must be host:port or [IPv6 address]:port with a port from 1 to "
+    return g_strdup_printf (_ ("an IPv6 address needs brackets, as in [::1]:12345 (got %s)"), got);
+  return g_strdup_printf (_ ("must be host:port or [IPv6 address]:port with a port from 1 to "
                              "65535 (got %s)"),
                           got);
 }
@@ -1017,7 +1017,7 @@ check_fingerprint (const char *value)
   if (strlen (value) == 64 && strspn (value, "0123456789abcdef") == 64)
     return NULL;
   got = quote (value);
-  return g_strdup_printf (_("must be a SHA-256 fingerprint: 64 lowercase hexadecimal digits "
+  return g_strdup_printf (_ ("must be a SHA-256 fingerprint: 64 lowercase hexadecimal digits "
                              "(got %s)"),
                           got);
 }
@@ -1032,7 +1032,7 @@ check_env_name (const char *value)
              == strlen (value))
     return NULL;
   got = quote (value);
-  return g_strdup_printf (_("must be an environment variable name: letters, digits and _, "
+  return g_strdup_printf (_ ("must be an environment variable name: letters, digits and _, "
                              "not starting with a digit (got %s)"),
                           got);
 }
@@ -1047,7 +1047,7 @@ check_credential_name (const char *value)
       && !g_str_equal (value, ".."))
     return NULL;
   got = quote (value);
-  return g_strdup_printf (_("must be a credential name: a file name without “/” (got %s)"), got);
+  return g_strdup_printf (_ ("must be a credential name: a file name without “/” (got %s)"), got);
 }
 
 static const char *const client_auth_choices[] = { "none", "optional", "required", NULL };
@@ -1152,7 +1152,7 @@ check_clients (LoadCtx *ctx, GError **error)
   if (c->allowed_clients == NULL || g_str_equal (c->client_auth, "required"))
     return TRUE;
   /* Translators: keep the key names and "required" as they are */
-  reason = g_strdup_printf (_("needs clients.authentication \"required\": with \"%s\", clients "
+  reason = g_strdup_printf (_ ("needs clients.authentication \"required\": with \"%s\", clients "
                                "without an identity would bypass the list"),
                             c->client_auth);
   return fail (ctx, "clients.allowed", error, reason);
@@ -1168,13 +1168,13 @@ check_tls (LoadCtx *ctx, GError **error)
   if (!c->tls_enabled)
     return TRUE;
   if (c->tls_cert_path == NULL)
-    return fail (ctx, "tls.cert_path", error, _("must be set when tls.enabled is true"));
+    return fail (ctx, "tls.cert_path", error, _ ("must be set when tls.enabled is true"));
   if (c->tls_key_path == NULL)
-    return fail (ctx, "tls.key_path", error, _("must be set when tls.enabled is true"));
+    return fail (ctx, "tls.key_path", error, _ ("must be set when tls.enabled is true"));
   if (g_str_equal (c->tls_verify_mode, "CERT_NONE") || c->tls_ca_path != NULL
       || c->tls_pinned_spki_sha256 != NULL)
     return TRUE;
-  reason = g_strdup_printf (_("%s needs tls.ca_path or tls.pinned_spki_sha256 to check client "
+  reason = g_strdup_printf (_ ("%s needs tls.ca_path or tls.pinned_spki_sha256 to check client "
                                "certificates against"),
                             c->tls_verify_mode);
   return fail (ctx, "tls.verify_mode", error, reason);
@@ -1198,12 +1198,12 @@ root_object (LoadCtx *ctx, JsonParser *parser, GError **error)
 {
   JsonNode *root = json_parser_get_root (parser);
   /* Translators: what the file holds, shown as "(got %s)" */
-  g_autofree char *got = root != NULL ? describe (root) : g_strdup (_("an empty document"));
+  g_autofree char *got = root != NULL ? describe (root) : g_strdup (_ ("an empty document"));
 
   if (root != NULL && JSON_NODE_HOLDS_OBJECT (root))
     return json_node_get_object (root);
   g_set_error (error, SC_ERROR, SC_ERROR_CONFIG,
-               _("%s: the top level must be a JSON object (got %s)"), ctx->name, got);
+               _ ("%s: the top level must be a JSON object (got %s)"), ctx->name, got);
   return NULL;
 }
 
@@ -1223,7 +1223,7 @@ load (ScDaemonConfig *config, const char *data, gsize len, LoadCtx *ctx, GError 
   if ((root = root_object (ctx, parser, error)) == NULL)
     return FALSE;
   if (dup_path != NULL)
-    return fail (ctx, dup_path, error, _("duplicate key"));
+    return fail (ctx, dup_path, error, _ ("duplicate key"));
   ctx->config = tmp;
   if (!walk_object (ctx, root, root_keys, "", error))
     return FALSE;

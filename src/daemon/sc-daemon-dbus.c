@@ -27,7 +27,7 @@ struct _ScDaemonDbus
   GDBusConnection *connection;
   ScServer *server;
   ScDbusServer *skeleton;
-  GHashTable *subscribers;   /* unique name -> watch id */
+  GHashTable *subscribers; /* unique name -> watch id */
   ScDaemonShutdownFunc shutdown_cb;
   gpointer user_data;
   gulong handlers[3];
@@ -47,8 +47,8 @@ emit_to_subscribers (ScDaemonDbus *self, const char *signal, GVariant *params)
     {
       g_autoptr (GError) error = NULL;
 
-      if (!g_dbus_connection_emit_signal (self->connection, name, SC_DBUS_PATH,
-                                          SC_DBUS_INTERFACE, signal, params, &error))
+      if (!g_dbus_connection_emit_signal (self->connection, name, SC_DBUS_PATH, SC_DBUS_INTERFACE,
+                                          signal, params, &error))
         g_warning ("cannot send %s to %s: %s", signal, name, error->message);
     }
   g_variant_unref (params);
@@ -84,8 +84,7 @@ on_client_connected (ScServer *server, const char *client_id, gpointer data)
 }
 
 static void
-on_client_disconnected (ScServer *server, const char *client_id, const char *reason,
-                        gpointer data)
+on_client_disconnected (ScServer *server, const char *client_id, const char *reason, gpointer data)
 {
   ScDaemonDbus *self = data;
 
@@ -128,8 +127,7 @@ handle_subscribe (ScDbusServer *skeleton, GDBusMethodInvocation *invocation, gpo
       if (g_hash_table_size (self->subscribers) >= SC_DBUS_MAX_SUBSCRIBERS)
         {
           g_dbus_method_invocation_return_error (invocation, SC_ERROR, SC_ERROR_LIMIT,
-                                                 "at most %u subscribers",
-                                                 SC_DBUS_MAX_SUBSCRIBERS);
+                                                 "at most %u subscribers", SC_DBUS_MAX_SUBSCRIBERS);
           return TRUE;
         }
       watch = g_bus_watch_name_on_connection (self->connection, sender,
@@ -254,8 +252,8 @@ connect_handlers (ScDaemonDbus *self)
   g_signal_connect (self->skeleton, "handle-send-message", G_CALLBACK (handle_send_message), self);
   g_signal_connect (self->skeleton, "handle-close-client-connection",
                     G_CALLBACK (handle_close_client_connection), self);
-  g_signal_connect (self->skeleton, "handle-get-client-info",
-                    G_CALLBACK (handle_get_client_info), self);
+  g_signal_connect (self->skeleton, "handle-get-client-info", G_CALLBACK (handle_get_client_info),
+                    self);
   g_signal_connect (self->skeleton, "handle-subscribe", G_CALLBACK (handle_subscribe), self);
   g_signal_connect (self->skeleton, "handle-unsubscribe", G_CALLBACK (handle_unsubscribe), self);
   g_signal_connect (self->skeleton, "handle-shutdown", G_CALLBACK (handle_shutdown), self);

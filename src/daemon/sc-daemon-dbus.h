@@ -16,7 +16,8 @@ typedef void (*ScDaemonShutdownFunc) (gpointer user_data);
 /* Exports io.github.SecureComm1.Server for server on connection at
  * /io/github/SecureComm1. shutdown_cb runs when a caller asks Shutdown. */
 ScDaemonDbus *sc_daemon_dbus_new (GDBusConnection *connection, ScServer *server,
-                                  ScDaemonShutdownFunc shutdown_cb, gpointer user_data, GError **error);
+                                  ScDaemonShutdownFunc shutdown_cb, gpointer user_data,
+                                  GError **error);
 /* Unexports and drops every subscription. */
 void sc_daemon_dbus_free (ScDaemonDbus *self);
 /* Updates ListenAddresses and TlsEnabled (after start or reload). */

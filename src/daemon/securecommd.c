@@ -75,41 +75,41 @@ parse_options (Options *opt, int *argc, char ***argv, GError **error)
 {
   const GOptionEntry entries[] = {
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &opt->config_path,
-      N_("Configuration file (JSON, see securecommd.json(5))"), N_("FILE") },
+      N_ ("Configuration file (JSON, see securecommd.json(5))"), N_ ("FILE") },
     { "host", 0, 0, G_OPTION_ARG_STRING, &opt->host,
-      N_("Listen on this host or address (default: localhost)"), N_("HOST") },
+      N_ ("Listen on this host or address (default: localhost)"), N_ ("HOST") },
     { "port", 'p', 0, G_OPTION_ARG_INT, &opt->port,
-      N_("Listen on this TCP port (default: 12345; 0: any free port)"), N_("PORT") },
-    { "system", 0, 0, G_OPTION_ARG_NONE, &opt->system_bus, N_("Use the system bus"), NULL },
+      N_ ("Listen on this TCP port (default: 12345; 0: any free port)"), N_ ("PORT") },
+    { "system", 0, 0, G_OPTION_ARG_NONE, &opt->system_bus, N_ ("Use the system bus"), NULL },
     { "session", 0, 0, G_OPTION_ARG_NONE, &opt->session_bus,
-      N_("Use the session bus (the default)"), NULL },
-    { "no-bus", 0, 0, G_OPTION_ARG_NONE, &opt->no_bus, N_("Do not use D-Bus at all"), NULL },
-    { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt->state_dir,
-      N_("Keep the identity key here"), N_("DIR") },
+      N_ ("Use the session bus (the default)"), NULL },
+    { "no-bus", 0, 0, G_OPTION_ARG_NONE, &opt->no_bus, N_ ("Do not use D-Bus at all"), NULL },
+    { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt->state_dir, N_ ("Keep the identity key here"),
+      N_ ("DIR") },
     { "check-config", 0, 0, G_OPTION_ARG_NONE, &opt->check_config,
-      N_("Check the configuration and exit"), NULL },
-    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt->verbose, N_("Log debug messages"), NULL },
-    { "version", 0, 0, G_OPTION_ARG_NONE, &opt->version, N_("Print the version and exit"), NULL },
+      N_ ("Check the configuration and exit"), NULL },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt->verbose, N_ ("Log debug messages"), NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &opt->version, N_ ("Print the version and exit"), NULL },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
 
   opt->port = -1;
-  g_option_context_set_summary (ctx, _("The SecureComm daemon: accepts encrypted, authenticated "
-                                       "SecureComm sessions and is controlled over D-Bus."));
+  g_option_context_set_summary (ctx, _ ("The SecureComm daemon: accepts encrypted, authenticated "
+                                        "SecureComm sessions and is controlled over D-Bus."));
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
   if (!g_option_context_parse (ctx, argc, argv, error))
     return FALSE;
   if (opt->system_bus + opt->session_bus + opt->no_bus > 1)
     {
       g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                           _("--system, --session and --no-bus exclude each other"));
+                           _ ("--system, --session and --no-bus exclude each other"));
       return FALSE;
     }
   if (opt->port != -1 && (opt->port < 0 || opt->port > 65535))
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   _("--port must be from 0 (any free port) to 65535 (got %d)"), opt->port);
+                   _ ("--port must be from 0 (any free port) to 65535 (got %d)"), opt->port);
       return FALSE;
     }
   return TRUE;
@@ -170,16 +170,16 @@ load_identity (Daemon *d, GError **error)
   char *passphrase;
   gboolean created = FALSE;
 
-  passphrase = sc_passphrase_read (c->passphrase_file, c->passphrase_credential,
-                                   c->passphrase_env, error);
+  passphrase = sc_passphrase_read (c->passphrase_file, c->passphrase_credential, c->passphrase_env,
+                                   error);
   if (passphrase == NULL)
     return NULL;
   identity = sc_identity_load_or_create (c->identity_key, passphrase, &created, error);
   sc_passphrase_free (passphrase);
   if (identity == NULL)
     return NULL;
-  g_message (created ? _("created a new identity key %s, fingerprint %s")
-                     : _("identity key %s, fingerprint %s"),
+  g_message (created ? _ ("created a new identity key %s, fingerprint %s")
+                     : _ ("identity key %s, fingerprint %s"),
              c->identity_key, sc_identity_get_fingerprint (identity));
   return g_steal_pointer (&identity);
 }
@@ -202,7 +202,6 @@ make_server (Daemon *d, ScIdentity *identity)
   guint16 port = SC_DAEMON_DEFAULT_PORT;
   g_autoptr (ScTlsConfig) tls = NULL;
   ScServer *server;
-
 
   if (!split_address (c->listen[0], &host, &port))
     g_assert_not_reached (); /* validated by the config loader */
@@ -254,7 +253,7 @@ on_bus_acquired (GDBusConnection *connection, const char *name, gpointer data)
   d->dbus = sc_daemon_dbus_new (connection, d->server, request_shutdown, d, &error);
   if (d->dbus == NULL)
     {
-      g_critical (_("cannot export the D-Bus interface: %s"), error->message);
+      g_critical (_ ("cannot export the D-Bus interface: %s"), error->message);
       d->exit_code = EXIT_RUNTIME;
       g_main_loop_quit (d->loop);
     }
@@ -263,7 +262,7 @@ on_bus_acquired (GDBusConnection *connection, const char *name, gpointer data)
 static void
 on_name_acquired (GDBusConnection *connection, const char *name, gpointer data)
 {
-  g_message (_("owns the bus name %s"), name);
+  g_message (_ ("owns the bus name %s"), name);
 }
 
 static void
@@ -272,9 +271,9 @@ on_name_lost (GDBusConnection *connection, const char *name, gpointer data)
   Daemon *d = data;
 
   if (connection == NULL)
-    g_critical (_("cannot connect to the message bus"));
+    g_critical (_ ("cannot connect to the message bus"));
   else
-    g_critical (_("cannot own the bus name %s (another securecommd running?)"), name);
+    g_critical (_ ("cannot own the bus name %s (another securecommd running?)"), name);
   d->exit_code = EXIT_RUNTIME;
   g_main_loop_quit (d->loop);
 }
@@ -286,7 +285,7 @@ on_sigterm (gpointer data)
 {
   Daemon *d = data;
 
-  g_message (_("shutting down"));
+  g_message (_ ("shutting down"));
   g_main_loop_quit (d->loop);
   return G_SOURCE_CONTINUE;
 }
@@ -300,17 +299,17 @@ on_sighup (gpointer data)
 
   if (d->opt.config_path == NULL)
     {
-      g_message (_("SIGHUP: no configuration file to reload"));
+      g_message (_ ("SIGHUP: no configuration file to reload"));
       return G_SOURCE_CONTINUE;
     }
   if (!sc_daemon_config_load_file (fresh, d->opt.config_path, &error))
     {
-      g_warning (_("SIGHUP: keeping the running configuration: %s"), error->message);
+      g_warning (_ ("SIGHUP: keeping the running configuration: %s"), error->message);
       return G_SOURCE_CONTINUE;
     }
   sc_server_set_allowed_clients (d->server, (const char *const *) fresh->allowed_clients);
   g_object_set (d->server, "idle-timeout", fresh->idle_timeout_ms, NULL);
-  g_message (_("SIGHUP: reloaded %s (allowed clients, idle timeout; the rest needs a restart)"),
+  g_message (_ ("SIGHUP: reloaded %s (allowed clients, idle timeout; the rest needs a restart)"),
              d->opt.config_path);
   return G_SOURCE_CONTINUE;
 }
@@ -357,8 +356,8 @@ run (Daemon *d)
   g_unix_signal_add (SIGHUP, on_sighup, d);
   if (d->bus != BUS_NONE)
     d->name_id = g_bus_own_name (d->bus == BUS_SYSTEM ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION,
-                                 SC_BUS_NAME, G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
-                                 on_bus_acquired, on_name_acquired, on_name_lost, d, NULL);
+                                 SC_BUS_NAME, G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE, on_bus_acquired,
+                                 on_name_acquired, on_name_lost, d, NULL);
   g_main_loop_run (d->loop);
   sc_server_shutdown (d->server);
   g_clear_pointer (&d->dbus, sc_daemon_dbus_free);
@@ -380,7 +379,7 @@ main (int argc, char **argv)
   textdomain (GETTEXT_PACKAGE);
   if (!parse_options (&d.opt, &argc, &argv, &error))
     {
-      g_printerr ("securecommd: %s\n%s\n", error->message, _("Try “securecommd --help”."));
+      g_printerr ("securecommd: %s\n%s\n", error->message, _ ("Try “securecommd --help”."));
       options_clear (&d.opt);
       return EXIT_USAGE;
     }
@@ -402,8 +401,8 @@ main (int argc, char **argv)
     }
   if (d.opt.check_config)
     {
-      g_print (_("%s: the configuration is valid\n"),
-               d.opt.config_path ? d.opt.config_path : _("(defaults)"));
+      g_print (_ ("%s: the configuration is valid\n"),
+               d.opt.config_path ? d.opt.config_path : _ ("(defaults)"));
       sc_daemon_config_free (d.config);
       options_clear (&d.opt);
       return EXIT_OK;

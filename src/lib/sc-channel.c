@@ -31,7 +31,7 @@ typedef struct
 struct _ScChannel
 {
   gatomicrefcount ref;
-  GMutex lock;                 /* guards session, outbuf, events, flags below */
+  GMutex lock; /* guards session, outbuf, events, flags below */
   GMainContext *context;
   GIOStream *stream;
   GPollableInputStream *in;
@@ -42,15 +42,15 @@ struct _ScChannel
   int (*verify_peer) (void *user, const ScPeerIdentity *peer);
   ScChannelCallbacks callbacks;
   gpointer user_data;
-  GQueue events;               /* ChannelEvent, dispatched outside the lock */
+  GQueue events; /* ChannelEvent, dispatched outside the lock */
   GSource *read_source;
   GSource *write_source;
   GSource *timer_source;
   gboolean flush_pending;
-  gboolean started;            /* sc_channel_start ran: the loop holds a ref */
+  gboolean started; /* sc_channel_start ran: the loop holds a ref */
   gboolean handshake_done;
-  gboolean closing;            /* flush, then close the stream */
-  gboolean finished;           /* `closed` was called (or is about to be) */
+  gboolean closing;  /* flush, then close the stream */
+  gboolean finished; /* `closed` was called (or is about to be) */
   char *close_reason;
   GError *error;
   char *peer_address;
@@ -168,8 +168,7 @@ sc_channel_new (GIOStream *stream, GMainContext *context, const ScSessionConfig 
   if (!G_IS_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (stream))
       || !G_IS_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (stream)))
     {
-      g_set_error_literal (error, SC_ERROR, SC_ERROR_NOT_SUPPORTED,
-                           "the stream is not pollable");
+      g_set_error_literal (error, SC_ERROR, SC_ERROR_NOT_SUPPORTED, "the stream is not pollable");
       return NULL;
     }
   self = g_new0 (ScChannel, 1);
@@ -222,8 +221,7 @@ sc_channel_unref (ScChannel *self)
 {
   if (!g_atomic_ref_count_dec (&self->ref))
     return;
-  g_assert (self->read_source == NULL && self->write_source == NULL
-            && self->timer_source == NULL);
+  g_assert (self->read_source == NULL && self->write_source == NULL && self->timer_source == NULL);
   sc_session_free (self->session);
   sc_buffer_clear (&self->outbuf);
   g_queue_clear_full (&self->events, (GDestroyNotify) channel_event_free);
@@ -325,7 +323,7 @@ flush_locked (ScChannel *self)
     {
       g_autoptr (GError) error = NULL;
       gssize n = g_pollable_output_stream_write_nonblocking (self->out, self->outbuf.data,
-                                                              self->outbuf.len, NULL, &error);
+                                                             self->outbuf.len, NULL, &error);
 
       if (n > 0)
         {
@@ -337,8 +335,7 @@ flush_locked (ScChannel *self)
           if (self->write_source == NULL)
             {
               self->write_source = g_pollable_output_stream_create_source (self->out, NULL);
-              g_source_set_callback (self->write_source, G_SOURCE_FUNC (on_writable), self,
-                                     NULL);
+              g_source_set_callback (self->write_source, G_SOURCE_FUNC (on_writable), self, NULL);
               g_source_attach (self->write_source, self->context);
             }
           return TRUE;
@@ -405,8 +402,8 @@ check_idle_locked (ScChannel *self, uint32_t *next_ms)
       set_end_locked (self, NULL, "idle timeout");
       return TRUE;
     }
-  *next_ms = MIN (*next_ms, (uint32_t) (((gint64) self->idle_timeout_ms * 1000 - idle_us + 999)
-                                        / 1000));
+  *next_ms = MIN (*next_ms,
+                  (uint32_t) (((gint64) self->idle_timeout_ms * 1000 - idle_us + 999) / 1000));
   return FALSE;
 }
 
@@ -431,10 +428,9 @@ rearm_timer_locked (ScChannel *self)
       g_source_set_callback (self->timer_source, on_timer, self, NULL);
       g_source_attach (self->timer_source, self->context);
     }
-  g_source_set_ready_time (self->timer_source,
-                           next_ms == UINT32_MAX
-                               ? -1
-                               : g_get_monotonic_time () + (gint64) next_ms * 1000);
+  g_source_set_ready_time (
+      self->timer_source,
+      next_ms == UINT32_MAX ? -1 : g_get_monotonic_time () + (gint64) next_ms * 1000);
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -474,7 +470,7 @@ on_readable (GObject *stream, gpointer data)
     {
       g_autoptr (GError) error = NULL;
       gssize n = g_pollable_input_stream_read_nonblocking (self->in, buf, SC_CHANNEL_READ_CHUNK,
-                                                            NULL, &error);
+                                                           NULL, &error);
 
       if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         break;
@@ -602,8 +598,7 @@ schedule_flush_locked (ScChannel *self)
 }
 
 gboolean
-sc_channel_send (ScChannel *self, const guint8 *data, gsize len, guint64 *out_id,
-                 GError **error)
+sc_channel_send (ScChannel *self, const guint8 *data, gsize len, guint64 *out_id, GError **error)
 {
   uint64_t id = 0;
   int ret;
@@ -626,8 +621,7 @@ sc_channel_send (ScChannel *self, const guint8 *data, gsize len, guint64 *out_id
       self->last_message_mono_us = g_get_monotonic_time ();
       schedule_flush_locked (self);
     }
-  else if (ret != SC_ERR_MESSAGE_TOO_LARGE && ret != SC_ERR_INVALID_STATE
-           && ret != SC_ERR_CLOSED)
+  else if (ret != SC_ERR_MESSAGE_TOO_LARGE && ret != SC_ERR_INVALID_STATE && ret != SC_ERR_CLOSED)
     {
       set_failed_locked (self, ret); /* the session died sending */
       schedule_flush_locked (self);

@@ -34,25 +34,23 @@ typedef struct
   /* The channel is finished and its stream closed. error is NULL after a
    * clean close by either side; reason says what happened in words. Called
    * exactly once. */
-  void (*closed) (ScChannel *channel, const GError *error, const char *reason,
-                  gpointer user_data);
+  void (*closed) (ScChannel *channel, const GError *error, const char *reason, gpointer user_data);
 } ScChannelCallbacks;
 
 typedef struct
 {
-  guint64 connected_since_us;  /* UNIX time */
-  guint64 last_activity_us;    /* UNIX time of the last authenticated record */
+  guint64 connected_since_us; /* UNIX time */
+  guint64 last_activity_us;   /* UNIX time of the last authenticated record */
   ScSessionInfo session;
   gboolean authenticated;
-  char fingerprint[2 * SC_SHA256_LEN + 1];  /* empty when anonymous */
+  char fingerprint[2 * SC_SHA256_LEN + 1]; /* empty when anonymous */
 } ScChannelInfo;
 
 /* config and its borrowed pointers (identity, chain) must outlive the
  * channel. verify_peer may be NULL for servers. */
 ScChannel *sc_channel_new (GIOStream *stream, GMainContext *context, const ScSessionConfig *config,
                            int (*verify_peer) (void *user, const ScPeerIdentity *peer),
-                           const ScChannelCallbacks *callbacks, gpointer user_data,
-                           GError **error);
+                           const ScChannelCallbacks *callbacks, gpointer user_data, GError **error);
 ScChannel *sc_channel_ref (ScChannel *channel);
 void sc_channel_unref (ScChannel *channel);
 

@@ -43,22 +43,22 @@ struct _ScClient
   gboolean accept_any;
   ScSessionConfig session_config;
 
-  GMainContext *user_context;   /* where signals are emitted */
+  GMainContext *user_context; /* where signals are emitted */
   GMainContext *io_context;
   GMainLoop *io_loop;
   GThread *io_thread;
 
-  GMutex lock;                  /* guards the fields below */
+  GMutex lock; /* guards the fields below */
   GCond cond;
   ScChannel *channel;
   ScClientState state;
-  GError *error;                /* why the session ended or failed */
+  GError *error; /* why the session ended or failed */
   char server_fingerprint[2 * SC_SHA256_LEN + 1];
   char refused_key[2 * SC_SHA256_LEN + 1]; /* written by the trust check only */
   guint64 last_acked;
-  guint64 last_sent;            /* id of the newest message queued */
+  guint64 last_sent; /* id of the newest message queued */
   gboolean listening;
-  GQueue pending;               /* GBytes received while not listening */
+  GQueue pending; /* GBytes received while not listening */
 };
 
 G_DEFINE_TYPE (ScClient, sc_client, G_TYPE_OBJECT)
@@ -376,8 +376,8 @@ establish_thread (GTask *task, gpointer source, gpointer data, GCancellable *can
  */
 void
 sc_client_establish_secure_session_async (ScClient *self, const char *host, guint16 port,
-                                          GCancellable *cancellable,
-                                          GAsyncReadyCallback callback, gpointer user_data)
+                                          GCancellable *cancellable, GAsyncReadyCallback callback,
+                                          gpointer user_data)
 {
   g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
 
@@ -477,14 +477,13 @@ sc_client_flush (ScClient *self, guint timeout_ms, GError **error)
       break;
   ok = self->last_acked >= self->last_sent;
   if (!ok && self->state != SC_CLIENT_STATE_CONNECTED && self->error != NULL)
-    g_propagate_prefixed_error (error, g_error_copy (self->error),
-                                "%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
-                                " messages acknowledged: ",
-                                self->last_acked, self->last_sent);
+    g_propagate_prefixed_error (
+        error, g_error_copy (self->error),
+        "%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " messages acknowledged: ", self->last_acked,
+        self->last_sent);
   else if (!ok)
     g_set_error (error, SC_ERROR, SC_ERROR_TIMEOUT,
-                 "%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
-                 " messages acknowledged after %u ms",
+                 "%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " messages acknowledged after %u ms",
                  self->last_acked, self->last_sent, timeout_ms);
   g_mutex_unlock (&self->lock);
   return ok;
@@ -765,9 +764,9 @@ sc_client_class_init (ScClientClass *klass)
    *
    * The seed's state-change handler.
    */
-  signals[SIGNAL_STATE_CHANGED] = g_signal_new (
-      "state-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-      G_TYPE_NONE, 2, SC_TYPE_CLIENT_STATE, SC_TYPE_CLIENT_STATE);
+  signals[SIGNAL_STATE_CHANGED] = g_signal_new ("state-changed", G_TYPE_FROM_CLASS (klass),
+                                                G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
+                                                2, SC_TYPE_CLIENT_STATE, SC_TYPE_CLIENT_STATE);
 }
 
 static void

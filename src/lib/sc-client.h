@@ -48,8 +48,7 @@ gboolean sc_client_establish_secure_session (ScClient *self, const char *host, g
                                              GCancellable *cancellable, GError **error);
 void sc_client_establish_secure_session_async (ScClient *self, const char *host, guint16 port,
                                                GCancellable *cancellable,
-                                               GAsyncReadyCallback callback,
-                                               gpointer user_data);
+                                               GAsyncReadyCallback callback, gpointer user_data);
 gboolean sc_client_establish_secure_session_finish (ScClient *self, GAsyncResult *result,
                                                     GError **error);
 

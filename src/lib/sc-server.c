@@ -46,10 +46,10 @@ typedef struct
 
 typedef struct
 {
-  ScServer *server;            /* not a reference: shutdown outlives every client */
+  ScServer *server; /* not a reference: shutdown outlives every client */
   ScChannel *channel;
-  char *id;                    /* NULL until the handshake completes */
-  char *source;                /* the peer's address without the port */
+  char *id;     /* NULL until the handshake completes */
+  char *source; /* the peer's address without the port */
   gboolean handshaking;
 } ScServerClient;
 
@@ -66,22 +66,22 @@ struct _ScServer
   guint idle_timeout_ms;
   guint max_clients, max_handshakes, max_per_source;
 
-  GPtrArray *extra_addresses;   /* "host" strings, with extra_ports */
-  GArray *extra_ports;          /* guint16 */
+  GPtrArray *extra_addresses; /* "host" strings, with extra_ports */
+  GArray *extra_ports;        /* guint16 */
   GMainContext *main_context;
   GSocketService *service;
-  GPtrArray *listen_addresses;  /* char * */
+  GPtrArray *listen_addresses; /* char * */
   ScWorker *workers;
   guint n_workers;
   guint next_worker;
 
-  GMutex lock;                  /* guards everything below */
-  GCond cond;                   /* signalled when a client goes away */
-  GHashTable *clients;          /* ScServerClient * set: every connection */
-  GHashTable *by_id;            /* id -> ScServerClient *, handshake done */
-  GHashTable *per_source;       /* source -> count */
+  GMutex lock;            /* guards everything below */
+  GCond cond;             /* signalled when a client goes away */
+  GHashTable *clients;    /* ScServerClient * set: every connection */
+  GHashTable *by_id;      /* id -> ScServerClient *, handshake done */
+  GHashTable *per_source; /* source -> count */
   guint n_handshakes;
-  GStrv allowed;                /* fingerprints, or NULL for any */
+  GStrv allowed; /* fingerprints, or NULL for any */
 };
 
 G_DEFINE_TYPE (ScServer, sc_server, G_TYPE_OBJECT)
@@ -132,9 +132,9 @@ typedef struct
   gsize offset;
 } UintProp;
 
-#define SESSION_LIMIT(field) (G_STRUCT_OFFSET (ScServer, session_config) \
-                              + G_STRUCT_OFFSET (ScSessionConfig, limits) \
-                              + G_STRUCT_OFFSET (ScLimits, field))
+#define SESSION_LIMIT(field)                                                              \
+  (G_STRUCT_OFFSET (ScServer, session_config) + G_STRUCT_OFFSET (ScSessionConfig, limits) \
+   + G_STRUCT_OFFSET (ScLimits, field))
 
 static const UintProp uint_props[] = {
   { PROP_WORKERS, "workers", "Worker threads (0: one per core)", 0, SC_SERVER_MAX_WORKERS, 0,
@@ -149,14 +149,14 @@ static const UintProp uint_props[] = {
     G_MAXUINT, 0, G_STRUCT_OFFSET (ScServer, idle_timeout_ms) },
   { PROP_MAX_CLIENTS, "max-clients", "Most connections at once", 1, G_MAXUINT, 10000,
     G_STRUCT_OFFSET (ScServer, max_clients) },
-  { PROP_MAX_HANDSHAKES, "max-handshakes", "Most handshakes in progress at once", 1, G_MAXUINT,
-    256, G_STRUCT_OFFSET (ScServer, max_handshakes) },
-  { PROP_MAX_PER_SOURCE, "max-per-source", "Most connections from one address", 1, G_MAXUINT,
-    64, G_STRUCT_OFFSET (ScServer, max_per_source) },
+  { PROP_MAX_HANDSHAKES, "max-handshakes", "Most handshakes in progress at once", 1, G_MAXUINT, 256,
+    G_STRUCT_OFFSET (ScServer, max_handshakes) },
+  { PROP_MAX_PER_SOURCE, "max-per-source", "Most connections from one address", 1, G_MAXUINT, 64,
+    G_STRUCT_OFFSET (ScServer, max_per_source) },
   { PROP_MAX_MESSAGE_SIZE, "max-message-size", "Largest message accepted, bytes", 1,
     SC_MAX_MESSAGE_SIZE_LIMIT, SC_DEFAULT_MAX_MESSAGE_SIZE, SESSION_LIMIT (max_message_size) },
-  { PROP_MAX_CLOCK_SKEW, "max-clock-skew", "Allowed clock difference, ms", 0,
-    SC_MAX_SKEW_LIMIT_MS, SC_DEFAULT_MAX_SKEW_MS, SESSION_LIMIT (max_skew_ms) },
+  { PROP_MAX_CLOCK_SKEW, "max-clock-skew", "Allowed clock difference, ms", 0, SC_MAX_SKEW_LIMIT_MS,
+    SC_DEFAULT_MAX_SKEW_MS, SESSION_LIMIT (max_skew_ms) },
   { PROP_REKEY_AFTER_TIME, "rekey-after-time", "Key age that triggers a key update, ms", 0,
     G_MAXUINT, SC_DEFAULT_REKEY_AFTER_MS, SESSION_LIMIT (rekey_after_ms) },
 };
@@ -419,9 +419,8 @@ on_incoming (GSocketService *service, GSocketConnection *conn, GObject *source_o
   refused = admit_locked (self, client->source);
   if (refused == NULL)
     {
-      client->channel = sc_channel_new (G_IO_STREAM (conn), worker->context,
-                                        &self->session_config, verify_client,
-                                        &channel_callbacks, client, &error);
+      client->channel = sc_channel_new (G_IO_STREAM (conn), worker->context, &self->session_config,
+                                        verify_client, &channel_callbacks, client, &error);
       if (client->channel == NULL)
         {
           release_source_locked (self, client->source);
@@ -500,8 +499,7 @@ format_address (GInetSocketAddress *addr)
 {
   g_autofree char *host = g_inet_address_to_string (g_inet_socket_address_get_address (addr));
 
-  if (g_inet_address_get_family (g_inet_socket_address_get_address (addr))
-      == G_SOCKET_FAMILY_IPV6)
+  if (g_inet_address_get_family (g_inet_socket_address_get_address (addr)) == G_SOCKET_FAMILY_IPV6)
     return g_strdup_printf ("[%s]:%u", host, g_inet_socket_address_get_port (addr));
   return g_strdup_printf ("%s:%u", host, g_inet_socket_address_get_port (addr));
 }
@@ -530,8 +528,7 @@ bind_host (ScServer *self, const char *hostname, guint16 *port, GError **error)
                                           G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL, &got,
                                           &last))
         {
-          g_message ("cannot listen on %s: %s", g_inet_address_to_string (l->data),
-                     last->message);
+          g_message ("cannot listen on %s: %s", g_inet_address_to_string (l->data), last->message);
           continue;
         }
       *port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (got));
@@ -540,8 +537,8 @@ bind_host (ScServer *self, const char *hostname, guint16 *port, GError **error)
     }
   if (bound == 0)
     {
-      g_propagate_prefixed_error (error, g_steal_pointer (&last), "cannot listen on %s: ",
-                                  hostname);
+      g_propagate_prefixed_error (error, g_steal_pointer (&last),
+                                  "cannot listen on %s: ", hostname);
       return FALSE;
     }
   return TRUE;
@@ -820,8 +817,7 @@ sc_server_get_client_info (ScServer *self, const char *client_id, GError **error
   g_variant_dict_insert (&dict, "connected-since", "x", (gint64) info.connected_since_us);
   g_variant_dict_insert (&dict, "last-activity", "x", (gint64) info.last_activity_us);
   g_variant_dict_insert (&dict, "messages-sent", "t", (guint64) info.session.messages_sent);
-  g_variant_dict_insert (&dict, "messages-received", "t",
-                         (guint64) info.session.messages_received);
+  g_variant_dict_insert (&dict, "messages-received", "t", (guint64) info.session.messages_received);
   g_variant_dict_insert (&dict, "bytes-sent", "t", (guint64) info.session.bytes_sent);
   g_variant_dict_insert (&dict, "bytes-received", "t", (guint64) info.session.bytes_received);
   g_variant_dict_insert (&dict, "send-epoch", "u", info.session.send_epoch);
@@ -872,8 +868,7 @@ sc_server_send_bytes (ScServer *self, const char *client_id, GBytes *message,
  * Returns: %TRUE if queued
  */
 gboolean
-sc_server_send_message (ScServer *self, const char *client_id, const char *message,
-                        GError **error)
+sc_server_send_message (ScServer *self, const char *client_id, const char *message, GError **error)
 {
   g_autoptr (GBytes) bytes = NULL;
 
@@ -1033,10 +1028,9 @@ install_properties (GObjectClass *object_class)
                                                 SC_TYPE_TLS_CONFIG, construct);
   props[PROP_IDENTITY] = g_param_spec_object ("identity", NULL, "The server's identity key",
                                               SC_TYPE_IDENTITY, rw);
-  props[PROP_CLIENT_AUTH] = g_param_spec_enum ("client-auth", NULL,
-                                               "Whether clients must authenticate",
-                                               sc_client_auth_mode_get_type (),
-                                               SC_CLIENT_AUTH_MODE_OPTIONAL, rw);
+  props[PROP_CLIENT_AUTH] = g_param_spec_enum (
+      "client-auth", NULL, "Whether clients must authenticate", sc_client_auth_mode_get_type (),
+      SC_CLIENT_AUTH_MODE_OPTIONAL, rw);
   props[PROP_REKEY_AFTER_RECORDS] = g_param_spec_uint64 (
       "rekey-after-records", NULL, "Records under one key before a key update", 1,
       SC_REJECT_AFTER_RECORDS - 1, SC_DEFAULT_REKEY_AFTER_RECORDS, rw);
@@ -1071,9 +1065,9 @@ sc_server_class_init (ScServerClass *klass)
    *
    * The seed's message handler: a client sent a message.
    */
-  signals[SIGNAL_MESSAGE_RECEIVED] = g_signal_new (
-      "message-received", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-      G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_BYTES);
+  signals[SIGNAL_MESSAGE_RECEIVED] = g_signal_new ("message-received", G_TYPE_FROM_CLASS (klass),
+                                                   G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                                   G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_BYTES);
   /**
    * ScServer::client-connected:
    * @server: the server

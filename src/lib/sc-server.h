@@ -52,7 +52,6 @@ gboolean sc_server_send_message (ScServer *self, const char *client_id, const ch
                                  GError **error);
 gboolean sc_server_send_bytes (ScServer *self, const char *client_id, GBytes *message,
                                guint64 *out_message_id, GError **error);
-gboolean sc_server_close_client_connection (ScServer *self, const char *client_id,
-                                            GError **error);
+gboolean sc_server_close_client_connection (ScServer *self, const char *client_id, GError **error);
 
 G_END_DECLS

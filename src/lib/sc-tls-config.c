@@ -146,9 +146,8 @@ ScTlsConfig *
 sc_tls_config_new (gboolean enabled, const char *cert_path, const char *key_path,
                    const char *ca_path, ScTlsVerifyMode verify_mode)
 {
-  return g_object_new (SC_TYPE_TLS_CONFIG, "enabled", enabled, "cert-path", cert_path,
-                       "key-path", key_path, "ca-path", ca_path, "verify-mode", verify_mode,
-                       NULL);
+  return g_object_new (SC_TYPE_TLS_CONFIG, "enabled", enabled, "cert-path", cert_path, "key-path",
+                       key_path, "ca-path", ca_path, "verify-mode", verify_mode, NULL);
 }
 
 /**

@@ -232,8 +232,8 @@ sc_session_send (ScSession *s, const uint8_t *msg, size_t len, uint64_t *id, ScB
       size_t n = len - offset < SC_MAX_FRAGMENT ? len - offset : SC_MAX_FRAGMENT;
 
       sc_put_u32 (hdr + 12, (uint32_t) offset);
-      ret = sc_session_seal (s, SC_CONTENT_MESSAGE, hdr, sizeof hdr, n > 0 ? msg + offset : NULL,
-                             n, out);
+      ret = sc_session_seal (s, SC_CONTENT_MESSAGE, hdr, sizeof hdr, n > 0 ? msg + offset : NULL, n,
+                             out);
       if (ret != SC_OK)
         return sc_session_fail (s, ret, out);
       offset += n;

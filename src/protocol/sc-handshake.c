@@ -63,8 +63,7 @@ derive_handshake_secret (ScSession *s, const uint8_t *peer_share)
   sc_session_keylog (s, "ecdh_shared", shared);
   sc_sha256 (zeros, 0, empty_hash);
   sc_hkdf_sha256_extract (zeros, sizeof zeros, zeros, sizeof zeros, early);
-  ret = sc_expand_label (early, "derived", empty_hash, sizeof empty_hash, derived,
-                         sizeof derived);
+  ret = sc_expand_label (early, "derived", empty_hash, sizeof empty_hash, derived, sizeof derived);
   if (ret != SC_OK)
     goto out;
   sc_hkdf_sha256_extract (derived, sizeof derived, shared, sizeof shared, s->sec->hs);
@@ -90,8 +89,7 @@ derive_handshake_traffic (ScSession *s)
   transcript_hash (s, th);
   ret = sc_expand_label (s->sec->hs, "c hs traffic", th, sizeof th, s->sec->c_hs, SC_SECRET_LEN);
   if (ret == SC_OK)
-    ret = sc_expand_label (s->sec->hs, "s hs traffic", th, sizeof th, s->sec->s_hs,
-                           SC_SECRET_LEN);
+    ret = sc_expand_label (s->sec->hs, "s hs traffic", th, sizeof th, s->sec->s_hs, SC_SECRET_LEN);
   if (ret != SC_OK)
     return ret;
   sc_session_keylog (s, "c_hs_traffic", s->sec->c_hs);
@@ -179,8 +177,9 @@ build_hello (ScSession *s, uint8_t type, const uint8_t *versions, size_t n, ScBu
   if (sc_p256_keygen (&s->sec->eph, s->ctx.random, s->ctx.user) != 0
       || random_bytes (s, random, sizeof random) != SC_OK)
     return SC_ERR_RANDOM;
-  sc_session_keylog (s, s->cfg.role == SC_ROLE_CLIENT ? "c_ephemeral_private"
-                                                       : "s_ephemeral_private", s->sec->eph.d);
+  sc_session_keylog (s,
+                     s->cfg.role == SC_ROLE_CLIENT ? "c_ephemeral_private" : "s_ephemeral_private",
+                     s->sec->eph.d);
   return sc_wire_build_hello (msg, type, versions, n, random, s->ctx.wall_ms (s->ctx.user),
                               s->sec->eph.pub, s->cfg.limits.max_message_size);
 }
@@ -426,7 +425,7 @@ send_server_flight (ScSession *s, ScBuffer *out)
     ret = derive_application_secrets (s);
   if (ret == SC_OK)
     s->state = s->cfg.client_auth != SC_CLIENT_AUTH_NONE ? SC_STATE_SERVER_WAIT_IDENTITY
-                                                          : SC_STATE_SERVER_WAIT_FINISHED;
+                                                         : SC_STATE_SERVER_WAIT_FINISHED;
   return ret;
 }
 
@@ -545,8 +544,7 @@ trust_peer (ScSession *s)
 
 /* Verify in: the signature over TH(..Identity), then trust. */
 static int
-consume_verify (ScSession *s, const uint8_t *msg, size_t len, const uint8_t *body,
-                size_t body_len)
+consume_verify (ScSession *s, const uint8_t *msg, size_t len, const uint8_t *body, size_t body_len)
 {
   uint8_t content[SC_SIG_CONTENT_MAX];
   const uint8_t *sig;
@@ -652,8 +650,7 @@ sc_session_export (ScSession *s, const char *label, const uint8_t *context, size
     return SC_ERR_INVALID_ARG;
   sc_sha256 (zeros, 0, empty_hash);
   sc_sha256 (context != NULL ? context : zeros, context_len, ctx_hash);
-  ret = sc_expand_label (s->sec->exporter, label, empty_hash, sizeof empty_hash, tmp,
-                         sizeof tmp);
+  ret = sc_expand_label (s->sec->exporter, label, empty_hash, sizeof empty_hash, tmp, sizeof tmp);
   if (ret == SC_OK)
     ret = sc_expand_label (tmp, "exporter", ctx_hash, sizeof ctx_hash, out, out_len);
   sc_memzero (tmp, sizeof tmp);

@@ -15,8 +15,8 @@
 #define SC_HKDF_LABEL_MAX (2 + 1 + 255 + 1 + 255)
 
 int
-sc_expand_label (const uint8_t secret[SC_SECRET_LEN], const char *label,
-                 const uint8_t *context, size_t context_len, uint8_t *out, size_t out_len)
+sc_expand_label (const uint8_t secret[SC_SECRET_LEN], const char *label, const uint8_t *context,
+                 size_t context_len, uint8_t *out, size_t out_len)
 {
   uint8_t info[SC_HKDF_LABEL_MAX];
   size_t label_len = strlen (label);

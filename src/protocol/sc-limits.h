@@ -16,8 +16,8 @@
 #define SC_MAX_OFFERED_VERSIONS 8u
 
 /* Record layer (docs/PROTOCOL.md 3). */
-#define SC_RECORD_HEADER_LEN 4u          /* bytes: type, version, length (u16) */
-#define SC_RECORD_VERSION 0x01u          /* the record header's version byte */
+#define SC_RECORD_HEADER_LEN 4u /* bytes: type, version, length (u16) */
+#define SC_RECORD_VERSION 0x01u /* the record header's version byte */
 /* bytes: most content one record carries. 2^14, as TLS (RFC 8446 5.1), so a
  * record fits the usual socket buffers and a reader needs 16 KiB at most. */
 #define SC_MAX_RECORD_PLAINTEXT 16384u
@@ -25,23 +25,23 @@
 #define SC_MAX_PROTECTED_BODY (SC_MAX_RECORD_PLAINTEXT + 1u + SC_AES256_GCM_TAG_LEN)
 /* bytes: least body a protected record may have: inner type and tag. */
 #define SC_MIN_PROTECTED_BODY (1u + SC_AES256_GCM_TAG_LEN)
-#define SC_ALERT_LEN 1u                  /* bytes: a plaintext ALERT's body */
+#define SC_ALERT_LEN 1u /* bytes: a plaintext ALERT's body */
 /* bytes: the largest whole record on the wire. */
 #define SC_MAX_RECORD_LEN (SC_RECORD_HEADER_LEN + SC_MAX_PROTECTED_BODY)
 
 /* Handshake messages (docs/PROTOCOL.md 4). */
-#define SC_HS_HEADER_LEN 4u              /* bytes: type (u8), length (u24) */
+#define SC_HS_HEADER_LEN 4u /* bytes: type (u8), length (u24) */
 /* bytes: a handshake message travels in one record. */
 #define SC_MAX_HANDSHAKE_MSG (SC_MAX_RECORD_PLAINTEXT - SC_HS_HEADER_LEN)
-#define SC_RANDOM_LEN 32u                /* bytes of hello random, as TLS */
+#define SC_RANDOM_LEN 32u /* bytes of hello random, as TLS */
 /* certificates: longest X.509 chain accepted in an Identity message. A leaf,
  * two intermediates and slack; longer chains are a misconfiguration. */
 #define SC_MAX_CERT_CHAIN 8u
-#define SC_MAX_EXTENSIONS 16u            /* extensions per hello */
-#define SC_SIG_SCHEME_ECDSA_P256_SHA256 0x0403u  /* same code point as TLS 1.3 */
+#define SC_MAX_EXTENSIONS 16u                   /* extensions per hello */
+#define SC_SIG_SCHEME_ECDSA_P256_SHA256 0x0403u /* same code point as TLS 1.3 */
 
 /* Messages (docs/PROTOCOL.md 6). */
-#define SC_MESSAGE_HEADER_LEN 16u        /* bytes: id u64, total u32, offset u32 */
+#define SC_MESSAGE_HEADER_LEN 16u /* bytes: id u64, total u32, offset u32 */
 #define SC_MAX_FRAGMENT (SC_MAX_RECORD_PLAINTEXT - SC_MESSAGE_HEADER_LEN)
 /* bytes: default largest message a peer accepts (the 1 MiB). */
 #define SC_DEFAULT_MAX_MESSAGE_SIZE (1u << 20)
@@ -84,7 +84,7 @@
 /* pings: unanswered pings after which the peer is declared dead; 3 tolerates
  * a burst of loss or a stalled peer for about 90 s before giving up. */
 #define SC_DEFAULT_HEARTBEAT_MISSED 3u
-#define SC_PING_LEN 8u                   /* bytes of ping/pong payload */
+#define SC_PING_LEN 8u /* bytes of ping/pong payload */
 
 /* Channel binding (docs/PROTOCOL.md 5.4). */
-#define SC_MAX_CHANNEL_BINDING 64u       /* bytes: tls-exporter uses 32 */
+#define SC_MAX_CHANNEL_BINDING 64u /* bytes: tls-exporter uses 32 */

@@ -11,13 +11,13 @@
 /* Every secret of one session, in one secure-memory block. */
 typedef struct
 {
-  ScP256Key eph;                      /* ephemeral key, wiped after ECDH */
-  uint8_t hs[SC_SECRET_LEN];          /* handshake secret, until master exists */
-  uint8_t c_hs[SC_SECRET_LEN];        /* handshake traffic secrets, until both */
-  uint8_t s_hs[SC_SECRET_LEN];        /*   Finished messages are done */
-  uint8_t c_ap[SC_SECRET_LEN];        /* first application secrets, until */
-  uint8_t s_ap[SC_SECRET_LEN];        /*   installed */
-  uint8_t exporter[SC_SECRET_LEN];    /* exporter master secret */
+  ScP256Key eph;                   /* ephemeral key, wiped after ECDH */
+  uint8_t hs[SC_SECRET_LEN];       /* handshake secret, until master exists */
+  uint8_t c_hs[SC_SECRET_LEN];     /* handshake traffic secrets, until both */
+  uint8_t s_hs[SC_SECRET_LEN];     /*   Finished messages are done */
+  uint8_t c_ap[SC_SECRET_LEN];     /* first application secrets, until */
+  uint8_t s_ap[SC_SECRET_LEN];     /*   installed */
+  uint8_t exporter[SC_SECRET_LEN]; /* exporter master secret */
   ScTrafficKey send;
   ScTrafficKey recv;
 } ScSecrets;
@@ -29,22 +29,22 @@ struct ScSession
   ScState state;
   int error;
   uint8_t peer_alert;
-  bool alerting;                      /* sealing our last record: an alert */
-  bool peer_protected_seen;           /* a protected record from the peer opened */
-  bool no_alert;                      /* failing on a received alert: send none back */
-  unsigned in_callback;               /* > 0 while the host's callbacks run */
-  ScSecrets *sec;                     /* NULL once wiped */
+  bool alerting;            /* sealing our last record: an alert */
+  bool peer_protected_seen; /* a protected record from the peer opened */
+  bool no_alert;            /* failing on a received alert: send none back */
+  unsigned in_callback;     /* > 0 while the host's callbacks run */
+  ScSecrets *sec;           /* NULL once wiped */
   ScSha256 transcript;
   uint8_t version;
   uint64_t hs_started_ms;
 
   /* The peer. */
-  uint8_t auth_request;               /* client: what the server asked of us */
+  uint8_t auth_request; /* client: what the server asked of us */
   uint8_t peer_pub[SC_P256_POINT_LEN];
   ScPeerIdentity peer;
   bool have_peer;
-  uint8_t *peer_msg;                  /* copy of the peer's Identity body until */
-  size_t peer_msg_len;                /*   its Verify is checked */
+  uint8_t *peer_msg;   /* copy of the peer's Identity body until */
+  size_t peer_msg_len; /*   its Verify is checked */
   uint32_t peer_max_message;
 
   /* Input: at most one partial record. */
@@ -56,7 +56,7 @@ struct ScSession
   uint64_t last_recv_id;
   uint64_t peer_acked;
   uint64_t ack_sent;
-  uint8_t *reasm;                     /* message being reassembled */
+  uint8_t *reasm; /* message being reassembled */
   uint64_t reasm_id;
   uint32_t reasm_total;
   uint32_t reasm_have;
@@ -77,8 +77,8 @@ int sc_session_fail (ScSession *s, int err, ScBuffer *out);
 void sc_session_emit (ScSession *s, const ScEvent *ev);
 void sc_session_keylog (ScSession *s, const char *label, const uint8_t *secret);
 uint64_t sc_session_now (ScSession *s);
-int sc_session_seal (ScSession *s, uint8_t type, const uint8_t *a, size_t alen,
-                     const uint8_t *b, size_t blen, ScBuffer *out);
+int sc_session_seal (ScSession *s, uint8_t type, const uint8_t *a, size_t alen, const uint8_t *b,
+                     size_t blen, ScBuffer *out);
 int sc_session_send_plaintext_handshake (ScSession *s, const ScBuffer *msg, ScBuffer *out);
 int sc_session_send_protected_handshake (ScSession *s, const ScBuffer *msg, ScBuffer *out);
 int sc_session_send_key_update (ScSession *s, bool update_peer, ScBuffer *out);
@@ -86,10 +86,8 @@ int sc_session_send_ack (ScSession *s, ScBuffer *out);
 void sc_session_log_traffic_secret (ScSession *s, const ScTrafficKey *tk, bool sending);
 
 /* sc-handshake.c */
-int sc_handshake_process_plaintext (ScSession *s, const uint8_t *msg, size_t len,
-                                    ScBuffer *out);
-int sc_handshake_process_protected (ScSession *s, const uint8_t *msg, size_t len,
-                                    ScBuffer *out);
+int sc_handshake_process_plaintext (ScSession *s, const uint8_t *msg, size_t len, ScBuffer *out);
+int sc_handshake_process_protected (ScSession *s, const uint8_t *msg, size_t len, ScBuffer *out);
 
 /* sc-content.c */
 int sc_content_process (ScSession *s, uint8_t type, const uint8_t *content, size_t len,

@@ -31,27 +31,27 @@ extern "C" {
 typedef enum
 {
   SC_OK = 0,
-  SC_ERR_NOMEM = -1,          /* out of memory */
-  SC_ERR_INVALID_ARG = -2,    /* API misuse: bad argument or configuration */
-  SC_ERR_INVALID_STATE = -3,  /* API misuse: call not valid in this state */
-  SC_ERR_DECODE = -4,         /* malformed record, message or field */
-  SC_ERR_UNEXPECTED = -5,     /* well-formed but not valid in this state */
-  SC_ERR_DECRYPT = -6,        /* a record failed authentication (any cause) */
-  SC_ERR_AUTH = -7,           /* bad handshake signature or Finished */
-  SC_ERR_UNTRUSTED = -8,      /* peer identity refused by local policy */
-  SC_ERR_AUTH_REQUIRED = -9,  /* server requires a client identity */
-  SC_ERR_VERSION = -10,       /* no common protocol version */
-  SC_ERR_STALE = -11,         /* hello timestamp outside the allowed skew */
-  SC_ERR_BAD_KEY = -12,       /* invalid public point or key encoding */
-  SC_ERR_RECORD_OVERFLOW = -13, /* record longer than the protocol allows */
+  SC_ERR_NOMEM = -1,              /* out of memory */
+  SC_ERR_INVALID_ARG = -2,        /* API misuse: bad argument or configuration */
+  SC_ERR_INVALID_STATE = -3,      /* API misuse: call not valid in this state */
+  SC_ERR_DECODE = -4,             /* malformed record, message or field */
+  SC_ERR_UNEXPECTED = -5,         /* well-formed but not valid in this state */
+  SC_ERR_DECRYPT = -6,            /* a record failed authentication (any cause) */
+  SC_ERR_AUTH = -7,               /* bad handshake signature or Finished */
+  SC_ERR_UNTRUSTED = -8,          /* peer identity refused by local policy */
+  SC_ERR_AUTH_REQUIRED = -9,      /* server requires a client identity */
+  SC_ERR_VERSION = -10,           /* no common protocol version */
+  SC_ERR_STALE = -11,             /* hello timestamp outside the allowed skew */
+  SC_ERR_BAD_KEY = -12,           /* invalid public point or key encoding */
+  SC_ERR_RECORD_OVERFLOW = -13,   /* record longer than the protocol allows */
   SC_ERR_MESSAGE_TOO_LARGE = -14, /* message over the receiver's limit */
-  SC_ERR_KEY_EXHAUSTED = -15, /* a traffic key reached its reject-after limit */
-  SC_ERR_TIMEOUT = -16,       /* handshake or heartbeat timeout */
-  SC_ERR_TRUNCATED = -17,     /* the stream ended without a close */
-  SC_ERR_PEER_ALERT = -18,    /* the peer reported an error and closed */
-  SC_ERR_CLOSED = -19,        /* the session was closed cleanly */
-  SC_ERR_RANDOM = -20,        /* the random source failed */
-  SC_ERR_INTERNAL = -21,      /* a crypto library call failed unexpectedly */
+  SC_ERR_KEY_EXHAUSTED = -15,     /* a traffic key reached its reject-after limit */
+  SC_ERR_TIMEOUT = -16,           /* handshake or heartbeat timeout */
+  SC_ERR_TRUNCATED = -17,         /* the stream ended without a close */
+  SC_ERR_PEER_ALERT = -18,        /* the peer reported an error and closed */
+  SC_ERR_CLOSED = -19,            /* the session was closed cleanly */
+  SC_ERR_RANDOM = -20,            /* the random source failed */
+  SC_ERR_INTERNAL = -21,          /* a crypto library call failed unexpectedly */
 } ScError;
 
 /* Returns a short English description of an SC_ERR_* code. */
@@ -124,28 +124,28 @@ void sc_buffer_consume (ScBuffer *buf, size_t n);
  * kept after the handshake. */
 typedef struct
 {
-  uint8_t type;                             /* 0 none, 1 raw key, 2 X.509 chain */
-  uint8_t spki[SC_P256_SPKI_LEN];           /* the peer's key as SubjectPublicKeyInfo */
-  uint8_t fingerprint[SC_SHA256_LEN];       /* SHA-256 of spki */
-  size_t n_certs;                           /* type 2: the chain, leaf first */
-  const uint8_t *certs[SC_MAX_CERT_CHAIN];  /* valid only during the callback */
+  uint8_t type;                            /* 0 none, 1 raw key, 2 X.509 chain */
+  uint8_t spki[SC_P256_SPKI_LEN];          /* the peer's key as SubjectPublicKeyInfo */
+  uint8_t fingerprint[SC_SHA256_LEN];      /* SHA-256 of spki */
+  size_t n_certs;                          /* type 2: the chain, leaf first */
+  const uint8_t *certs[SC_MAX_CERT_CHAIN]; /* valid only during the callback */
   size_t cert_lens[SC_MAX_CERT_CHAIN];
 } ScPeerIdentity;
 
 typedef enum
 {
-  SC_EVENT_HANDSHAKE_DONE,  /* keys are in place; sending is allowed */
-  SC_EVENT_MESSAGE,         /* a whole message arrived: id, data, len */
-  SC_EVENT_ACKED,           /* the peer has every message up to id */
-  SC_EVENT_KEY_UPDATE,      /* a traffic key rotated: epoch, sending (bool) */
-  SC_EVENT_CLOSED,          /* the peer closed cleanly: reason */
+  SC_EVENT_HANDSHAKE_DONE, /* keys are in place; sending is allowed */
+  SC_EVENT_MESSAGE,        /* a whole message arrived: id, data, len */
+  SC_EVENT_ACKED,          /* the peer has every message up to id */
+  SC_EVENT_KEY_UPDATE,     /* a traffic key rotated: epoch, sending (bool) */
+  SC_EVENT_CLOSED,         /* the peer closed cleanly: reason */
 } ScEventType;
 
 typedef struct
 {
   ScEventType type;
   uint64_t id;
-  const uint8_t *data;  /* SC_EVENT_MESSAGE: valid only during the callback */
+  const uint8_t *data; /* SC_EVENT_MESSAGE: valid only during the callback */
   size_t len;
   uint32_t epoch;
   bool sending;
@@ -180,16 +180,16 @@ typedef struct
 /* Tunable limits; sc_session_config_init sets the defaults of sc-limits.h. */
 typedef struct
 {
-  uint32_t max_message_size;       /* bytes we accept, <= SC_MAX_MESSAGE_SIZE_LIMIT */
-  uint32_t max_skew_ms;            /* <= SC_MAX_SKEW_LIMIT_MS */
-  uint32_t handshake_timeout_ms;   /* 0: no timeout */
-  uint64_t rekey_after_records;    /* 1 .. reject_after_records - 1 */
-  uint64_t reject_after_records;   /* 2 .. SC_REJECT_AFTER_RECORDS */
-  uint64_t rekey_after_bytes;      /* 1 .. reject_after_bytes - SC_MAX_RECORD_PLAINTEXT */
-  uint64_t reject_after_bytes;     /* SC_MAX_RECORD_PLAINTEXT + 1 .. SC_REJECT_AFTER_BYTES */
-  uint32_t rekey_after_ms;         /* 0: no rotation by age */
-  uint32_t heartbeat_interval_ms;  /* 0: no heartbeats */
-  uint32_t heartbeat_missed;       /* >= 1 */
+  uint32_t max_message_size;      /* bytes we accept, <= SC_MAX_MESSAGE_SIZE_LIMIT */
+  uint32_t max_skew_ms;           /* <= SC_MAX_SKEW_LIMIT_MS */
+  uint32_t handshake_timeout_ms;  /* 0: no timeout */
+  uint64_t rekey_after_records;   /* 1 .. reject_after_records - 1 */
+  uint64_t reject_after_records;  /* 2 .. SC_REJECT_AFTER_RECORDS */
+  uint64_t rekey_after_bytes;     /* 1 .. reject_after_bytes - SC_MAX_RECORD_PLAINTEXT */
+  uint64_t reject_after_bytes;    /* SC_MAX_RECORD_PLAINTEXT + 1 .. SC_REJECT_AFTER_BYTES */
+  uint32_t rekey_after_ms;        /* 0: no rotation by age */
+  uint32_t heartbeat_interval_ms; /* 0: no heartbeats */
+  uint32_t heartbeat_missed;      /* >= 1 */
 } ScLimits;
 
 typedef struct
@@ -265,7 +265,7 @@ typedef struct
 {
   ScState state;
   uint8_t version;
-  uint32_t send_epoch, recv_epoch;     /* key updates so far, each way */
+  uint32_t send_epoch, recv_epoch; /* key updates so far, each way */
   uint64_t messages_sent, messages_received;
   uint64_t bytes_sent, bytes_received; /* message bytes */
   uint64_t last_acked;                 /* highest message id the peer acknowledged */

@@ -24,29 +24,52 @@ sc_strerror (int err)
 {
   switch ((ScError) err)
     {
-    case SC_OK: return "success";
-    case SC_ERR_NOMEM: return "out of memory";
-    case SC_ERR_INVALID_ARG: return "invalid argument or configuration";
-    case SC_ERR_INVALID_STATE: return "operation not valid in this session state";
-    case SC_ERR_DECODE: return "malformed protocol data";
-    case SC_ERR_UNEXPECTED: return "unexpected protocol message";
-    case SC_ERR_DECRYPT: return "record authentication failed";
-    case SC_ERR_AUTH: return "handshake authentication failed";
-    case SC_ERR_UNTRUSTED: return "peer identity not trusted";
-    case SC_ERR_AUTH_REQUIRED: return "server requires client authentication";
-    case SC_ERR_VERSION: return "no common protocol version";
-    case SC_ERR_STALE: return "handshake timestamp outside the allowed clock skew";
-    case SC_ERR_BAD_KEY: return "invalid public key";
-    case SC_ERR_RECORD_OVERFLOW: return "record too large";
-    case SC_ERR_MESSAGE_TOO_LARGE: return "message too large";
-    case SC_ERR_KEY_EXHAUSTED: return "traffic key usage limit reached";
-    case SC_ERR_TIMEOUT: return "timed out";
-    case SC_ERR_TRUNCATED: return "connection closed without a close message";
-    case SC_ERR_PEER_ALERT: return "peer reported an error";
-    case SC_ERR_CLOSED: return "session closed";
-    case SC_ERR_RANDOM: return "random source failed";
-    case SC_ERR_INTERNAL: return "internal error";
-    default: return "unknown error";
+    case SC_OK:
+      return "success";
+    case SC_ERR_NOMEM:
+      return "out of memory";
+    case SC_ERR_INVALID_ARG:
+      return "invalid argument or configuration";
+    case SC_ERR_INVALID_STATE:
+      return "operation not valid in this session state";
+    case SC_ERR_DECODE:
+      return "malformed protocol data";
+    case SC_ERR_UNEXPECTED:
+      return "unexpected protocol message";
+    case SC_ERR_DECRYPT:
+      return "record authentication failed";
+    case SC_ERR_AUTH:
+      return "handshake authentication failed";
+    case SC_ERR_UNTRUSTED:
+      return "peer identity not trusted";
+    case SC_ERR_AUTH_REQUIRED:
+      return "server requires client authentication";
+    case SC_ERR_VERSION:
+      return "no common protocol version";
+    case SC_ERR_STALE:
+      return "handshake timestamp outside the allowed clock skew";
+    case SC_ERR_BAD_KEY:
+      return "invalid public key";
+    case SC_ERR_RECORD_OVERFLOW:
+      return "record too large";
+    case SC_ERR_MESSAGE_TOO_LARGE:
+      return "message too large";
+    case SC_ERR_KEY_EXHAUSTED:
+      return "traffic key usage limit reached";
+    case SC_ERR_TIMEOUT:
+      return "timed out";
+    case SC_ERR_TRUNCATED:
+      return "connection closed without a close message";
+    case SC_ERR_PEER_ALERT:
+      return "peer reported an error";
+    case SC_ERR_CLOSED:
+      return "session closed";
+    case SC_ERR_RANDOM:
+      return "random source failed";
+    case SC_ERR_INTERNAL:
+      return "internal error";
+    default:
+      return "unknown error";
     }
 }
 
@@ -78,7 +101,8 @@ limits_valid (const ScLimits *l)
          && l->max_skew_ms <= SC_MAX_SKEW_LIMIT_MS && l->reject_after_records >= 2
          && l->reject_after_records <= SC_REJECT_AFTER_RECORDS && l->rekey_after_records >= 1
          && l->rekey_after_records < l->reject_after_records
-         && l->reject_after_bytes <= SC_REJECT_AFTER_BYTES && l->rekey_after_bytes >= 1
+         && l->reject_after_bytes <= SC_REJECT_AFTER_BYTES
+         && l->rekey_after_bytes >= 1
          /* a key may carry one more full record after its rekey point */
          && l->reject_after_bytes > SC_MAX_RECORD_PLAINTEXT
          && l->rekey_after_bytes <= l->reject_after_bytes - SC_MAX_RECORD_PLAINTEXT
@@ -271,29 +295,43 @@ alert_for (int err)
 {
   switch ((ScError) err)
     {
-    case SC_ERR_DECODE: return SC_ALERT_DECODE_ERROR;
-    case SC_ERR_UNEXPECTED: return SC_ALERT_UNEXPECTED_MESSAGE;
-    case SC_ERR_DECRYPT: return SC_ALERT_BAD_RECORD;
+    case SC_ERR_DECODE:
+      return SC_ALERT_DECODE_ERROR;
+    case SC_ERR_UNEXPECTED:
+      return SC_ALERT_UNEXPECTED_MESSAGE;
+    case SC_ERR_DECRYPT:
+      return SC_ALERT_BAD_RECORD;
     case SC_ERR_AUTH:
-    case SC_ERR_UNTRUSTED: return SC_ALERT_HANDSHAKE_FAILURE;
-    case SC_ERR_AUTH_REQUIRED: return SC_ALERT_AUTH_REQUIRED;
-    case SC_ERR_VERSION: return SC_ALERT_PROTOCOL_VERSION;
-    case SC_ERR_STALE: return SC_ALERT_STALE;
-    case SC_ERR_BAD_KEY: return SC_ALERT_ILLEGAL_PARAMETER;
-    case SC_ERR_RECORD_OVERFLOW: return SC_ALERT_RECORD_OVERFLOW;
-    case SC_ERR_MESSAGE_TOO_LARGE: return SC_ALERT_MESSAGE_TOO_LARGE;
-    case SC_ERR_KEY_EXHAUSTED: return SC_ALERT_KEY_EXHAUSTED;
-    case SC_ERR_TIMEOUT: return SC_ALERT_TIMEOUT;
+    case SC_ERR_UNTRUSTED:
+      return SC_ALERT_HANDSHAKE_FAILURE;
+    case SC_ERR_AUTH_REQUIRED:
+      return SC_ALERT_AUTH_REQUIRED;
+    case SC_ERR_VERSION:
+      return SC_ALERT_PROTOCOL_VERSION;
+    case SC_ERR_STALE:
+      return SC_ALERT_STALE;
+    case SC_ERR_BAD_KEY:
+      return SC_ALERT_ILLEGAL_PARAMETER;
+    case SC_ERR_RECORD_OVERFLOW:
+      return SC_ALERT_RECORD_OVERFLOW;
+    case SC_ERR_MESSAGE_TOO_LARGE:
+      return SC_ALERT_MESSAGE_TOO_LARGE;
+    case SC_ERR_KEY_EXHAUSTED:
+      return SC_ALERT_KEY_EXHAUSTED;
+    case SC_ERR_TIMEOUT:
+      return SC_ALERT_TIMEOUT;
     case SC_ERR_NOMEM:
     case SC_ERR_RANDOM:
-    case SC_ERR_INTERNAL: return SC_ALERT_INTERNAL_ERROR;
+    case SC_ERR_INTERNAL:
+      return SC_ALERT_INTERNAL_ERROR;
     case SC_OK:
     case SC_ERR_INVALID_ARG:
     case SC_ERR_INVALID_STATE:
     case SC_ERR_TRUNCATED:
     case SC_ERR_PEER_ALERT:
     case SC_ERR_CLOSED:
-    default: return 0; /* nothing to tell the peer */
+    default:
+      return 0; /* nothing to tell the peer */
     }
 }
 
@@ -390,7 +428,7 @@ sc_session_send_key_update (ScSession *s, bool update_peer, ScBuffer *out)
  * associated data, sealed in place in out. */
 int
 sc_session_seal (ScSession *s, uint8_t type, const uint8_t *a, size_t alen, const uint8_t *b,
-             size_t blen, ScBuffer *out)
+                 size_t blen, ScBuffer *out)
 {
   ScTrafficKey *tk = &s->sec->send;
   size_t clen = alen + blen, body = 1 + clen + SC_AES256_GCM_TAG_LEN;
@@ -404,8 +442,9 @@ sc_session_seal (ScSession *s, uint8_t type, const uint8_t *a, size_t alen, cons
       if (ret != SC_OK)
         return ret;
     }
-  if (!s->alerting && (tk->seq >= s->cfg.limits.reject_after_records
-                       || tk->bytes + clen > s->cfg.limits.reject_after_bytes))
+  if (!s->alerting
+      && (tk->seq >= s->cfg.limits.reject_after_records
+          || tk->bytes + clen > s->cfg.limits.reject_after_bytes))
     return SC_ERR_KEY_EXHAUSTED;
   if (clen > SC_MAX_RECORD_PLAINTEXT)
     return SC_ERR_INVALID_ARG;
@@ -459,8 +498,8 @@ open_record (ScSession *s, const uint8_t *rec, size_t rec_len, uint8_t *pt, size
   size_t body = rec_len - SC_RECORD_HEADER_LEN;
 
   sc_traffic_key_nonce (tk, nonce);
-  if (sc_aead_open (&tk->aead, nonce, rec, SC_RECORD_HEADER_LEN, rec + SC_RECORD_HEADER_LEN,
-                    body, pt)
+  if (sc_aead_open (&tk->aead, nonce, rec, SC_RECORD_HEADER_LEN, rec + SC_RECORD_HEADER_LEN, body,
+                    pt)
       != 0)
     return SC_ERR_DECRYPT;
   *pt_len = body - SC_AES256_GCM_TAG_LEN;
@@ -602,8 +641,7 @@ consume_input (ScSession *s, const uint8_t *data, size_t len, ScBuffer *out)
           && s->inlen == SC_RECORD_HEADER_LEN + (size_t) sc_get_u16 (s->inbuf + 2))
         {
           s->inlen = 0;
-          ret = process_record (s, s->inbuf, SC_RECORD_HEADER_LEN + sc_get_u16 (s->inbuf + 2),
-                                out);
+          ret = process_record (s, s->inbuf, SC_RECORD_HEADER_LEN + sc_get_u16 (s->inbuf + 2), out);
           if (ret != SC_OK)
             return ret;
         }

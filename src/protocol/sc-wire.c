@@ -365,10 +365,9 @@ sc_wire_parse_server_hello (const uint8_t *body, size_t len, ScHello *out)
 }
 
 int
-sc_wire_build_hello (ScBuffer *buf, uint8_t msg_type, const uint8_t *versions,
-                     size_t n_versions, const uint8_t random[SC_RANDOM_LEN],
-                     uint64_t timestamp_ms, const uint8_t key_share[SC_P256_POINT_LEN],
-                     uint32_t max_message_size)
+sc_wire_build_hello (ScBuffer *buf, uint8_t msg_type, const uint8_t *versions, size_t n_versions,
+                     const uint8_t random[SC_RANDOM_LEN], uint64_t timestamp_ms,
+                     const uint8_t key_share[SC_P256_POINT_LEN], uint32_t max_message_size)
 {
   size_t vlen = msg_type == SC_HS_CLIENT_HELLO ? 1 + n_versions : 1;
   size_t body = vlen + SC_RANDOM_LEN + 8 + SC_P256_POINT_LEN + 4 + 2;
@@ -414,8 +413,7 @@ parse_chain (ScReader *r, ScIdentityMsg *out)
     {
       uint32_t clen;
 
-      if (!sc_reader_u24 (r, &clen) || clen == 0
-          || !sc_reader_bytes (r, clen, &out->certs[i]))
+      if (!sc_reader_u24 (r, &clen) || clen == 0 || !sc_reader_bytes (r, clen, &out->certs[i]))
         return SC_ERR_DECODE;
       out->cert_lens[i] = clen;
     }

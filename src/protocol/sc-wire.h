@@ -93,11 +93,11 @@ int sc_wire_parse_handshake (const uint8_t *data, size_t len, uint8_t *type, con
 /* ClientHello and ServerHello (PROTOCOL.md 4.2, 4.3). */
 typedef struct
 {
-  uint8_t n_versions;                 /* ClientHello: offered; ServerHello: 1 */
+  uint8_t n_versions; /* ClientHello: offered; ServerHello: 1 */
   uint8_t versions[SC_MAX_OFFERED_VERSIONS];
-  const uint8_t *random;              /* SC_RANDOM_LEN bytes */
+  const uint8_t *random; /* SC_RANDOM_LEN bytes */
   uint64_t timestamp_ms;
-  const uint8_t *key_share;           /* SC_P256_POINT_LEN bytes, not yet validated */
+  const uint8_t *key_share; /* SC_P256_POINT_LEN bytes, not yet validated */
   uint32_t max_message_size;
   size_t n_extensions;
   uint16_t ext_types[SC_MAX_EXTENSIONS];
@@ -116,9 +116,9 @@ int sc_wire_build_hello (ScBuffer *buf, uint8_t msg_type, const uint8_t *version
 typedef struct
 {
   uint8_t auth_request;
-  uint8_t identity_type;               /* 0 none, 1 raw key, 2 chain */
-  const uint8_t *spki;                 /* type 1 */
-  size_t n_certs;                      /* type 2 */
+  uint8_t identity_type; /* 0 none, 1 raw key, 2 chain */
+  const uint8_t *spki;   /* type 1 */
+  size_t n_certs;        /* type 2 */
   const uint8_t *certs[SC_MAX_CERT_CHAIN];
   size_t cert_lens[SC_MAX_CERT_CHAIN];
 } ScIdentityMsg;

@@ -59,18 +59,18 @@ common_entries (Options *o)
 {
   GOptionEntry entries[] = {
     { "pin", 0, 0, G_OPTION_ARG_STRING, &o->pin,
-      N_("Trust only the server key with this SHA-256 fingerprint (hex)"), N_("FINGERPRINT") },
+      N_ ("Trust only the server key with this SHA-256 fingerprint (hex)"), N_ ("FINGERPRINT") },
     { "insecure-accept-any", 0, 0, G_OPTION_ARG_NONE, &o->insecure,
-      N_("Trust any server key (encrypted but open to a man in the middle)"), NULL },
+      N_ ("Trust any server key (encrypted but open to a man in the middle)"), NULL },
     { "identity", 'i', 0, G_OPTION_ARG_FILENAME, &o->identity,
-      N_("Prove this identity key (created if missing)"), N_("FILE") },
+      N_ ("Prove this identity key (created if missing)"), N_ ("FILE") },
     { "passphrase-file", 0, 0, G_OPTION_ARG_FILENAME, &o->passphrase_file,
-      N_("Passphrase of the identity key (else $SECURECOMM_PASSPHRASE)"), N_("FILE") },
-    { "json", 0, 0, G_OPTION_ARG_NONE, &o->json, N_("Print messages as JSON lines"), NULL },
-    { "count", 'n', 0, G_OPTION_ARG_INT, &o->count,
-      N_("listen: exit after this many messages"), N_("N") },
-    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, N_("Print no state changes"), NULL },
-    { "version", 0, 0, G_OPTION_ARG_NONE, &o->version, N_("Print the version and exit"), NULL },
+      N_ ("Passphrase of the identity key (else $SECURECOMM_PASSPHRASE)"), N_ ("FILE") },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &o->json, N_ ("Print messages as JSON lines"), NULL },
+    { "count", 'n', 0, G_OPTION_ARG_INT, &o->count, N_ ("listen: exit after this many messages"),
+      N_ ("N") },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, N_ ("Print no state changes"), NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &o->version, N_ ("Print the version and exit"), NULL },
     { NULL }
   };
 
@@ -90,8 +90,7 @@ split_target (const char *target, char **host, guint16 *port, GError **error)
 }
 
 static void
-on_state_changed (ScClient *client, ScClientState old_state, ScClientState new_state,
-                  gpointer data)
+on_state_changed (ScClient *client, ScClientState old_state, ScClientState new_state, gpointer data)
 {
   Tool *t = data;
   g_autoptr (GEnumClass) klass = g_type_class_ref (SC_TYPE_CLIENT_STATE);
@@ -171,7 +170,7 @@ set_identity (Tool *t, GError **error)
   if (identity == NULL)
     return FALSE;
   if (created && !t->opt.quiet)
-    g_printerr (_("securecomm: created identity %s, fingerprint %s\n"), t->opt.identity,
+    g_printerr (_ ("securecomm: created identity %s, fingerprint %s\n"), t->opt.identity,
                 sc_identity_get_fingerprint (identity));
   sc_client_set_identity (t->client, identity);
   return TRUE;
@@ -186,9 +185,9 @@ connect_client (Tool *t, const char *target, GError **error)
   if (t->opt.pin == NULL && !t->opt.insecure)
     {
       g_set_error_literal (error, SC_ERROR, SC_ERROR_UNTRUSTED,
-                           _("no way to trust the server: give --pin FINGERPRINT "
-                             "(securecommctl status shows the daemon's) or, for a test, "
-                             "--insecure-accept-any"));
+                           _ ("no way to trust the server: give --pin FINGERPRINT "
+                              "(securecommctl status shows the daemon's) or, for a test, "
+                              "--insecure-accept-any"));
       return FALSE;
     }
   if (!split_target (target, &host, &port, error))
@@ -216,7 +215,7 @@ cmd_send (Tool *t, int argc, char **argv, GError **error)
   if (!sc_client_flush (t->client, SEND_ACK_TIMEOUT_MS, error))
     return EXIT_FAILED;
   if (!t->opt.quiet)
-    g_printerr (_("securecomm: %d message(s) acknowledged\n"), argc - 3);
+    g_printerr (_ ("securecomm: %d message(s) acknowledged\n"), argc - 3);
   return EXIT_OK;
 }
 
@@ -279,24 +278,24 @@ cmd_connect (Tool *t, GError **error)
   return t->exit_code;
 }
 
-static const char usage_summary[] =
-  N_("Commands:\n"
-     "  send HOST[:PORT] MESSAGE...  send messages; exit 0 once all are acknowledged\n"
-     "  listen HOST[:PORT]           print incoming messages, one per line\n"
-     "  connect HOST[:PORT]          send each line typed, print what arrives\n"
-     "\n"
-     "The port defaults to 12345. Exit status: 0 success, 1 the session failed or a\n"
-     "message was not acknowledged, 2 usage error.");
+static const char usage_summary[] = N_ (
+    "Commands:\n"
+    "  send HOST[:PORT] MESSAGE...  send messages; exit 0 once all are acknowledged\n"
+    "  listen HOST[:PORT]           print incoming messages, one per line\n"
+    "  connect HOST[:PORT]          send each line typed, print what arrives\n"
+    "\n"
+    "The port defaults to 12345. Exit status: 0 success, 1 the session failed or a\n"
+    "message was not acknowledged, 2 usage error.");
 
 static int
 parse (Tool *t, int *argc, char ***argv)
 {
   g_autofree GOptionEntry *entries = common_entries (&t->opt);
-  g_autoptr (GOptionContext) ctx = g_option_context_new (_("COMMAND HOST[:PORT] [MESSAGE...]"));
+  g_autoptr (GOptionContext) ctx = g_option_context_new (_ ("COMMAND HOST[:PORT] [MESSAGE...]"));
   g_autoptr (GError) error = NULL;
 
-  g_option_context_set_summary (ctx, _("SecureComm client: end-to-end encrypted messages."));
-  g_option_context_set_description (ctx, _(usage_summary));
+  g_option_context_set_summary (ctx, _ ("SecureComm client: end-to-end encrypted messages."));
+  g_option_context_set_description (ctx, _ (usage_summary));
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
   if (!g_option_context_parse (ctx, argc, argv, &error))
     {
@@ -345,7 +344,7 @@ main (int argc, char **argv)
   if (g_strcmp0 (cmd, "send") != 0 && g_strcmp0 (cmd, "listen") != 0
       && g_strcmp0 (cmd, "connect") != 0)
     {
-      g_printerr (_("securecomm: unknown command “%s”; see securecomm --help\n"), cmd);
+      g_printerr (_ ("securecomm: unknown command “%s”; see securecomm --help\n"), cmd);
       return EXIT_USAGE;
     }
   if (!connect_client (&t, argv[2], &error))

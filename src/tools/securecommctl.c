@@ -99,7 +99,7 @@ format_time (gint64 usec)
   g_autoptr (GDateTime) dt = NULL;
 
   if (usec <= 0)
-    return g_strdup (_("never"));
+    return g_strdup (_ ("never"));
   dt = g_date_time_new_from_unix_local (usec / G_USEC_PER_SEC);
   if (dt == NULL)
     return g_strdup_printf ("%" G_GINT64_FORMAT " µs", usec);
@@ -109,7 +109,7 @@ format_time (gint64 usec)
 static const char *
 yes_no (gboolean value)
 {
-  return value ? _("yes") : _("no");
+  return value ? _ ("yes") : _ ("no");
 }
 
 /* Prints label/value rows with the values aligned, labels counted in
@@ -165,35 +165,35 @@ error_hint (const Ctl *ctl, const char *name)
     const char *hint;
   } hints[] = {
     { SC_ERROR_PREFIX "UnknownClient",
-      N_("no client with that id; “securecommctl clients” lists them") },
+      N_ ("no client with that id; “securecommctl clients” lists them") },
     { SC_ERROR_PREFIX "MessageTooLarge",
-      N_("the message is larger than the client accepts; send it in parts") },
-    { SC_ERROR_PREFIX "InvalidMessage", N_("the daemon refused the message as invalid") },
+      N_ ("the message is larger than the client accepts; send it in parts") },
+    { SC_ERROR_PREFIX "InvalidMessage", N_ ("the daemon refused the message as invalid") },
     { SC_ERROR_PREFIX "NotConnected",
-      N_("the client's connection is not established (any more)") },
-    { SC_ERROR_PREFIX "Limit", N_("a limit of the daemon was reached; try again later") },
-    { SC_ERROR_PREFIX "Busy", N_("the daemon is busy; try again later") },
-    { "org.freedesktop.DBus.Error.NoReply", N_("securecommd did not answer in time") },
+      N_ ("the client's connection is not established (any more)") },
+    { SC_ERROR_PREFIX "Limit", N_ ("a limit of the daemon was reached; try again later") },
+    { SC_ERROR_PREFIX "Busy", N_ ("the daemon is busy; try again later") },
+    { "org.freedesktop.DBus.Error.NoReply", N_ ("securecommd did not answer in time") },
     { "org.freedesktop.DBus.Error.UnknownMethod",
-      N_("the daemon does not know this call: is it an older securecommd?") },
+      N_ ("the daemon does not know this call: is it an older securecommd?") },
     { "org.freedesktop.DBus.Error.UnknownObject",
-      N_("the bus name's owner does not export the securecommd interface") },
+      N_ ("the bus name's owner does not export the securecommd interface") },
     { "org.freedesktop.DBus.Error.UnknownInterface",
-      N_("the bus name's owner does not export the securecommd interface") },
+      N_ ("the bus name's owner does not export the securecommd interface") },
   };
 
   if (g_strcmp0 (name, "org.freedesktop.DBus.Error.ServiceUnknown") == 0
       || g_strcmp0 (name, "org.freedesktop.DBus.Error.NameHasNoOwner") == 0)
-    return ctl->opt.system_bus ? _("securecommd is not running on the system bus (try --session)")
-                               : _("securecommd is not running on the session bus (try --system)");
+    return ctl->opt.system_bus ? _ ("securecommd is not running on the system bus (try --session)")
+                               : _ ("securecommd is not running on the session bus (try --system)");
   if (g_strcmp0 (name, "org.freedesktop.DBus.Error.AccessDenied") == 0
       || g_strcmp0 (name, SC_ERROR_PREFIX "AccessDenied") == 0)
-    return ctl->opt.system_bus ? _("not allowed: on the system bus only root and the group "
-                                   "securecomm may call securecommd")
-                               : _("not allowed by the session bus or the daemon");
+    return ctl->opt.system_bus ? _ ("not allowed: on the system bus only root and the group "
+                                    "securecomm may call securecommd")
+                               : _ ("not allowed by the session bus or the daemon");
   for (guint i = 0; i < G_N_ELEMENTS (hints); i++)
     if (g_strcmp0 (name, hints[i].name) == 0)
-      return _(hints[i].hint);
+      return _ (hints[i].hint);
   return NULL;
 }
 
@@ -212,7 +212,7 @@ print_error (const Ctl *ctl, const GError *error)
   if (name != NULL)
     hint = error_hint (ctl, name);
   else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
-    hint = _("securecommd did not answer in time");
+    hint = _ ("securecommd did not answer in time");
   else
     hint = NULL;
   if (hint != NULL && name != NULL)
@@ -267,7 +267,7 @@ format_addresses (GVariant *props)
     return g_strdup ("?");
   addrs = g_variant_get_strv (v, NULL);
   if (addrs[0] == NULL)
-    return g_strdup (_("none"));
+    return g_strdup (_ ("none"));
   joined = g_strjoinv (", ", (char **) addrs);
   return escape_text (joined);
 }
@@ -290,12 +290,12 @@ cmd_status (Ctl *ctl, char **args, GError **error)
   count = g_variant_lookup_value (props, "ClientCount", G_VARIANT_TYPE_UINT32);
   table_init (&t);
   /* Translators: the labels of `securecommctl status`, shown with a colon. */
-  table_add (&t, _("Version"), lookup_string (props, "Version"));
-  table_add (&t, _("Listening on"), format_addresses (props));
-  table_add (&t, _("TLS"), g_strdup (tls != NULL ? yes_no (g_variant_get_boolean (tls)) : "?"));
-  table_add (&t, _("Connected clients"),
+  table_add (&t, _ ("Version"), lookup_string (props, "Version"));
+  table_add (&t, _ ("Listening on"), format_addresses (props));
+  table_add (&t, _ ("TLS"), g_strdup (tls != NULL ? yes_no (g_variant_get_boolean (tls)) : "?"));
+  table_add (&t, _ ("Connected clients"),
              count != NULL ? g_strdup_printf ("%u", g_variant_get_uint32 (count)) : g_strdup ("?"));
-  table_add (&t, _("Server fingerprint"), lookup_string (props, "ServerFingerprint"));
+  table_add (&t, _ ("Server fingerprint"), lookup_string (props, "ServerFingerprint"));
   table_print_and_clear (&t);
   return TRUE;
 }
@@ -335,19 +335,19 @@ static const struct
   FieldKind kind;
 } info_fields[] = {
   /* Translators: the labels of `securecommctl info`, shown with a colon. */
-  { "address", N_("Address"), FIELD_TEXT },
-  { "authenticated", N_("Authenticated"), FIELD_FLAG },
-  { "fingerprint", N_("Fingerprint"), FIELD_TEXT },
-  { "connected-since", N_("Connected since"), FIELD_TIME },
-  { "last-activity", N_("Last activity"), FIELD_TIME },
-  { "messages-sent", N_("Messages sent"), FIELD_NUMBER },
-  { "messages-received", N_("Messages received"), FIELD_NUMBER },
-  { "bytes-sent", N_("Bytes sent"), FIELD_NUMBER },
-  { "bytes-received", N_("Bytes received"), FIELD_NUMBER },
-  { "send-epoch", N_("Send key updates"), FIELD_NUMBER },
-  { "receive-epoch", N_("Receive key updates"), FIELD_NUMBER },
-  { "protocol-version", N_("Protocol version"), FIELD_NUMBER },
-  { "tls", N_("TLS"), FIELD_FLAG },
+  { "address", N_ ("Address"), FIELD_TEXT },
+  { "authenticated", N_ ("Authenticated"), FIELD_FLAG },
+  { "fingerprint", N_ ("Fingerprint"), FIELD_TEXT },
+  { "connected-since", N_ ("Connected since"), FIELD_TIME },
+  { "last-activity", N_ ("Last activity"), FIELD_TIME },
+  { "messages-sent", N_ ("Messages sent"), FIELD_NUMBER },
+  { "messages-received", N_ ("Messages received"), FIELD_NUMBER },
+  { "bytes-sent", N_ ("Bytes sent"), FIELD_NUMBER },
+  { "bytes-received", N_ ("Bytes received"), FIELD_NUMBER },
+  { "send-epoch", N_ ("Send key updates"), FIELD_NUMBER },
+  { "receive-epoch", N_ ("Receive key updates"), FIELD_NUMBER },
+  { "protocol-version", N_ ("Protocol version"), FIELD_NUMBER },
+  { "tls", N_ ("TLS"), FIELD_FLAG },
 };
 
 /* Any integer type as a plain decimal number. */
@@ -411,7 +411,7 @@ print_client_info (const char *id, GVariant *info)
   Table t;
 
   table_init (&t);
-  table_add (&t, _("Client"), escape_text (id));
+  table_add (&t, _ ("Client"), escape_text (id));
   for (guint i = 0; i < G_N_ELEMENTS (info_fields); i++)
     {
       g_autoptr (GVariant) v = g_variant_lookup_value (info, info_fields[i].key, NULL);
@@ -421,9 +421,9 @@ print_client_info (const char *id, GVariant *info)
       if (g_str_equal (info_fields[i].key, "fingerprint")
           && g_variant_is_of_type (v, G_VARIANT_TYPE_STRING)
           && *g_variant_get_string (v, NULL) == '\0')
-        table_add (&t, _(info_fields[i].label), g_strdup (_("none (anonymous)")));
+        table_add (&t, _ (info_fields[i].label), g_strdup (_ ("none (anonymous)")));
       else
-        table_add (&t, _(info_fields[i].label), format_field (info_fields[i].kind, v));
+        table_add (&t, _ (info_fields[i].label), format_field (info_fields[i].kind, v));
     }
   /* Keys a newer daemon added, under their own names. */
   g_variant_iter_init (&iter, info);
@@ -555,17 +555,17 @@ print_event_text (const char *signal, GVariant *params)
       g_autofree char *address = lookup_string (arg, "address");
 
       /* Translators: a monitor line: the time, a client id, its address. */
-      g_print (_("%s %s connected from %s\n"), stamp, id, address);
+      g_print (_ ("%s %s connected from %s\n"), stamp, id, address);
       return;
     }
   text = escape_text (g_variant_get_string (arg, NULL));
   if (g_str_equal (signal, "MessageReceived"))
     /* Translators: a monitor line: the time, a client id, the message. */
-    g_print (_("%s message from %s: %s\n"), stamp, id, text);
+    g_print (_ ("%s message from %s: %s\n"), stamp, id, text);
   else
     /* Translators: a monitor line: the time, a client id, the reason (in
      * English, from the daemon). */
-    g_print (_("%s %s disconnected: %s\n"), stamp, id, text);
+    g_print (_ ("%s %s disconnected: %s\n"), stamp, id, text);
 }
 
 static void
@@ -612,7 +612,7 @@ on_name_vanished (GDBusConnection *bus, const char *name, gpointer data)
   g_clear_pointer (&ctl->owner, g_free);
   if (ctl->loop_error == NULL)
     g_set_error_literal (&ctl->loop_error, G_IO_ERROR, G_IO_ERROR_CLOSED,
-                         _("securecommd left the bus; the monitor ends"));
+                         _ ("securecommd left the bus; the monitor ends"));
   g_main_loop_quit (ctl->loop);
 }
 
@@ -632,7 +632,7 @@ on_bus_closed (GDBusConnection *bus, gboolean remote_peer_vanished, GError *erro
 
   if (ctl->loop_error == NULL)
     g_set_error_literal (&ctl->loop_error, G_IO_ERROR, G_IO_ERROR_CLOSED,
-                         _("the connection to the message bus was closed; the monitor ends"));
+                         _ ("the connection to the message bus was closed; the monitor ends"));
   g_main_loop_quit (ctl->loop);
 }
 
@@ -648,7 +648,7 @@ monitor_run (Ctl *ctl, GError **error)
 
   /* On standard error, so that the events alone go to standard output; and
    * only now that a signal ends the monitor cleanly. */
-  g_printerr (_("securecommctl: subscribed to securecommd; Ctrl+C ends the monitor\n"));
+  g_printerr (_ ("securecommctl: subscribed to securecommd; Ctrl+C ends the monitor\n"));
   g_main_loop_run (ctl->loop);
   g_source_remove (sigint);
   g_source_remove (sigterm);
@@ -692,14 +692,14 @@ static const Command commands[] = {
   { "status", 0, "", cmd_status },
   { "clients", 0, "", cmd_clients },
   /* Translators: the arguments of a command, as in the --help text. */
-  { "info", 1, N_("ID"), cmd_info },
-  { "send", 2, N_("ID MESSAGE"), cmd_send },
-  { "close", 1, N_("ID"), cmd_close },
+  { "info", 1, N_ ("ID"), cmd_info },
+  { "send", 2, N_ ("ID MESSAGE"), cmd_send },
+  { "close", 1, N_ ("ID"), cmd_close },
   { "monitor", 0, "", cmd_monitor },
   { "shutdown", 0, "", cmd_shutdown },
 };
 
-static const char usage_description[] = N_(
+static const char usage_description[] = N_ (
     "Commands:\n"
     "  status            show the daemon's version, listening addresses, whether TLS\n"
     "                    is on, how many clients are connected, and the fingerprint\n"
@@ -722,18 +722,18 @@ make_context (Options *o)
 {
   const GOptionEntry entries[] = {
     { "system", 0, 0, G_OPTION_ARG_NONE, &o->system_bus,
-      N_("Talk to the daemon on the system bus"), NULL },
+      N_ ("Talk to the daemon on the system bus"), NULL },
     { "session", 0, 0, G_OPTION_ARG_NONE, &o->session_bus,
-      N_("Talk to the daemon on the session bus (the default)"), NULL },
-    { "json", 0, 0, G_OPTION_ARG_NONE, &o->json, N_("monitor: print events as JSON lines"), NULL },
-    { "version", 0, 0, G_OPTION_ARG_NONE, &o->version, N_("Print the version and exit"), NULL },
+      N_ ("Talk to the daemon on the session bus (the default)"), NULL },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &o->json, N_ ("monitor: print events as JSON lines"), NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &o->version, N_ ("Print the version and exit"), NULL },
     { NULL }
   };
-  GOptionContext *ctx = g_option_context_new (_("COMMAND [ARGUMENTS...]"));
+  GOptionContext *ctx = g_option_context_new (_ ("COMMAND [ARGUMENTS...]"));
 
-  g_option_context_set_summary (ctx, _("Control a running SecureComm daemon (securecommd) "
-                                       "over D-Bus."));
-  g_option_context_set_description (ctx, _(usage_description));
+  g_option_context_set_summary (ctx, _ ("Control a running SecureComm daemon (securecommd) "
+                                        "over D-Bus."));
+  g_option_context_set_description (ctx, _ (usage_description));
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
   return ctx;
 }
@@ -741,7 +741,7 @@ make_context (Options *o)
 static gboolean
 usage_error (const char *message)
 {
-  g_printerr ("securecommctl: %s\n%s\n", message, _("Try “securecommctl --help”."));
+  g_printerr ("securecommctl: %s\n%s\n", message, _ ("Try “securecommctl --help”."));
   return FALSE;
 }
 
@@ -752,31 +752,31 @@ check_arguments (const Options *o, int argc, char **argv, const Command **comman
   g_autofree char *msg = NULL;
 
   if (o->system_bus && o->session_bus)
-    return usage_error (_("--system and --session exclude each other"));
+    return usage_error (_ ("--system and --session exclude each other"));
   if (argc < 2)
-    return usage_error (_("no command given"));
+    return usage_error (_ ("no command given"));
   for (guint i = 0; i < G_N_ELEMENTS (commands) && *command == NULL; i++)
     if (g_str_equal (argv[1], commands[i].name))
       *command = &commands[i];
   if (*command == NULL)
     {
-      msg = g_strdup_printf (_("unknown command “%s”"), argv[1]);
+      msg = g_strdup_printf (_ ("unknown command “%s”"), argv[1]);
       return usage_error (msg);
     }
   if (argc - 2 != (*command)->n_args)
     {
       if ((*command)->n_args == 0)
-        msg = g_strdup_printf (_("“%s” takes no arguments"), argv[1]);
+        msg = g_strdup_printf (_ ("“%s” takes no arguments"), argv[1]);
       else
-        msg = g_strdup_printf (_("wrong number of arguments; usage: securecommctl %s %s"), argv[1],
-                               _((*command)->synopsis));
+        msg = g_strdup_printf (_ ("wrong number of arguments; usage: securecommctl %s %s"), argv[1],
+                               _ ((*command)->synopsis));
       return usage_error (msg);
     }
   if (o->json && (*command)->run != cmd_monitor)
-    return usage_error (_("--json applies to monitor only"));
+    return usage_error (_ ("--json applies to monitor only"));
   for (int i = 2; i < argc; i++)
     if (!g_utf8_validate (argv[i], -1, NULL))
-      return usage_error (_("arguments must be UTF-8 text"));
+      return usage_error (_ ("arguments must be UTF-8 text"));
   return TRUE;
 }
 
@@ -804,8 +804,8 @@ run (Ctl *ctl, const Command *command, char **args)
   if (ctl->bus == NULL)
     {
       g_printerr (ctl->opt.system_bus
-                      ? _("securecommctl: cannot connect to the system bus: %s\n")
-                      : _("securecommctl: cannot connect to the session bus: %s\n"),
+                      ? _ ("securecommctl: cannot connect to the system bus: %s\n")
+                      : _ ("securecommctl: cannot connect to the session bus: %s\n"),
                   error->message);
       return EXIT_FAILED;
     }

@@ -24,13 +24,13 @@
 /* Outcome counts for one file. */
 typedef struct
 {
-  const char *name;          /* short name used in messages, e.g. "aes_gcm" */
-  guint valid_ok;            /* valid: accepted with the expected output */
-  guint invalid_rejected;    /* invalid: rejected */
-  guint acceptable_rejected; /* acceptable: rejected (our strict policy) */
-  guint filtered;            /* not for us (other key or IV sizes) */
+  const char *name;           /* short name used in messages, e.g. "aes_gcm" */
+  guint valid_ok;             /* valid: accepted with the expected output */
+  guint invalid_rejected;     /* invalid: rejected */
+  guint acceptable_rejected;  /* acceptable: rejected (our strict policy) */
+  guint filtered;             /* not for us (other key or IV sizes) */
   guint library_false_reject; /* valid, rejected by a documented library limit */
-  guint failures;            /* vectors that broke the policy */
+  guint failures;             /* vectors that broke the policy */
 } Tally;
 
 typedef void (*VectorFunc) (JsonObject *group, JsonObject *test, Tally *tally);

@@ -272,8 +272,7 @@ test_rewrite_record (GBytes *record, const uint8_t *secret, uint64_t seq, TestEd
   sc_traffic_key_nonce (tk, nonce);
   g_byte_array_set_size (pt, len - SC_RECORD_HEADER_LEN - SC_AES256_GCM_TAG_LEN);
   g_assert_cmpint (sc_aead_open (&tk->aead, nonce, rec, SC_RECORD_HEADER_LEN,
-                                 rec + SC_RECORD_HEADER_LEN, len - SC_RECORD_HEADER_LEN,
-                                 pt->data),
+                                 rec + SC_RECORD_HEADER_LEN, len - SC_RECORD_HEADER_LEN, pt->data),
                    ==, 0);
   edit (pt, user);
   outrec = g_byte_array_sized_new (SC_RECORD_HEADER_LEN + pt->len + SC_AES256_GCM_TAG_LEN);

@@ -30,25 +30,25 @@ typedef struct TestPeer
   ScSession *s;
   ScSessionConfig cfg;
   ScP256Key identity;
-  ScBuffer out;             /* produced, not yet delivered */
+  ScBuffer out; /* produced, not yet delivered */
   TestRng rng;
   uint64_t wall_ms;
   uint64_t mono_ms;
-  GPtrArray *messages;      /* GBytes of every SC_EVENT_MESSAGE */
-  GArray *message_ids;      /* guint64 */
+  GPtrArray *messages; /* GBytes of every SC_EVENT_MESSAGE */
+  GArray *message_ids; /* guint64 */
   uint64_t acked;
   guint handshakes_done;
   guint key_updates_sent, key_updates_received;
-  int closed_reason;        /* -1 until SC_EVENT_CLOSED */
+  int closed_reason; /* -1 until SC_EVENT_CLOSED */
   /* Trust policy: pin the peer's fingerprint when pin_set. */
   gboolean pin_set;
   uint8_t pin[SC_SHA256_LEN];
   guint verify_calls;
-  ScPeerIdentity last_peer;  /* cert pointers are stale after the callback: */
-  GBytes *last_leaf;          /*   a copy of the leaf certificate, if any */
+  ScPeerIdentity last_peer; /* cert pointers are stale after the callback: */
+  GBytes *last_leaf;        /*   a copy of the leaf certificate, if any */
   /* Key log: name -> secret, in order. */
-  GArray *secrets;          /* TestSecret */
-  GString *trace;           /* keylog lines "label = hex\n" */
+  GArray *secrets; /* TestSecret */
+  GString *trace;  /* keylog lines "label = hex\n" */
 } TestPeer;
 
 /* Makes a peer: identity from SHA-256("identity:" seed) when with_identity. */
@@ -72,8 +72,8 @@ GPtrArray *test_split_records (const ScBuffer *buf);
  * seq: decrypts, lets edit() change the plaintext (inner type first), and
  * re-encrypts. The result replaces the record. */
 typedef void (*TestEditFunc) (GByteArray *plaintext, gpointer user);
-GBytes *test_rewrite_record (GBytes *record, const uint8_t *secret, uint64_t seq,
-                             TestEditFunc edit, gpointer user);
+GBytes *test_rewrite_record (GBytes *record, const uint8_t *secret, uint64_t seq, TestEditFunc edit,
+                             gpointer user);
 
 /* Hex helpers. */
 char *test_hex (const uint8_t *p, size_t len);

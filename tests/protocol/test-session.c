@@ -197,8 +197,15 @@ send_and_check (TestPeer *from, TestPeer *to, gsize len)
 static void
 test_message_sizes (Fixture *f, gconstpointer data)
 {
-  const gsize sizes[] = { 0, 1, 100, SC_MAX_FRAGMENT, SC_MAX_FRAGMENT + 1, 16384, 16385,
-                          65536, SC_DEFAULT_MAX_MESSAGE_SIZE };
+  const gsize sizes[] = { 0,
+                          1,
+                          100,
+                          SC_MAX_FRAGMENT,
+                          SC_MAX_FRAGMENT + 1,
+                          16384,
+                          16385,
+                          65536,
+                          SC_DEFAULT_MAX_MESSAGE_SIZE };
   ScSessionInfo info;
 
   test_connect (&f->client, &f->server);
@@ -223,8 +230,8 @@ test_message_byte_by_byte (Fixture *f, gconstpointer data)
   test_connect (&f->client, &f->server);
   g_assert_cmpint (sc_session_send (f->client.s, p, n, NULL, &f->client.out), ==, SC_OK);
   for (size_t i = 0; i < f->client.out.len; i++)
-    g_assert_cmpint (sc_session_recv (f->server.s, f->client.out.data + i, 1, &f->server.out),
-                     ==, SC_OK);
+    g_assert_cmpint (sc_session_recv (f->server.s, f->client.out.data + i, 1, &f->server.out), ==,
+                     SC_OK);
   g_assert_cmpuint (f->server.messages->len, ==, 1);
   g_assert_true (g_bytes_equal (g_ptr_array_index (f->server.messages, 0), msg));
 }
@@ -237,8 +244,7 @@ test_message_batch_ack (Fixture *f, gconstpointer data)
 
   test_connect (&f->client, &f->server);
   for (guint i = 0; i < 50; i++)
-    g_assert_cmpint (sc_session_send (f->client.s, (const uint8_t *) "x", 1, NULL,
-                                      &f->client.out),
+    g_assert_cmpint (sc_session_send (f->client.s, (const uint8_t *) "x", 1, NULL, &f->client.out),
                      ==, SC_OK);
   sc_session_recv (f->server.s, f->client.out.data, f->client.out.len, &f->server.out);
   sc_buffer_consume (&f->client.out, f->client.out.len);
@@ -257,9 +263,9 @@ test_message_too_large_local (Fixture *f, gconstpointer data)
   g_autofree uint8_t *big = g_malloc0 (SC_DEFAULT_MAX_MESSAGE_SIZE + 1);
 
   test_connect (&f->client, &f->server);
-  g_assert_cmpint (sc_session_send (f->client.s, big, SC_DEFAULT_MAX_MESSAGE_SIZE + 1, NULL,
-                                    &f->client.out),
-                   ==, SC_ERR_MESSAGE_TOO_LARGE);
+  g_assert_cmpint (
+      sc_session_send (f->client.s, big, SC_DEFAULT_MAX_MESSAGE_SIZE + 1, NULL, &f->client.out), ==,
+      SC_ERR_MESSAGE_TOO_LARGE);
   /* Refused before anything was sent; the session lives on. */
   g_assert_cmpuint (f->client.out.len, ==, 0);
   send_and_check (&f->client, &f->server, 10);
@@ -273,9 +279,9 @@ test_message_too_large_remote (Fixture *f, gconstpointer data)
 
   test_connect (&f->client, &f->server);
   f->client.s->peer_max_message = SC_DEFAULT_MAX_MESSAGE_SIZE * 2; /* lie to ourselves */
-  g_assert_cmpint (sc_session_send (f->client.s, big, SC_DEFAULT_MAX_MESSAGE_SIZE + 1, NULL,
-                                    &f->client.out),
-                   ==, SC_OK);
+  g_assert_cmpint (
+      sc_session_send (f->client.s, big, SC_DEFAULT_MAX_MESSAGE_SIZE + 1, NULL, &f->client.out), ==,
+      SC_OK);
   g_assert_cmpint (test_pump (&f->client, &f->server), ==, SC_ERR_MESSAGE_TOO_LARGE);
   assert_failed (&f->server, SC_ERR_MESSAGE_TOO_LARGE);
   assert_alerted (&f->server, &f->client, SC_ALERT_MESSAGE_TOO_LARGE);
@@ -302,9 +308,8 @@ make_cert (const ScP256Key *key, const char *cn)
   g_assert_cmpint (gnutls_x509_crt_set_serial (crt, "\x01", 1), ==, 0);
   g_assert_cmpint (gnutls_x509_crt_set_activation_time (crt, now - 60), ==, 0);
   g_assert_cmpint (gnutls_x509_crt_set_expiration_time (crt, now + 3600), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_set_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
-                                                  strlen (cn)),
-                   ==, 0);
+  g_assert_cmpint (
+      gnutls_x509_crt_set_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, strlen (cn)), ==, 0);
   g_assert_cmpint (gnutls_x509_crt_set_key (crt, pk), ==, 0);
   g_assert_cmpint (gnutls_x509_crt_sign2 (crt, crt, pk, GNUTLS_DIG_SHA256, 0), ==, 0);
   g_assert_cmpint (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_DER, &out), ==, 0);
@@ -480,7 +485,7 @@ test_heartbeat (Fixture *f, gconstpointer data)
     {
       f->client.mono_ms += SC_DEFAULT_HEARTBEAT_INTERVAL_MS;
       g_assert_cmpint (sc_session_tick (f->client.s, &f->client.out, &next), ==, SC_OK);
-      g_assert_cmpuint (f->client.out.len, >, 0); /* a ping */
+      g_assert_cmpuint (f->client.out.len, >, 0);                      /* a ping */
       g_assert_cmpint (test_pump (&f->client, &f->server), ==, SC_OK); /* and its pong */
     }
   g_assert_cmpuint (f->client.s->pings_answered, ==, 10);
@@ -521,8 +526,7 @@ test_close (Fixture *f, gconstpointer data)
 
   test_connect (&f->client, &f->server);
   send_and_check (&f->client, &f->server, 5);
-  g_assert_cmpint (sc_session_close (f->client.s, SC_CLOSE_GOING_AWAY, &f->client.out), ==,
-                   SC_OK);
+  g_assert_cmpint (sc_session_close (f->client.s, SC_CLOSE_GOING_AWAY, &f->client.out), ==, SC_OK);
   g_assert_cmpint (sc_session_get_state (f->client.s), ==, SC_STATE_CLOSED);
   g_assert_cmpint (sc_session_send (f->client.s, &byte, 1, NULL, &f->client.out), ==,
                    SC_ERR_CLOSED);
@@ -564,8 +568,8 @@ test_exporter (Fixture *f, gconstpointer data)
   g_assert_cmpint (sc_session_export (f->server.s, "test", (const uint8_t *) "ctx", 3, b, 32), ==,
                    SC_OK);
   g_assert_cmpmem (a, 32, b, 32);
-  g_assert_cmpint (sc_session_export (f->server.s, "test2", (const uint8_t *) "ctx", 3, c, 32),
-                   ==, SC_OK);
+  g_assert_cmpint (sc_session_export (f->server.s, "test2", (const uint8_t *) "ctx", 3, c, 32), ==,
+                   SC_OK);
   g_assert_true (memcmp (a, c, 32) != 0);
 }
 
@@ -613,8 +617,8 @@ test_tamper_ciphertext (Fixture *f, gconstpointer data)
 {
   g_autoptr (GPtrArray) recs = client_records (f, 1);
 
-  g_assert_cmpint (feed_modified (&f->server, recs->pdata[0], SC_RECORD_HEADER_LEN + 3, 0x01),
-                   ==, SC_ERR_DECRYPT);
+  g_assert_cmpint (feed_modified (&f->server, recs->pdata[0], SC_RECORD_HEADER_LEN + 3, 0x01), ==,
+                   SC_ERR_DECRYPT);
   assert_failed (&f->server, SC_ERR_DECRYPT);
   g_assert_cmpuint (f->server.messages->len, ==, 0);
   assert_alerted (&f->server, &f->client, SC_ALERT_BAD_RECORD);
@@ -767,8 +771,7 @@ server_flight_edited (Fixture *f, guint which, TestEditFunc edit, gpointer user)
     {
       GBytes *old = recs->pdata[which];
 
-      recs->pdata[which] = test_rewrite_record (old, test_peer_secret (&f->server,
-                                                                        "s_hs_traffic"),
+      recs->pdata[which] = test_rewrite_record (old, test_peer_secret (&f->server, "s_hs_traffic"),
                                                 which - 1, edit, user);
       g_bytes_unref (old);
     }
@@ -890,8 +893,8 @@ client_hello_edited (Fixture *f, HelloEdit edit)
   test_peer_start (&f->server);
   sc_session_start (f->client.s, &f->client.out);
   g_assert_cmpint (sc_wire_parse_handshake (f->client.out.data + SC_RECORD_HEADER_LEN,
-                                            f->client.out.len - SC_RECORD_HEADER_LEN, &type,
-                                            &body, &body_len),
+                                            f->client.out.len - SC_RECORD_HEADER_LEN, &type, &body,
+                                            &body_len),
                    ==, SC_OK);
   g_assert_cmpint (sc_wire_parse_client_hello (body, body_len, &h), ==, SC_OK);
   n = h.n_versions;
@@ -1083,8 +1086,8 @@ test_bad_message_id (Fixture *f, gconstpointer data)
 
   sc_put_u64 (frag, 2); /* skips id 1 */
   sc_put_u32 (frag + 8, 1);
-  forged = test_rewrite_record (recs->pdata[0], test_peer_secret (&f->client, "c_ap_traffic_0"),
-                                0, replace_plaintext, &r);
+  forged = test_rewrite_record (recs->pdata[0], test_peer_secret (&f->client, "c_ap_traffic_0"), 0,
+                                replace_plaintext, &r);
   g_assert_cmpint (feed (&f->server, forged), ==, SC_ERR_DECODE);
   assert_failed (&f->server, SC_ERR_DECODE);
 }
@@ -1109,8 +1112,8 @@ test_ack_beyond_sent (Fixture *f, gconstpointer data)
   g_autoptr (GBytes) forged = NULL;
 
   sc_put_u64 (ack, 5); /* the server has sent nothing */
-  forged = test_rewrite_record (recs->pdata[0], test_peer_secret (&f->client, "c_ap_traffic_0"),
-                                0, replace_plaintext, &r);
+  forged = test_rewrite_record (recs->pdata[0], test_peer_secret (&f->client, "c_ap_traffic_0"), 0,
+                                replace_plaintext, &r);
   g_assert_cmpint (feed (&f->server, forged), ==, SC_ERR_DECODE);
 }
 
@@ -1299,8 +1302,8 @@ test_fragment_check_order (Fixture *f, gconstpointer data)
   sc_put_u64 (frag, 1);
   sc_put_u32 (frag + 8, SC_DEFAULT_MAX_MESSAGE_SIZE + 1);
   sc_put_u32 (frag + 12, 1);
-  forged = test_rewrite_record (recs->pdata[0], test_peer_secret (&f->client, "c_ap_traffic_0"),
-                                0, replace_plaintext, &r);
+  forged = test_rewrite_record (recs->pdata[0], test_peer_secret (&f->client, "c_ap_traffic_0"), 0,
+                                replace_plaintext, &r);
   g_assert_cmpint (feed (&f->server, forged), ==, SC_ERR_MESSAGE_TOO_LARGE);
 }
 
@@ -1340,8 +1343,8 @@ test_config_chain_lengths (Fixture *f, gconstpointer data)
   g_assert_cmpint (err, ==, SC_ERR_INVALID_ARG);
 }
 
-#define ADD(path, fn) g_test_add ("/session/" path, Fixture, NULL, fixture_setup, fn, \
-                                  fixture_teardown)
+#define ADD(path, fn) \
+  g_test_add ("/session/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 
 int
 main (int argc, char **argv)

@@ -67,7 +67,8 @@ decode_record (Trace *t, int dir, const uint8_t *rec, size_t len, const char *na
   label = g_strdup_printf ("%s.inner", name);
   put_hex (t->out, label, pt, len - SC_RECORD_HEADER_LEN - SC_AES256_GCM_TAG_LEN);
   tk->seq++;
-  if (pt[0] == SC_CONTENT_KEY_UPDATE) /* KEY_UPDATE: the next record of this direction uses the next key */
+  if (pt[0]
+      == SC_CONTENT_KEY_UPDATE) /* KEY_UPDATE: the next record of this direction uses the next key */
     g_assert_cmpint (sc_traffic_key_update (tk, 0), ==, SC_OK);
 }
 
@@ -134,8 +135,8 @@ put_secrets (Trace *t, const char *side, const TestPeer *p)
 static void
 send_text (TestPeer *p, const char *text)
 {
-  g_assert_cmpint (sc_session_send (p->s, (const uint8_t *) text, strlen (text), NULL, &p->out),
-                   ==, SC_OK);
+  g_assert_cmpint (sc_session_send (p->s, (const uint8_t *) text, strlen (text), NULL, &p->out), ==,
+                   SC_OK);
 }
 
 /* Secrets both sides derive must agree (the ephemeral keys are each side's). */
