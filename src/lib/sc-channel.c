@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "sc-error.h"
+#include "sc-identity-private.h"
 
 /* bytes: what one read asks for; a little more than one whole record. */
 #define SC_CHANNEL_READ_CHUNK (SC_MAX_RECORD_LEN + 1024)
@@ -107,8 +108,8 @@ ctx_event (void *user, ScSession *session, const ScEvent *ev)
 
       self->handshake_done = TRUE;
       self->authenticated = peer != NULL;
-      for (gsize i = 0; peer != NULL && i < SC_SHA256_LEN; i++)
-        g_snprintf (self->fingerprint + 2 * i, 3, "%02x", peer->fingerprint[i]);
+      if (peer != NULL)
+        sc_hex_format (peer->fingerprint, SC_SHA256_LEN, self->fingerprint);
     }
   g_queue_push_tail (&self->events, ce);
 }

@@ -232,8 +232,7 @@ verify_server (void *data, const ScPeerIdentity *peer)
   ScClient *self = data;
   char hex[2 * SC_SHA256_LEN + 1];
 
-  for (gsize i = 0; i < SC_SHA256_LEN; i++)
-    g_snprintf (hex + 2 * i, 3, "%02x", peer->fingerprint[i]);
+  sc_hex_format (peer->fingerprint, SC_SHA256_LEN, hex);
   if (self->pinned != NULL && g_ascii_strcasecmp (self->pinned, hex) == 0)
     return 0;
   if (self->pinned == NULL && self->accept_any)

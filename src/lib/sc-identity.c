@@ -121,21 +121,27 @@ sc_identity_init (ScIdentity *self)
     g_error ("Out of memory for an identity key");
 }
 
+void
+sc_hex_format (const guint8 *data, gsize len, char *out)
+{
+  static const char digits[] = "0123456789abcdef";
+
+  for (gsize i = 0; i < len; i++)
+    {
+      out[2 * i] = digits[data[i] >> 4];
+      out[2 * i + 1] = digits[data[i] & 0x0f];
+    }
+  out[2 * len] = '\0';
+}
+
 /* Writes the lowercase hex SHA-256 of data into out (NUL-terminated). */
 static void
 hex_sha256 (const guint8 *data, gsize len, char out[SC_IDENTITY_FINGERPRINT_LEN + 1])
 {
-  static const char digits[] = "0123456789abcdef";
   guint8 digest[SC_SHA256_LEN];
-  gsize i;
 
   sc_sha256 (data, len, digest);
-  for (i = 0; i < SC_SHA256_LEN; i++)
-    {
-      out[2 * i] = digits[digest[i] >> 4];
-      out[2 * i + 1] = digits[digest[i] & 0x0f];
-    }
-  out[SC_IDENTITY_FINGERPRINT_LEN] = '\0';
+  sc_hex_format (digest, sizeof digest, out);
 }
 
 /* Derives the SPKI and the fingerprint once self->key is in place. */

@@ -241,8 +241,7 @@ client_id_for (ScChannel *channel)
     return g_strdup_printf ("key-%.*s", SC_CLIENT_ID_KEY_HEX, info.fingerprint);
   if (sc_random_bytes (rnd, sizeof rnd) != 0)
     g_error ("the system random source failed");
-  for (gsize i = 0; i < sizeof rnd; i++)
-    g_snprintf (hex + 2 * i, 3, "%02x", rnd[i]);
+  sc_hex_format (rnd, sizeof rnd, hex);
   return g_strdup_printf ("anon-%s", hex);
 }
 
@@ -352,8 +351,7 @@ verify_client (void *data, const ScPeerIdentity *peer)
   char hex[2 * SC_SHA256_LEN + 1];
   int ret = 0;
 
-  for (gsize i = 0; i < SC_SHA256_LEN; i++)
-    g_snprintf (hex + 2 * i, 3, "%02x", peer->fingerprint[i]);
+  sc_hex_format (peer->fingerprint, SC_SHA256_LEN, hex);
   g_mutex_lock (&self->lock);
   if (self->allowed != NULL && !g_strv_contains ((const char *const *) self->allowed, hex))
     ret = -1;
