@@ -278,11 +278,66 @@ cmd_connect (Tool *t, GError **error)
   return t->exit_code;
 }
 
+/* The passphrase for keygen and fingerprint, as for --identity. */
+static char *
+read_passphrase (Tool *t, GError **error)
+{
+  return sc_passphrase_read (t->opt.passphrase_file, "securecomm-passphrase",
+                             "SECURECOMM_PASSPHRASE", error);
+}
+
+/* keygen FILE: a new identity key, never over an existing file. */
+static int
+cmd_keygen (Tool *t, const char *path, GError **error)
+{
+  g_autoptr (ScIdentity) identity = NULL;
+  char *passphrase;
+  gboolean ok;
+
+  if (g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      g_set_error (error, SC_ERROR, SC_ERROR_KEY_FILE,
+                   _ ("%s exists already; remove it first to replace the key"), path);
+      return EXIT_FAILED;
+    }
+  passphrase = read_passphrase (t, error);
+  if (passphrase == NULL)
+    return EXIT_FAILED;
+  identity = sc_identity_generate (error);
+  ok = identity != NULL && sc_identity_save (identity, path, passphrase, error);
+  sc_passphrase_free (passphrase);
+  if (!ok)
+    return EXIT_FAILED;
+  g_print ("%s\n", sc_identity_get_fingerprint (identity));
+  return EXIT_OK;
+}
+
+/* fingerprint FILE: the SHA-256 of the key's SubjectPublicKeyInfo. */
+static int
+cmd_fingerprint (Tool *t, const char *path, GError **error)
+{
+  g_autoptr (ScIdentity) identity = NULL;
+  char *passphrase = read_passphrase (t, error);
+
+  if (passphrase == NULL)
+    return EXIT_FAILED;
+  identity = sc_identity_load (path, passphrase, error);
+  sc_passphrase_free (passphrase);
+  if (identity == NULL)
+    return EXIT_FAILED;
+  g_print ("%s\n", sc_identity_get_fingerprint (identity));
+  return EXIT_OK;
+}
+
 static const char usage_summary[] = N_ (
     "Commands:\n"
     "  send HOST[:PORT] MESSAGE...  send messages; exit 0 once all are acknowledged\n"
     "  listen HOST[:PORT]           print incoming messages, one per line\n"
     "  connect HOST[:PORT]          send each line typed, print what arrives\n"
+    "  keygen FILE                  make a new identity key, encrypted with the\n"
+    "                               passphrase (--passphrase-file or\n"
+    "                               $SECURECOMM_PASSPHRASE); print its fingerprint\n"
+    "  fingerprint FILE             print the fingerprint of an identity key\n"
     "\n"
     "The port defaults to 12345. Exit status: 0 success, 1 the session failed or a\n"
     "message was not acknowledged, 2 usage error.");
@@ -341,13 +396,17 @@ main (int argc, char **argv)
       return ret;
     }
   cmd = argv[1];
-  if (g_strcmp0 (cmd, "send") != 0 && g_strcmp0 (cmd, "listen") != 0
-      && g_strcmp0 (cmd, "connect") != 0)
+  if (g_strcmp0 (cmd, "keygen") == 0)
+    ret = cmd_keygen (&t, argv[2], &error);
+  else if (g_strcmp0 (cmd, "fingerprint") == 0)
+    ret = cmd_fingerprint (&t, argv[2], &error);
+  else if (g_strcmp0 (cmd, "send") != 0 && g_strcmp0 (cmd, "listen") != 0
+           && g_strcmp0 (cmd, "connect") != 0)
     {
       g_printerr (_ ("securecomm: unknown command “%s”; see securecomm --help\n"), cmd);
-      return EXIT_USAGE;
+      ret = EXIT_USAGE;
     }
-  if (!connect_client (&t, argv[2], &error))
+  else if (!connect_client (&t, argv[2], &error))
     ret = EXIT_FAILED;
   else if (g_strcmp0 (cmd, "send") == 0)
     ret = cmd_send (&t, argc, argv, &error);
