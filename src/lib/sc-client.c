@@ -16,7 +16,11 @@
 
 #include "sc-client.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sc-channel.h"
 #include "sc-error.h"
@@ -41,6 +45,10 @@ struct _ScClient
   ScIdentity *identity;
   char *pinned;
   gboolean accept_any;
+  char *known_hosts;    /* path of the known-hosts file, or NULL */
+  char *host_port;      /* "host:port" of this connection */
+  char *known_fp;       /* what known_hosts says for host_port */
+  gboolean record_host; /* first use: record the key once connected */
   ScSessionConfig session_config;
 
   GMainContext *user_context; /* where signals are emitted */
@@ -152,6 +160,8 @@ post_error (ScClient *self, const GError *error)
   post (self, ev);
 }
 
+static void known_hosts_record (ScClient *self, const char *fingerprint);
+
 /* ==== channel callbacks (I/O thread) =================================== */
 
 static void
@@ -161,6 +171,8 @@ on_handshake_done (ScChannel *channel, gpointer data)
   ScChannelInfo info;
 
   sc_channel_get_info (channel, &info);
+  if (self->record_host)
+    known_hosts_record (self, info.fingerprint);
   g_mutex_lock (&self->lock);
   memcpy (self->server_fingerprint, info.fingerprint, sizeof self->server_fingerprint);
   set_state_locked (self, SC_CLIENT_STATE_CONNECTED);
@@ -203,6 +215,13 @@ on_closed (ScChannel *channel, const GError *error, const char *reason, gpointer
   ScClient *self = data;
 
   g_mutex_lock (&self->lock);
+  if (self->error == NULL && self->refused_key[0] != '\0' && self->pinned == NULL
+      && self->known_fp != NULL)
+    self->error = g_error_new (SC_ERROR, SC_ERROR_UNTRUSTED,
+                               "the server at %s presented the key %s, but %s records %s for "
+                               "it; if its key changed on purpose, delete that line",
+                               self->host_port, self->refused_key, self->known_hosts,
+                               self->known_fp);
   if (self->error == NULL && self->refused_key[0] != '\0')
     self->error = g_error_new (SC_ERROR, SC_ERROR_UNTRUSTED,
                                "the server's key %s does not match the pinned fingerprint %s",
@@ -233,10 +252,18 @@ verify_server (void *data, const ScPeerIdentity *peer)
   char hex[2 * SC_SHA256_LEN + 1];
 
   sc_hex_format (peer->fingerprint, SC_SHA256_LEN, hex);
-  if (self->pinned != NULL && g_ascii_strcasecmp (self->pinned, hex) == 0)
-    return 0;
-  if (self->pinned == NULL && self->accept_any)
-    return 0;
+  if (self->pinned != NULL)
+    {
+      if (g_ascii_strcasecmp (self->pinned, hex) == 0)
+        return 0;
+    }
+  else if (self->known_fp != NULL)
+    {
+      if (g_ascii_strcasecmp (self->known_fp, hex) == 0)
+        return 0;
+    }
+  else if (self->record_host || self->accept_any)
+    return 0; /* first use of a known-hosts file: on_handshake_done records it */
   memcpy (self->refused_key, hex, sizeof hex);
   return -1;
 }
@@ -263,11 +290,11 @@ check_ready (ScClient *self, GError **error)
                            "TLS mode is not available in this version of securecomm");
       return FALSE;
     }
-  if (self->pinned == NULL && !self->accept_any)
+  if (self->pinned == NULL && self->known_hosts == NULL && !self->accept_any)
     {
       g_set_error_literal (error, SC_ERROR, SC_ERROR_UNTRUSTED,
                            "no way to trust the server: pin its fingerprint "
-                           "(sc_client_set_pinned_fingerprint)");
+                           "(sc_client_set_pinned_fingerprint) or use a known-hosts file");
       return FALSE;
     }
   if (self->state != SC_CLIENT_STATE_DISCONNECTED)
@@ -277,6 +304,69 @@ check_ready (ScClient *self, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+/* Reads the known-hosts file ("HOST:PORT FINGERPRINT" lines, # comments)
+ * and notes what it says for this connection; without an entry, this is
+ * the first use and the key will be recorded. A missing file is empty. */
+static gboolean
+known_hosts_lookup (ScClient *self, GError **error)
+{
+  g_autofree char *contents = NULL;
+  g_auto (GStrv) lines = NULL;
+  g_autoptr (GError) local = NULL;
+
+  g_clear_pointer (&self->known_fp, g_free);
+  self->record_host = FALSE;
+  if (!g_file_get_contents (self->known_hosts, &contents, NULL, &local))
+    {
+      if (!g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+      contents = g_strdup ("");
+    }
+  lines = g_strsplit (contents, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto (GStrv) f = g_strsplit_set (g_strstrip (lines[i]), " \t", -1);
+
+      if (f[0] == NULL || f[0][0] == '\0' || f[0][0] == '#')
+        continue;
+      if (g_strv_length (f) != 2 || strlen (f[1]) != 2 * SC_SHA256_LEN)
+        {
+          g_set_error (error, SC_ERROR, SC_ERROR_CONFIG, "%s:%u: expected “HOST:PORT FINGERPRINT”",
+                       self->known_hosts, i + 1);
+          return FALSE;
+        }
+      if (g_strcmp0 (f[0], self->host_port) == 0)
+        {
+          self->known_fp = g_strdup (f[1]);
+          return TRUE;
+        }
+    }
+  self->record_host = TRUE;
+  return TRUE;
+}
+
+/* First use: appends this server's key to the known-hosts file. */
+static void
+known_hosts_record (ScClient *self, const char *fingerprint)
+{
+  g_autofree char *dir = g_path_get_dirname (self->known_hosts);
+  g_autofree char *line = g_strdup_printf ("%s %s\n", self->host_port, fingerprint);
+  int fd;
+
+  g_mkdir_with_parents (dir, 0700);
+  fd = g_open (self->known_hosts, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 || write (fd, line, strlen (line)) != (gssize) strlen (line))
+    g_warning ("cannot record %s in %s: %s", self->host_port, self->known_hosts,
+               g_strerror (errno));
+  else
+    g_info ("recorded %s %s in %s", self->host_port, fingerprint, self->known_hosts);
+  if (fd >= 0)
+    close (fd);
 }
 
 /* Waits (lock held) for the handshake to end either way. */
@@ -317,6 +407,11 @@ sc_client_establish_secure_session (ScClient *self, const char *host, guint16 po
 
   g_return_val_if_fail (SC_IS_CLIENT (self), FALSE);
   if (!check_ready (self, error))
+    return FALSE;
+  g_free (self->host_port);
+  self->host_port = strchr (host, ':') ? g_strdup_printf ("[%s]:%u", host, port)
+                                       : g_strdup_printf ("%s:%u", host, port);
+  if (self->known_hosts != NULL && self->pinned == NULL && !known_hosts_lookup (self, error))
     return FALSE;
   g_mutex_lock (&self->lock);
   set_state_locked (self, SC_CLIENT_STATE_CONNECTING);
@@ -682,6 +777,24 @@ sc_client_set_pinned_fingerprint (ScClient *self, const char *fingerprint)
 }
 
 /**
+ * sc_client_set_known_hosts:
+ * @self: a #ScClient
+ * @path: (nullable): a known-hosts file
+ *
+ * Trusts servers the way ssh does: the first key a HOST:PORT presents is
+ * recorded in @path; later connections must present the same key, and a
+ * different one is refused with an error that names both. A pinned
+ * fingerprint takes precedence.
+ */
+void
+sc_client_set_known_hosts (ScClient *self, const char *path)
+{
+  g_return_if_fail (SC_IS_CLIENT (self));
+  g_free (self->known_hosts);
+  self->known_hosts = g_strdup (path);
+}
+
+/**
  * sc_client_set_accept_any_server:
  * @self: a #ScClient
  * @accept_any: whether to trust any server key
@@ -718,6 +831,9 @@ sc_client_finalize (GObject *object)
   g_clear_object (&self->tls_config);
   g_clear_object (&self->identity);
   g_free (self->pinned);
+  g_free (self->known_hosts);
+  g_free (self->host_port);
+  g_free (self->known_fp);
   g_clear_error (&self->error);
   g_queue_clear_full (&self->pending, (GDestroyNotify) g_bytes_unref);
   g_main_loop_unref (self->io_loop);

@@ -43,6 +43,7 @@ ScClient *sc_client_new (ScTlsConfig *tls_config);
 void sc_client_set_identity (ScClient *self, ScIdentity *identity);
 void sc_client_set_pinned_fingerprint (ScClient *self, const char *fingerprint);
 void sc_client_set_accept_any_server (ScClient *self, gboolean accept_any);
+void sc_client_set_known_hosts (ScClient *self, const char *path);
 
 gboolean sc_client_establish_secure_session (ScClient *self, const char *host, guint16 port,
                                              GCancellable *cancellable, GError **error);

@@ -36,6 +36,7 @@ enum
 typedef struct
 {
   char *pin;
+  char *known_hosts;
   gboolean insecure;
   char *identity;
   char *passphrase_file;
@@ -60,6 +61,9 @@ common_entries (Options *o)
   GOptionEntry entries[] = {
     { "pin", 0, 0, G_OPTION_ARG_STRING, &o->pin,
       N_ ("Trust only the server key with this SHA-256 fingerprint (hex)"), N_ ("FINGERPRINT") },
+    { "known-hosts", 0, 0, G_OPTION_ARG_FILENAME, &o->known_hosts,
+      N_ ("Trust on first use: record each server's key in FILE, refuse a changed one"),
+      N_ ("FILE") },
     { "insecure-accept-any", 0, 0, G_OPTION_ARG_NONE, &o->insecure,
       N_ ("Trust any server key (encrypted but open to a man in the middle)"), NULL },
     { "identity", 'i', 0, G_OPTION_ARG_FILENAME, &o->identity,
@@ -182,12 +186,12 @@ connect_client (Tool *t, const char *target, GError **error)
   g_autofree char *host = NULL;
   guint16 port = DEFAULT_PORT;
 
-  if (t->opt.pin == NULL && !t->opt.insecure)
+  if (t->opt.pin == NULL && t->opt.known_hosts == NULL && !t->opt.insecure)
     {
       g_set_error_literal (error, SC_ERROR, SC_ERROR_UNTRUSTED,
                            _ ("no way to trust the server: give --pin FINGERPRINT "
-                              "(securecommctl status shows the daemon's) or, for a test, "
-                              "--insecure-accept-any"));
+                              "(securecommctl status shows the daemon's), --known-hosts FILE "
+                              "(trust on first use) or, for a test, --insecure-accept-any"));
       return FALSE;
     }
   if (!split_target (target, &host, &port, error))
@@ -195,6 +199,7 @@ connect_client (Tool *t, const char *target, GError **error)
   t->client = sc_client_new (NULL);
   sc_client_set_pinned_fingerprint (t->client, t->opt.pin);
   sc_client_set_accept_any_server (t->client, t->opt.insecure);
+  sc_client_set_known_hosts (t->client, t->opt.known_hosts);
   g_signal_connect (t->client, "state-changed", G_CALLBACK (on_state_changed), t);
   g_signal_connect (t->client, "error", G_CALLBACK (on_error), t);
   g_signal_connect (t->client, "message-received", G_CALLBACK (on_message), t);
@@ -391,6 +396,7 @@ main (int argc, char **argv)
   if (ret != EXIT_OK || t.opt.version)
     {
       g_free (t.opt.pin);
+      g_free (t.opt.known_hosts);
       g_free (t.opt.identity);
       g_free (t.opt.passphrase_file);
       return ret;
@@ -423,6 +429,7 @@ main (int argc, char **argv)
   g_clear_object (&t.client);
   g_clear_pointer (&t.loop, g_main_loop_unref);
   g_free (t.opt.pin);
+  g_free (t.opt.known_hosts);
   g_free (t.opt.identity);
   g_free (t.opt.passphrase_file);
   return ret;
