@@ -740,3 +740,21 @@ sc_channel_get_stream (ScChannel *self)
 {
   return self->stream;
 }
+
+static gboolean
+quit_loop_cb (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+void
+sc_main_loop_quit_later (GMainLoop *loop)
+{
+  GSource *idle = g_idle_source_new ();
+
+  g_source_set_callback (idle, quit_loop_cb, g_main_loop_ref (loop),
+                         (GDestroyNotify) g_main_loop_unref);
+  g_source_attach (idle, g_main_loop_get_context (loop));
+  g_source_unref (idle);
+}

@@ -77,6 +77,11 @@ const char *sc_channel_get_peer_address (ScChannel *channel);
 gboolean sc_channel_is_connected (ScChannel *channel);
 GIOStream *sc_channel_get_stream (ScChannel *channel);
 
+/* Quits a loop that another thread runs, even if that thread has not
+ * started running it yet: g_main_loop_quit () before g_main_loop_run ()
+ * is lost, a queued idle source in the loop's context is not. */
+void sc_main_loop_quit_later (GMainLoop *loop);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ScChannel, sc_channel_unref)
 
 G_END_DECLS

@@ -677,7 +677,7 @@ sc_client_shutdown (ScClient *self)
   g_mutex_unlock (&self->lock);
   if (self->io_thread != NULL)
     {
-      g_main_loop_quit (self->io_loop);
+      sc_main_loop_quit_later (self->io_loop);
       g_thread_join (self->io_thread);
       self->io_thread = NULL;
       while (g_main_context_iteration (self->io_context, FALSE))

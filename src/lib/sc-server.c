@@ -480,7 +480,7 @@ stop_workers (ScServer *self)
     {
       ScWorker *w = &self->workers[i];
 
-      g_main_loop_quit (w->loop);
+      sc_main_loop_quit_later (w->loop);
       g_thread_join (w->thread);
       /* Run what the channels left behind (stream closes, idles). */
       while (g_main_context_iteration (w->context, FALSE))
