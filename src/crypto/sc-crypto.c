@@ -676,6 +676,16 @@ hedged_nonce (void *ctx, size_t len, uint8_t *dst)
 
 /* (r, s) = ECDSA-Sign (d, SHA-256 (msg)) with a hedged nonce (above).
  * A failing rng yields ERANDOM and the signature is wiped. */
+/* Signatures made by this process: lets tests prove that a resumed
+ * handshake signs nothing. */
+static uint64_t sign_count;
+
+uint64_t
+sc_p256_sign_count (void)
+{
+  return __atomic_load_n (&sign_count, __ATOMIC_RELAXED);
+}
+
 int
 sc_p256_sign (const ScP256Key *key, const uint8_t *msg, size_t msg_len, ScRandomFunc rng,
               void *rng_user, uint8_t sig[SC_P256_SIG_LEN])
@@ -699,6 +709,7 @@ sc_p256_sign (const ScP256Key *key, const uint8_t *msg, size_t msg_len, ScRandom
     goto out;
   hedge.d = key->d;
   hedge.digest = digest;
+  __atomic_fetch_add (&sign_count, 1, __ATOMIC_RELAXED);
   ecdsa_sign (&s, &hedge, hedged_nonce, sizeof digest, digest, &rs);
   wipe_callee_stack ();
   ret = SC_CRYPTO_ERANDOM;

@@ -174,6 +174,8 @@ int sc_p256_point_check (const uint8_t *point, size_t len);
 int sc_p256_ecdh (const ScP256Key *key, const uint8_t *peer, size_t peer_len,
                   uint8_t shared[SC_P256_SHARED_LEN]);
 
+/* How many signatures sc_p256_sign has made in this process. */
+uint64_t sc_p256_sign_count (void);
 /* ECDSA over SHA-256 of msg, signature as fixed-size r || s. */
 int sc_p256_sign (const ScP256Key *key, const uint8_t *msg, size_t msg_len, ScRandomFunc rng,
                   void *rng_user, uint8_t sig[SC_P256_SIG_LEN]);

@@ -169,7 +169,7 @@ process_connected (ScSession *s, uint8_t type, const uint8_t *c, size_t len, ScB
     case SC_CONTENT_CLOSE:
       return consume_close (s, c, len);
     case SC_CONTENT_HANDSHAKE:
-      return SC_ERR_UNEXPECTED; /* no post-handshake messages in this revision */
+      return sc_resume_consume_ticket (s, c, len); /* the only post-handshake message */
     case SC_CONTENT_ERROR:
     default:
       return SC_ERR_DECODE;
@@ -387,6 +387,9 @@ sc_session_get_info (const ScSession *s, ScSessionInfo *info)
   info->bytes_sent = s->bytes_sent;
   info->bytes_received = s->bytes_received;
   info->last_acked = s->peer_acked;
+  info->resumed = s->resumed;
+  info->last_sent_id = s->last_sent_id;
+  info->last_recv_id = s->last_recv_id;
   info->error = s->state == SC_STATE_FAILED ? s->error : 0;
   info->peer_alert = s->peer_alert;
 }

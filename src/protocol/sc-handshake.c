@@ -6,7 +6,12 @@
  *                                            {Identity} {Verify} {Finished}
  *   {Identity} {Verify}
  *   {Finished}             -------->
+ *                          <--------         [NewSessionTicket]
  *   [messages]             <------->         [messages]
+ *
+ * A resumed handshake (PROTOCOL.md 4.7) leaves out Identity and Verify: the
+ * ClientHello carries a ticket, the ServerHello accepts it, and the
+ * resumption secret enters the key schedule next to a fresh ECDH.
  *
  * Each message has a send_ function (build, add to the transcript, emit) and
  * a consume_ function (parse strictly, check, add to the transcript, advance
@@ -50,7 +55,8 @@ check_fresh (ScSession *s, uint64_t ts)
 
 /* ---- key schedule (PROTOCOL.md 5.2) ------------------------------------ */
 
-/* hs = HKDF-Extract(Derive(early, "derived"), ecdh); wipes the shared secret. */
+/* early = HKDF-Extract(0, psk or 0); hs = HKDF-Extract(Derive(early,
+ * "derived"), ecdh). Wipes the shared secret and the psk. */
 static int
 derive_handshake_secret (ScSession *s, const uint8_t *peer_share)
 {
@@ -62,7 +68,10 @@ derive_handshake_secret (ScSession *s, const uint8_t *peer_share)
     goto out;
   sc_session_keylog (s, "ecdh_shared", shared);
   sc_sha256 (zeros, 0, empty_hash);
-  sc_hkdf_sha256_extract (zeros, sizeof zeros, zeros, sizeof zeros, early);
+  if (s->resumed)
+    sc_session_keylog (s, "resumption_psk", s->sec->psk);
+  sc_hkdf_sha256_extract (zeros, sizeof zeros, s->resumed ? s->sec->psk : zeros, SC_SECRET_LEN,
+                          early);
   ret = sc_expand_label (early, "derived", empty_hash, sizeof empty_hash, derived, sizeof derived);
   if (ret != SC_OK)
     goto out;
@@ -70,6 +79,7 @@ derive_handshake_secret (ScSession *s, const uint8_t *peer_share)
   sc_session_keylog (s, "handshake_secret", s->sec->hs);
 out:
   sc_p256_key_clear (&s->sec->eph); /* the ephemeral key is used once */
+  sc_memzero (s->sec->psk, SC_SECRET_LEN);
   sc_memzero (shared, sizeof shared);
   sc_memzero (early, sizeof early);
   sc_memzero (derived, sizeof derived);
@@ -105,12 +115,12 @@ derive_handshake_traffic (ScSession *s)
  * (PROTOCOL.md 5.2). Called once the server's Finished is sent or checked;
  * installs the server-to-client direction at once, so that the server can
  * send alerts that the client reads while the client's flight is on its way.
- * Wipes hs and master. */
+ * Wipes hs; master stays for the resumption secret (enter_connected). */
 static int
 derive_application_secrets (ScSession *s)
 {
   uint8_t th[SC_SHA256_LEN], empty_hash[SC_SHA256_LEN], derived[SC_SECRET_LEN];
-  uint8_t master[SC_SECRET_LEN];
+  uint8_t *master = s->sec->master;
   ScSecrets *sec = s->sec;
   bool client = s->cfg.role == SC_ROLE_CLIENT;
   int ret;
@@ -138,14 +148,41 @@ out:
   sc_memzero (sec->hs, SC_SECRET_LEN);
   sc_memzero (sec->s_ap, SC_SECRET_LEN);
   sc_memzero (derived, sizeof derived);
-  sc_memzero (master, sizeof master);
   return ret;
 }
 
-/* The handshake is complete: the client-to-server application key goes in,
- * the handshake traffic secrets go out. */
+/* res = Derive-Secret(master, "res master", TH(CH..client Finished)), the
+ * secret a ticket from this session resumes with. Wipes master. */
 static int
-enter_connected (ScSession *s)
+derive_resumption_secret (ScSession *s)
+{
+  uint8_t th[SC_SHA256_LEN];
+  int ret;
+
+  transcript_hash (s, th);
+  ret = sc_expand_label (s->sec->master, "res master", th, sizeof th, s->sec->res, SC_SECRET_LEN);
+  sc_memzero (s->sec->master, SC_SECRET_LEN);
+  if (ret == SC_OK)
+    sc_session_keylog (s, "resumption_secret", s->sec->res);
+  return ret;
+}
+
+/* Server: a full handshake starts a stream, a resumed one continues it
+ * under the next ticket generation (set when the ticket was accepted). */
+static int
+assign_stream (ScSession *s)
+{
+  if (s->cfg.role != SC_ROLE_SERVER || s->resumed)
+    return SC_OK;
+  s->generation = 1;
+  return random_bytes (s, s->stream_id, sizeof s->stream_id);
+}
+
+/* The handshake is complete: the client-to-server application key goes in,
+ * the handshake traffic secrets go out; a server with ticket keys sends a
+ * ticket at once. */
+static int
+enter_connected (ScSession *s, ScBuffer *out)
 {
   ScEvent ev = { .type = SC_EVENT_HANDSHAKE_DONE };
   ScSecrets *sec = s->sec;
@@ -156,13 +193,28 @@ enter_connected (ScSession *s)
   sc_memzero (sec->c_ap, SC_SECRET_LEN);
   sc_memzero (sec->c_hs, SC_SECRET_LEN);
   sc_memzero (sec->s_hs, SC_SECRET_LEN);
+  if (ret == SC_OK)
+    ret = derive_resumption_secret (s);
+  if (ret == SC_OK)
+    ret = assign_stream (s);
   if (ret != SC_OK)
     return ret;
   sc_session_log_traffic_secret (s, client ? &sec->send : &sec->recv, client);
   s->state = SC_STATE_CONNECTED;
   s->last_rx_ms = sc_session_now (s);
   s->next_ping_ms = s->last_rx_ms + s->cfg.limits.heartbeat_interval_ms;
+  ev.resumed = s->resumed;
+  ev.id = s->peer_acked;
+  if (!client)
+    {
+      ev.stream_id = s->stream_id;
+      ev.generation = s->generation;
+    }
   sc_session_emit (s, &ev);
+  if (!client && s->cfg.n_ticket_keys > 0)
+    return sc_resume_send_ticket (s, out);
+  if (!client)
+    sc_memzero (sec->res, SC_SECRET_LEN); /* no tickets: nothing to keep it for */
   return SC_OK;
 }
 
@@ -170,7 +222,8 @@ enter_connected (ScSession *s)
 
 /* Our ephemeral key, random and hello; the caller adds it to the wire. */
 static int
-build_hello (ScSession *s, uint8_t type, const uint8_t *versions, size_t n, ScBuffer *msg)
+build_hello (ScSession *s, uint8_t type, const uint8_t *versions, size_t n, const ScBuffer *ext,
+             ScBuffer *msg)
 {
   uint8_t random[SC_RANDOM_LEN];
 
@@ -181,22 +234,33 @@ build_hello (ScSession *s, uint8_t type, const uint8_t *versions, size_t n, ScBu
                      s->cfg.role == SC_ROLE_CLIENT ? "c_ephemeral_private" : "s_ephemeral_private",
                      s->sec->eph.d);
   return sc_wire_build_hello (msg, type, versions, n, random, s->ctx.wall_ms (s->ctx.user),
-                              s->sec->eph.pub, s->cfg.limits.max_message_size);
+                              s->sec->eph.pub, s->cfg.limits.max_message_size, ext->data,
+                              ext->len);
 }
 
 int
 sc_session_start (ScSession *s, ScBuffer *out)
 {
-  ScBuffer msg;
-  int ret;
+  const ScResumption *res = s->cfg.resumption;
+  ScBuffer msg, ext;
+  int ret = SC_OK;
 
   if (s->in_callback > 0 || s->state != SC_STATE_CLIENT_START)
     return s->state == SC_STATE_FAILED ? s->error : SC_ERR_INVALID_STATE;
   sc_buffer_init (&msg);
-  ret = build_hello (s, SC_HS_CLIENT_HELLO, supported_versions, sizeof supported_versions, &msg);
+  sc_buffer_init (&ext);
+  if (res != NULL)
+    {
+      ret = sc_wire_build_resumption_ticket (&ext, res->ticket, res->ticket_len, res->recv_id);
+      s->offered_ticket = true;
+    }
+  if (ret == SC_OK)
+    ret = build_hello (s, SC_HS_CLIENT_HELLO, supported_versions, sizeof supported_versions, &ext,
+                       &msg);
   if (ret == SC_OK)
     ret = sc_session_send_plaintext_handshake (s, &msg, out);
   sc_buffer_clear (&msg);
+  sc_buffer_clear (&ext);
   if (ret != SC_OK)
     return sc_session_fail (s, ret, out);
   s->hs_started_ms = sc_session_now (s);
@@ -231,13 +295,74 @@ check_hello (ScSession *s, const ScHello *h)
 
 static int send_server_flight (ScSession *s, ScBuffer *out);
 
+/* Whether the host lets this opened ticket resume its stream; the trust
+ * policy is asked again, as it may have changed since the ticket was
+ * issued (PROTOCOL.md 4.7.5). */
+static bool
+host_allows_resume (ScSession *s, const ScOpenedTicket *t, uint64_t client_recv_id,
+                    uint64_t *server_recv_id)
+{
+  ScResumeRequest req = { .stream_id = t->stream_id,
+                          .generation = t->generation,
+                          .client = &t->client,
+                          .client_recv_id = client_recv_id };
+  int ret;
+
+  if (t->client.type == 0 && s->cfg.client_auth == SC_CLIENT_AUTH_REQUIRED)
+    return false;
+  if (t->client.type != 0 && sc_session_verify_peer (s, &t->client) != 0)
+    return false;
+  s->in_callback++;
+  ret = s->ctx.resume (s->ctx.user, &req, server_recv_id);
+  s->in_callback--;
+  return ret == 0;
+}
+
+/* Server: a ticket in the ClientHello resumes its stream when everything
+ * checks out, and is ignored otherwise (a full handshake follows). Only a
+ * malformed extension is an error. On success the session continues the
+ * stream's message ids and the next ticket generation. */
+static int
+try_resume (ScSession *s, const ScHello *ch, uint64_t *server_recv_id)
+{
+  int i = sc_hello_find_extension (ch, SC_EXT_RESUMPTION_TICKET);
+  const uint8_t *ticket;
+  size_t ticket_len;
+  uint64_t client_recv_id;
+  ScOpenedTicket t;
+  int ret;
+
+  if (i < 0)
+    return SC_OK;
+  ret = sc_wire_parse_resumption_ticket (ch->ext_data[i], ch->ext_lens[i], &ticket, &ticket_len,
+                                         &client_recv_id);
+  if (ret != SC_OK || s->cfg.n_ticket_keys == 0 || s->ctx.resume == NULL)
+    return ret;
+  if (!sc_resume_open_ticket (s, ticket, ticket_len, &t))
+    return SC_OK;
+  if (!host_allows_resume (s, &t, client_recv_id, server_recv_id))
+    {
+      sc_memzero (s->sec->psk, SC_SECRET_LEN);
+      return SC_OK;
+    }
+  s->resumed = true;
+  memcpy (s->stream_id, t.stream_id, sizeof s->stream_id);
+  s->generation = t.generation + 1;
+  s->peer = t.client;
+  s->have_peer = t.client.type != 0;
+  s->last_sent_id = s->peer_acked = client_recv_id;
+  s->last_recv_id = s->ack_sent = *server_recv_id;
+  return SC_OK;
+}
+
 /* Server: ClientHello in, ServerHello and the encrypted flight out. */
 static int
 consume_client_hello (ScSession *s, const uint8_t *msg, size_t len, const uint8_t *body,
                       size_t body_len, ScBuffer *out)
 {
   ScHello ch;
-  ScBuffer sh;
+  ScBuffer sh, ext;
+  uint64_t server_recv_id = 0;
   int ret = sc_wire_parse_client_hello (body, body_len, &ch);
 
   if (ret != SC_OK)
@@ -246,14 +371,21 @@ consume_client_hello (ScSession *s, const uint8_t *msg, size_t len, const uint8_
   if (s->version == 0)
     return SC_ERR_VERSION;
   ret = check_hello (s, &ch);
+  if (ret == SC_OK)
+    ret = try_resume (s, &ch, &server_recv_id);
   if (ret != SC_OK)
     return ret;
   sc_sha256_update (&s->transcript, msg, len);
   sc_buffer_init (&sh);
-  ret = build_hello (s, SC_HS_SERVER_HELLO, &s->version, 1, &sh);
+  sc_buffer_init (&ext);
+  if (s->resumed)
+    ret = sc_wire_build_resumption_accept (&ext, server_recv_id);
+  if (ret == SC_OK)
+    ret = build_hello (s, SC_HS_SERVER_HELLO, &s->version, 1, &ext, &sh);
   if (ret == SC_OK)
     ret = sc_session_send_plaintext_handshake (s, &sh, out);
   sc_buffer_clear (&sh);
+  sc_buffer_clear (&ext);
   if (ret == SC_OK)
     ret = derive_handshake_secret (s, ch.key_share);
   if (ret == SC_OK)
@@ -263,30 +395,73 @@ consume_client_hello (ScSession *s, const uint8_t *msg, size_t len, const uint8_
   return ret;
 }
 
+/* Client: the ServerHello's extensions. The only one a server may send is
+ * resumption_accept, and only when we offered a ticket; it names the
+ * highest message id the server delivered, which cannot exceed what we sent
+ * on the stream. */
+static int
+check_server_extensions (ScSession *s, const ScHello *sh, bool *accepted, uint64_t *server_recv_id)
+{
+  int i = sc_hello_find_extension (sh, SC_EXT_RESUMPTION_ACCEPT);
+
+  *accepted = false;
+  if (sh->n_extensions == 0)
+    return SC_OK;
+  if (i < 0 || sh->n_extensions != 1 || !s->offered_ticket)
+    return SC_ERR_UNEXPECTED;
+  if (sc_wire_parse_resumption_accept (sh->ext_data[i], sh->ext_lens[i], server_recv_id) != SC_OK)
+    return SC_ERR_DECODE;
+  if (*server_recv_id > s->cfg.resumption->sent_id)
+    return SC_ERR_DECODE;
+  *accepted = true;
+  return SC_OK;
+}
+
+/* Client: the server accepted our ticket: the stored server identity and
+ * the stream's message ids carry over. */
+static void
+resume_stream (ScSession *s, uint64_t server_recv_id)
+{
+  const ScResumption *res = s->cfg.resumption;
+
+  s->resumed = true;
+  memcpy (s->sec->psk, res->psk, SC_SECRET_LEN);
+  s->peer = res->server;
+  s->peer.resumed = true;
+  s->peer.n_certs = 0;
+  memset (s->peer.certs, 0, sizeof s->peer.certs);
+  s->last_sent_id = s->peer_acked = server_recv_id;
+  s->last_recv_id = s->ack_sent = res->recv_id;
+}
+
 /* Client: ServerHello in; handshake keys out. */
 static int
 consume_server_hello (ScSession *s, const uint8_t *msg, size_t len, const uint8_t *body,
                       size_t body_len)
 {
   ScHello sh;
+  bool accepted;
+  uint64_t server_recv_id = 0;
   int ret = sc_wire_parse_server_hello (body, body_len, &sh);
 
   if (ret != SC_OK)
     return ret;
   if (memchr (supported_versions, sh.versions[0], sizeof supported_versions) == NULL)
     return SC_ERR_VERSION; /* not a version we offered */
-  if (sh.n_extensions != 0)
-    return SC_ERR_UNEXPECTED; /* we offered none */
-  ret = check_hello (s, &sh);
+  ret = check_server_extensions (s, &sh, &accepted, &server_recv_id);
+  if (ret == SC_OK)
+    ret = check_hello (s, &sh);
   if (ret != SC_OK)
     return ret;
   s->version = sh.versions[0];
   sc_sha256_update (&s->transcript, msg, len);
+  if (accepted)
+    resume_stream (s, server_recv_id);
   ret = derive_handshake_secret (s, sh.key_share);
   if (ret == SC_OK)
     ret = derive_handshake_traffic (s);
   if (ret == SC_OK)
-    s->state = SC_STATE_CLIENT_WAIT_IDENTITY;
+    s->state = s->resumed ? SC_STATE_CLIENT_WAIT_FINISHED : SC_STATE_CLIENT_WAIT_IDENTITY;
   return ret;
 }
 
@@ -412,20 +587,25 @@ send_finished (ScSession *s, ScBuffer *out)
   return ret;
 }
 
+/* Server: {Identity} {Verify} {Finished}; a resumed handshake sends only
+ * {Finished} and expects only the client's. */
 static int
 send_server_flight (ScSession *s, ScBuffer *out)
 {
-  int ret = send_identity (s, (uint8_t) s->cfg.client_auth, out);
+  int ret = SC_OK;
 
-  if (ret == SC_OK)
+  if (!s->resumed)
+    ret = send_identity (s, (uint8_t) s->cfg.client_auth, out);
+  if (ret == SC_OK && !s->resumed)
     ret = send_verify (s, out);
   if (ret == SC_OK)
     ret = send_finished (s, out);
   if (ret == SC_OK)
     ret = derive_application_secrets (s);
   if (ret == SC_OK)
-    s->state = s->cfg.client_auth != SC_CLIENT_AUTH_NONE ? SC_STATE_SERVER_WAIT_IDENTITY
-                                                         : SC_STATE_SERVER_WAIT_FINISHED;
+    s->state = s->cfg.client_auth != SC_CLIENT_AUTH_NONE && !s->resumed
+                   ? SC_STATE_SERVER_WAIT_IDENTITY
+                   : SC_STATE_SERVER_WAIT_FINISHED;
   return ret;
 }
 
@@ -445,7 +625,7 @@ send_client_flight (ScSession *s, ScBuffer *out)
   if (ret == SC_OK)
     ret = send_finished (s, out);
   if (ret == SC_OK)
-    ret = enter_connected (s);
+    ret = enter_connected (s, out);
   return ret;
 }
 
@@ -588,7 +768,15 @@ consume_finished (ScSession *s, const uint8_t *msg, size_t len, const uint8_t *b
     return ret;
   sc_sha256_update (&s->transcript, msg, len);
   if (!client)
-    return enter_connected (s);
+    return enter_connected (s, out);
+  if (s->resumed)
+    {
+      /* Our trust policy, again, for the identity the ticket stands for
+       * (PROTOCOL.md 4.7.6). */
+      if (sc_session_verify_peer (s, &s->peer) != 0)
+        return SC_ERR_UNTRUSTED;
+      s->have_peer = true;
+    }
   ret = derive_application_secrets (s);
   return ret == SC_OK ? send_client_flight (s, out) : ret;
 }

@@ -88,3 +88,22 @@
 
 /* Channel binding (docs/PROTOCOL.md 5.4). */
 #define SC_MAX_CHANNEL_BINDING 64u /* bytes: tls-exporter uses 32 */
+
+/* Session resumption (docs/PROTOCOL.md 4.7). */
+#define SC_STREAM_ID_LEN 16u     /* bytes: random id of a message stream */
+#define SC_TICKET_KEY_ID_LEN 8u  /* bytes: names the ticket key a ticket is sealed under */
+#define SC_RESUMPTION_PSK_LEN 32u /* bytes: the resumption secret, a SHA-256 output */
+/* bytes: longest ticket a client accepts and sends. Ours are 225 bytes at
+ * most (PROTOCOL.md 4.7.4); the slack lets a server change its format. */
+#define SC_MAX_TICKET_LEN 512u
+/* s: longest ticket lifetime. One day, below TLS 1.3's seven (RFC 8446
+ * 4.6.1): a ticket lets its holder skip the signature of a full handshake,
+ * and the server must keep the stream's undelivered messages that long. */
+#define SC_MAX_TICKET_LIFETIME_S (24u * 3600u)
+/* s: default ticket lifetime, one hour: long enough to ride out a network
+ * change or a daemon restart by the client's reconnect loop, short enough to
+ * bound how long a server holds a vanished client's messages. */
+#define SC_DEFAULT_TICKET_LIFETIME_S 3600u
+/* keys: ticket keys a server accepts at once: the current one and those
+ * before it that may still have live tickets. */
+#define SC_MAX_TICKET_KEYS 4u

@@ -18,6 +18,9 @@ typedef struct
   uint8_t c_ap[SC_SECRET_LEN];     /* first application secrets, until */
   uint8_t s_ap[SC_SECRET_LEN];     /*   installed */
   uint8_t exporter[SC_SECRET_LEN]; /* exporter master secret */
+  uint8_t psk[SC_SECRET_LEN];      /* resumption secret in use, until early */
+  uint8_t master[SC_SECRET_LEN];   /* master secret, until res is derived */
+  uint8_t res[SC_SECRET_LEN];      /* this session's resumption secret */
   ScTrafficKey send;
   ScTrafficKey recv;
 } ScSecrets;
@@ -37,6 +40,12 @@ struct ScSession
   ScSha256 transcript;
   uint8_t version;
   uint64_t hs_started_ms;
+
+  /* Resumption (PROTOCOL.md 4.7). */
+  bool offered_ticket; /* client: our ClientHello carried a ticket */
+  bool resumed;        /* this handshake resumed a stream */
+  uint8_t stream_id[SC_STREAM_ID_LEN]; /* server: the stream's id */
+  uint32_t generation;                 /*   and its ticket generation */
 
   /* The peer. */
   uint8_t auth_request; /* client: what the server asked of us */
@@ -88,6 +97,18 @@ void sc_session_log_traffic_secret (ScSession *s, const ScTrafficKey *tk, bool s
 /* sc-handshake.c */
 int sc_handshake_process_plaintext (ScSession *s, const uint8_t *msg, size_t len, ScBuffer *out);
 int sc_handshake_process_protected (ScSession *s, const uint8_t *msg, size_t len, ScBuffer *out);
+
+/* sc-resume.c */
+typedef struct
+{
+  uint8_t stream_id[SC_STREAM_ID_LEN];
+  uint32_t generation;
+  ScPeerIdentity client;
+} ScOpenedTicket;
+
+int sc_resume_send_ticket (ScSession *s, ScBuffer *out);
+int sc_resume_consume_ticket (ScSession *s, const uint8_t *content, size_t len);
+bool sc_resume_open_ticket (ScSession *s, const uint8_t *ticket, size_t len, ScOpenedTicket *t);
 
 /* sc-content.c */
 int sc_content_process (ScSession *s, uint8_t type, const uint8_t *content, size_t len,

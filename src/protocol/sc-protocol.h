@@ -130,7 +130,40 @@ typedef struct
   size_t n_certs;                          /* type 2: the chain, leaf first */
   const uint8_t *certs[SC_MAX_CERT_CHAIN]; /* valid only during the callback */
   size_t cert_lens[SC_MAX_CERT_CHAIN];
+  bool resumed; /* known from a resumption ticket, not from a signature now */
 } ScPeerIdentity;
+
+/* A server ticket key (docs/PROTOCOL.md 4.7.4). Keep it in secure memory. */
+typedef struct
+{
+  uint8_t id[SC_TICKET_KEY_ID_LEN];
+  uint8_t key[SC_AES256_GCM_KEY_LEN];
+} ScTicketKey;
+
+/* What a client keeps between connections to resume a stream
+ * (docs/PROTOCOL.md 4.7). Holds a secret: keep it in secure memory and wipe
+ * it when done. */
+typedef struct
+{
+  uint8_t psk[SC_RESUMPTION_PSK_LEN];
+  uint8_t ticket[SC_MAX_TICKET_LEN];
+  size_t ticket_len;
+  /* Our identity's fingerprint when the ticket was issued (all zero when
+   * we had none): a ticket is only offered with the same identity. */
+  uint8_t client_fingerprint[SC_SHA256_LEN];
+  ScPeerIdentity server; /* as authenticated by the full handshake */
+  uint64_t recv_id;      /* highest message id delivered from the server */
+  uint64_t sent_id;      /* highest message id sent to the server */
+} ScResumption;
+
+/* A server's question to its host: may this stream be resumed? */
+typedef struct
+{
+  const uint8_t *stream_id; /* SC_STREAM_ID_LEN bytes */
+  uint32_t generation;      /* the ticket's; the host knows the current one */
+  const ScPeerIdentity *client; /* from the ticket; type 0: anonymous */
+  uint64_t client_recv_id;  /* highest message id the client delivered */
+} ScResumeRequest;
 
 typedef enum
 {
@@ -139,17 +172,31 @@ typedef enum
   SC_EVENT_ACKED,          /* the peer has every message up to id */
   SC_EVENT_KEY_UPDATE,     /* a traffic key rotated: epoch, sending (bool) */
   SC_EVENT_CLOSED,         /* the peer closed cleanly: reason */
+  SC_EVENT_TICKET,         /* client: a resumption ticket arrived */
 } ScEventType;
 
+/* Event fields, by type (pointers are valid only during the callback):
+ * HANDSHAKE_DONE: resumed; id = the highest message id the peer had received
+ *   (0 after a full handshake; after a resumption, messages above it must be
+ *   sent again); servers: stream_id and generation of the ticket they issue.
+ * MESSAGE: id, data, len.  ACKED: id.  KEY_UPDATE: epoch, sending.
+ * CLOSED: reason.  TICKET: data, len (the ticket), secret (the
+ *   SC_RESUMPTION_PSK_LEN-byte resumption secret: copy it to secure memory),
+ *   lifetime_s. */
 typedef struct
 {
   ScEventType type;
   uint64_t id;
-  const uint8_t *data; /* SC_EVENT_MESSAGE: valid only during the callback */
+  const uint8_t *data;
   size_t len;
   uint32_t epoch;
   bool sending;
   uint8_t reason;
+  bool resumed;
+  const uint8_t *stream_id;
+  uint32_t generation;
+  const uint8_t *secret;
+  uint32_t lifetime_s;
 } ScEvent;
 
 typedef struct ScSession ScSession;
@@ -174,6 +221,11 @@ typedef struct
   /* Optional key log for test vectors and debugging (like SSLKEYLOGFILE):
    * called with each derived secret. Leave NULL in production. */
   void (*keylog) (void *user, const char *label, const uint8_t *secret, size_t len);
+  /* Servers with ticket keys: whether the stream a valid ticket names may be
+   * resumed. Return 0 and set *server_recv_id (the highest message id we
+   * delivered from this client) to resume; anything else makes it a full
+   * handshake. NULL: never resume. Same rules as event for re-entry. */
+  int (*resume) (void *user, const ScResumeRequest *request, uint64_t *server_recv_id);
   void *user;
 } ScProtoCtx;
 
@@ -210,6 +262,13 @@ typedef struct
   const uint8_t *binding;
   size_t binding_len;
   ScLimits limits;
+  /* Servers: ticket keys, the first one seals new tickets; none: no
+   * tickets are issued and none accepted. Borrowed. */
+  const ScTicketKey *ticket_keys;
+  size_t n_ticket_keys;        /* <= SC_MAX_TICKET_KEYS */
+  uint32_t ticket_lifetime_s;  /* 1 .. SC_MAX_TICKET_LIFETIME_S */
+  /* Clients: a stream to resume, or NULL for a full handshake. Borrowed. */
+  const ScResumption *resumption;
 } ScSessionConfig;
 
 void sc_session_config_init (ScSessionConfig *config, ScRole role);
@@ -271,6 +330,9 @@ typedef struct
   uint64_t last_acked;                 /* highest message id the peer acknowledged */
   int error;                           /* the fatal error, or 0 */
   uint8_t peer_alert;                  /* alert code the peer sent, or 0 */
+  bool resumed;                        /* the handshake resumed a stream */
+  uint64_t last_sent_id;               /* highest message id sent */
+  uint64_t last_recv_id;               /* highest message id delivered */
 } ScSessionInfo;
 
 void sc_session_get_info (const ScSession *session, ScSessionInfo *info);

@@ -92,6 +92,7 @@ sc_session_config_init (ScSessionConfig *config, ScRole role)
     .heartbeat_interval_ms = SC_DEFAULT_HEARTBEAT_INTERVAL_MS,
     .heartbeat_missed = SC_DEFAULT_HEARTBEAT_MISSED,
   };
+  config->ticket_lifetime_s = SC_DEFAULT_TICKET_LIFETIME_S;
 }
 
 static bool
@@ -149,6 +150,35 @@ identity_valid (const ScP256Key *key)
   return ok;
 }
 
+/* Ticket keys only for servers; a resumption only for clients, with a
+ * ticket of a sane size, an authenticated server identity, and the same
+ * identity of ours the ticket was issued to (PROTOCOL.md 4.7). */
+static bool
+resumption_valid (const ScSessionConfig *c)
+{
+  const ScResumption *r = c->resumption;
+  uint8_t fp[SC_SHA256_LEN] = { 0 };
+
+  if (c->n_ticket_keys > 0
+      && (c->role != SC_ROLE_SERVER || c->ticket_keys == NULL
+          || c->n_ticket_keys > SC_MAX_TICKET_KEYS || c->ticket_lifetime_s == 0
+          || c->ticket_lifetime_s > SC_MAX_TICKET_LIFETIME_S))
+    return false;
+  if (r == NULL)
+    return true;
+  if (c->role != SC_ROLE_CLIENT || r->ticket_len == 0 || r->ticket_len > SC_MAX_TICKET_LEN
+      || r->server.type == 0 || r->server.type > 2)
+    return false;
+  if (c->identity != NULL)
+    {
+      uint8_t spki[SC_P256_SPKI_LEN];
+
+      sc_p256_spki_encode (c->identity->pub, spki);
+      sc_sha256 (spki, sizeof spki, fp);
+    }
+  return memcmp (fp, r->client_fingerprint, sizeof fp) == 0;
+}
+
 static bool
 config_valid (const ScSessionConfig *c, const ScProtoCtx *x)
 {
@@ -168,7 +198,7 @@ config_valid (const ScSessionConfig *c, const ScProtoCtx *x)
       || (c->binding_type == SC_BINDING_NONE) != (c->binding_len == 0)
       || (c->binding_len > 0 && c->binding == NULL))
     return false;
-  return limits_valid (&c->limits) && chain_valid (c);
+  return limits_valid (&c->limits) && chain_valid (c) && resumption_valid (c);
 }
 
 /* The transcript starts with the channel-binding block (PROTOCOL.md 5.4). */

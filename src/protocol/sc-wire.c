@@ -198,6 +198,12 @@ sc_get_u16 (const uint8_t *p)
   return (uint16_t) ((p[0] << 8) | p[1]);
 }
 
+uint32_t
+sc_get_u32 (const uint8_t *p)
+{
+  return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16) | ((uint32_t) p[2] << 8) | p[3];
+}
+
 uint64_t
 sc_get_u64 (const uint8_t *p)
 {
@@ -268,7 +274,7 @@ sc_wire_parse_handshake (const uint8_t *data, size_t len, uint8_t *type, const u
     return SC_ERR_DECODE;
   /* Types 0 and past the last reserved one are malformed (PROTOCOL.md 4.1);
    * a reserved type is well-formed but unexpected, which the caller says. */
-  if (*type == 0 || *type > SC_HS_LAST_RESERVED)
+  if (*type == 0 || *type > SC_HS_LAST_TYPE)
     return SC_ERR_DECODE;
   if (n > SC_MAX_HANDSHAKE_MSG || n != r.left)
     return SC_ERR_DECODE;
@@ -280,8 +286,8 @@ sc_wire_parse_handshake (const uint8_t *data, size_t len, uint8_t *type, const u
 /* ---- hellos ------------------------------------------------------------ */
 
 /* Extensions: u16 total, then (u16 type, u16 len, data) filling it exactly;
- * at most SC_MAX_EXTENSIONS, no duplicate types. Contents are not
- * interpreted in this revision (PROTOCOL.md 4.2). */
+ * at most SC_MAX_EXTENSIONS, no duplicate types (PROTOCOL.md 4.2.3). The
+ * contents are the handshake's to interpret. */
 static int
 parse_extensions (ScReader *r, ScHello *out)
 {
@@ -306,9 +312,21 @@ parse_extensions (ScReader *r, ScHello *out)
       for (size_t i = 0; i < out->n_extensions; i++)
         if (out->ext_types[i] == type)
           return SC_ERR_DECODE;
-      out->ext_types[out->n_extensions++] = type;
+      out->ext_types[out->n_extensions] = type;
+      out->ext_data[out->n_extensions] = data;
+      out->ext_lens[out->n_extensions] = len;
+      out->n_extensions++;
     }
   return SC_OK;
+}
+
+int
+sc_hello_find_extension (const ScHello *hello, uint16_t type)
+{
+  for (size_t i = 0; i < hello->n_extensions; i++)
+    if (hello->ext_types[i] == type)
+      return (int) i;
+  return -1;
 }
 
 /* The fields both hellos share after the version part. */
@@ -367,14 +385,16 @@ sc_wire_parse_server_hello (const uint8_t *body, size_t len, ScHello *out)
 int
 sc_wire_build_hello (ScBuffer *buf, uint8_t msg_type, const uint8_t *versions, size_t n_versions,
                      const uint8_t random[SC_RANDOM_LEN], uint64_t timestamp_ms,
-                     const uint8_t key_share[SC_P256_POINT_LEN], uint32_t max_message_size)
+                     const uint8_t key_share[SC_P256_POINT_LEN], uint32_t max_message_size,
+                     const uint8_t *ext, size_t ext_len)
 {
   size_t vlen = msg_type == SC_HS_CLIENT_HELLO ? 1 + n_versions : 1;
-  size_t body = vlen + SC_RANDOM_LEN + 8 + SC_P256_POINT_LEN + 4 + 2;
+  size_t body = vlen + SC_RANDOM_LEN + 8 + SC_P256_POINT_LEN + 4 + 2 + ext_len;
   uint8_t *p;
   int ret;
 
-  if (n_versions == 0 || n_versions > SC_MAX_OFFERED_VERSIONS)
+  if (n_versions == 0 || n_versions > SC_MAX_OFFERED_VERSIONS || ext_len > UINT16_MAX
+      || body > SC_MAX_HANDSHAKE_MSG)
     return SC_ERR_INVALID_ARG;
   ret = sc_buffer_reserve (buf, SC_HS_HEADER_LEN + body);
   if (ret != SC_OK)
@@ -395,9 +415,104 @@ sc_wire_build_hello (ScBuffer *buf, uint8_t msg_type, const uint8_t *versions, s
   p += SC_P256_POINT_LEN;
   sc_put_u32 (p, max_message_size);
   p += 4;
-  sc_put_u16 (p, 0); /* no extensions in this revision */
+  sc_put_u16 (p, (uint16_t) ext_len);
+  p += 2;
+  if (ext_len > 0)
+    memcpy (p, ext, ext_len);
   buf->len += SC_HS_HEADER_LEN + body;
   return SC_OK;
+}
+
+/* ---- resumption (PROTOCOL.md 4.7) --------------------------------------- */
+
+/* opaque ticket<1..SC_MAX_TICKET_LEN> (u16 length), then uint64 recv_id. */
+int
+sc_wire_parse_resumption_ticket (const uint8_t *data, size_t len, const uint8_t **ticket,
+                                 size_t *ticket_len, uint64_t *recv_id)
+{
+  ScReader r;
+  uint16_t n;
+
+  sc_reader_init (&r, data, len);
+  if (!sc_reader_u16 (&r, &n) || n == 0 || n > SC_MAX_TICKET_LEN
+      || !sc_reader_bytes (&r, n, ticket) || !sc_reader_u64 (&r, recv_id) || !sc_reader_done (&r))
+    return SC_ERR_DECODE;
+  *ticket_len = n;
+  return SC_OK;
+}
+
+int
+sc_wire_build_resumption_ticket (ScBuffer *buf, const uint8_t *ticket, size_t ticket_len,
+                                 uint64_t recv_id)
+{
+  uint8_t hdr[6], id[8];
+  int ret;
+
+  if (ticket_len == 0 || ticket_len > SC_MAX_TICKET_LEN)
+    return SC_ERR_INVALID_ARG;
+  sc_put_u16 (hdr, SC_EXT_RESUMPTION_TICKET);
+  sc_put_u16 (hdr + 2, (uint16_t) (2 + ticket_len + 8));
+  sc_put_u16 (hdr + 4, (uint16_t) ticket_len);
+  sc_put_u64 (id, recv_id);
+  ret = sc_buffer_append (buf, hdr, sizeof hdr);
+  if (ret == SC_OK)
+    ret = sc_buffer_append (buf, ticket, ticket_len);
+  if (ret == SC_OK)
+    ret = sc_buffer_append (buf, id, sizeof id);
+  return ret;
+}
+
+int
+sc_wire_parse_resumption_accept (const uint8_t *data, size_t len, uint64_t *recv_id)
+{
+  return sc_wire_parse_u64_content (data, len, recv_id);
+}
+
+int
+sc_wire_build_resumption_accept (ScBuffer *buf, uint64_t recv_id)
+{
+  uint8_t ext[4 + 8];
+
+  sc_put_u16 (ext, SC_EXT_RESUMPTION_ACCEPT);
+  sc_put_u16 (ext + 2, 8);
+  sc_put_u64 (ext + 4, recv_id);
+  return sc_buffer_append (buf, ext, sizeof ext);
+}
+
+/* uint32 lifetime_s (1..SC_MAX_TICKET_LIFETIME_S), opaque ticket<1..512>. */
+int
+sc_wire_parse_new_session_ticket (const uint8_t *body, size_t len, uint32_t *lifetime_s,
+                                  const uint8_t **ticket, size_t *ticket_len)
+{
+  ScReader r;
+  uint16_t n;
+
+  sc_reader_init (&r, body, len);
+  if (!sc_reader_u32 (&r, lifetime_s) || *lifetime_s == 0
+      || *lifetime_s > SC_MAX_TICKET_LIFETIME_S || !sc_reader_u16 (&r, &n) || n == 0
+      || n > SC_MAX_TICKET_LEN || !sc_reader_bytes (&r, n, ticket) || !sc_reader_done (&r))
+    return SC_ERR_DECODE;
+  *ticket_len = n;
+  return SC_OK;
+}
+
+int
+sc_wire_build_new_session_ticket (ScBuffer *buf, uint32_t lifetime_s, const uint8_t *ticket,
+                                  size_t ticket_len)
+{
+  uint8_t hdr[SC_HS_HEADER_LEN + 4 + 2];
+  int ret;
+
+  if (ticket_len == 0 || ticket_len > SC_MAX_TICKET_LEN)
+    return SC_ERR_INVALID_ARG;
+  hdr[0] = SC_HS_NEW_SESSION_TICKET;
+  sc_put_u24 (hdr + 1, (uint32_t) (4 + 2 + ticket_len));
+  sc_put_u32 (hdr + 4, lifetime_s);
+  sc_put_u16 (hdr + 8, (uint16_t) ticket_len);
+  ret = sc_buffer_append (buf, hdr, sizeof hdr);
+  if (ret == SC_OK)
+    ret = sc_buffer_append (buf, ticket, ticket_len);
+  return ret;
 }
 
 /* ---- identity, verify, finished --------------------------------------- */

@@ -38,9 +38,13 @@ typedef enum
   SC_HS_IDENTITY = 3,
   SC_HS_VERIFY = 4,
   SC_HS_FINISHED = 5,
+  SC_HS_NEW_SESSION_TICKET = 6,
 } ScHandshakeType;
-/* Type 6 is reserved for NewSessionTicket (PROTOCOL.md 8.6). */
-#define SC_HS_LAST_RESERVED 6u
+#define SC_HS_LAST_TYPE 6u
+
+/* Hello extension types (PROTOCOL.md 4.2.3). */
+#define SC_EXT_RESUMPTION_TICKET 0x0001u
+#define SC_EXT_RESUMPTION_ACCEPT 0x0002u
 
 /* A bounds-checked reader. Every get function fails (returns false) once the
  * reader has run out, and the reader stays failed. */
@@ -70,6 +74,7 @@ void sc_put_u24 (uint8_t *p, uint32_t v);
 void sc_put_u32 (uint8_t *p, uint32_t v);
 void sc_put_u64 (uint8_t *p, uint64_t v);
 uint16_t sc_get_u16 (const uint8_t *p);
+uint32_t sc_get_u32 (const uint8_t *p);
 uint64_t sc_get_u64 (const uint8_t *p);
 
 /* Record header (PROTOCOL.md 3.1). */
@@ -101,16 +106,38 @@ typedef struct
   uint32_t max_message_size;
   size_t n_extensions;
   uint16_t ext_types[SC_MAX_EXTENSIONS];
+  const uint8_t *ext_data[SC_MAX_EXTENSIONS];
+  uint16_t ext_lens[SC_MAX_EXTENSIONS];
 } ScHello;
+
+/* The index of extension type in a parsed hello, or -1. */
+int sc_hello_find_extension (const ScHello *hello, uint16_t type);
 
 int sc_wire_parse_client_hello (const uint8_t *body, size_t len, ScHello *out);
 int sc_wire_parse_server_hello (const uint8_t *body, size_t len, ScHello *out);
 /* Appends a whole handshake message (header included). For a ServerHello
- * only versions[0] is used. */
+ * only versions[0] is used. ext is the encoded extension list (the bytes
+ * after extensions_length), ext_len bytes, possibly none. */
 int sc_wire_build_hello (ScBuffer *buf, uint8_t msg_type, const uint8_t *versions,
                          size_t n_versions, const uint8_t random[SC_RANDOM_LEN],
                          uint64_t timestamp_ms, const uint8_t key_share[SC_P256_POINT_LEN],
-                         uint32_t max_message_size);
+                         uint32_t max_message_size, const uint8_t *ext, size_t ext_len);
+
+/* resumption_ticket extension data (PROTOCOL.md 4.7.2). */
+int sc_wire_parse_resumption_ticket (const uint8_t *data, size_t len, const uint8_t **ticket,
+                                     size_t *ticket_len, uint64_t *recv_id);
+/* Appends a whole resumption_ticket extension (type, length, data). */
+int sc_wire_build_resumption_ticket (ScBuffer *buf, const uint8_t *ticket, size_t ticket_len,
+                                     uint64_t recv_id);
+/* resumption_accept extension data: exactly one u64. */
+int sc_wire_parse_resumption_accept (const uint8_t *data, size_t len, uint64_t *recv_id);
+int sc_wire_build_resumption_accept (ScBuffer *buf, uint64_t recv_id);
+
+/* NewSessionTicket (PROTOCOL.md 4.7.3). */
+int sc_wire_parse_new_session_ticket (const uint8_t *body, size_t len, uint32_t *lifetime_s,
+                                      const uint8_t **ticket, size_t *ticket_len);
+int sc_wire_build_new_session_ticket (ScBuffer *buf, uint32_t lifetime_s, const uint8_t *ticket,
+                                      size_t ticket_len);
 
 /* Identity (PROTOCOL.md 4.4). */
 typedef struct

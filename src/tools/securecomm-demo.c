@@ -179,6 +179,10 @@ demo_event (void *user, ScSession *session, const ScEvent *ev)
       self->closed = TRUE;
       say (self->demo, "  %s: peer closed the session (reason %u)", self->name, ev->reason);
       break;
+    case SC_EVENT_TICKET:
+      say (self->demo, "  %s: resumption ticket (%zu bytes, %u s)", self->name, ev->len,
+           ev->lifetime_s);
+      break;
     default:
       break;
     }

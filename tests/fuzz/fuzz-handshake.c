@@ -66,10 +66,46 @@ check_hello_fields (const ScHello *a, const ScHello *b)
   FUZZ_CHECK (memcmp (a->key_share, b->key_share, SC_P256_POINT_LEN) == 0);
   FUZZ_CHECK (a->max_message_size == b->max_message_size);
   FUZZ_CHECK (a->n_extensions == b->n_extensions);
+  for (size_t i = 0; i < a->n_extensions; i++)
+    {
+      FUZZ_CHECK (a->ext_types[i] == b->ext_types[i] && a->ext_lens[i] == b->ext_lens[i]);
+      FUZZ_CHECK (memcmp (a->ext_data[i], b->ext_data[i], a->ext_lens[i]) == 0);
+    }
 }
 
-/* Both hellos: limits, then the round trip through sc_wire_build_hello when
- * the hello has no extensions (the builder cannot write any). */
+/* The resumption extensions' data: a parse that succeeds builds back to the
+ * same bytes. */
+static void
+fuzz_extensions (const ScHello *h)
+{
+  for (size_t i = 0; i < h->n_extensions; i++)
+    {
+      const uint8_t *ticket = NULL;
+      size_t ticket_len = 0;
+      uint64_t id = 0;
+      ScBuffer buf;
+
+      sc_buffer_init (&buf);
+      if (h->ext_types[i] == SC_EXT_RESUMPTION_TICKET
+          && sc_wire_parse_resumption_ticket (h->ext_data[i], h->ext_lens[i], &ticket, &ticket_len,
+                                              &id)
+                 == SC_OK)
+        {
+          FUZZ_CHECK (ticket_len >= 1 && ticket_len <= SC_MAX_TICKET_LEN);
+          FUZZ_CHECK (sc_wire_build_resumption_ticket (&buf, ticket, ticket_len, id) == SC_OK);
+        }
+      else if (h->ext_types[i] == SC_EXT_RESUMPTION_ACCEPT
+               && sc_wire_parse_resumption_accept (h->ext_data[i], h->ext_lens[i], &id) == SC_OK)
+        FUZZ_CHECK (sc_wire_build_resumption_accept (&buf, id) == SC_OK);
+      if (buf.len > 0)
+        FUZZ_CHECK (buf.len == 4u + h->ext_lens[i]
+                    && memcmp (buf.data + 4, h->ext_data[i], h->ext_lens[i]) == 0);
+      sc_buffer_clear (&buf);
+    }
+}
+
+/* Both hellos: limits, then the round trip through sc_wire_build_hello with
+ * the extension block as parsed (it ends the body). */
 static void
 fuzz_hello (const uint8_t *data, size_t len, uint8_t type)
 {
@@ -78,11 +114,19 @@ fuzz_hello (const uint8_t *data, size_t len, uint8_t type)
   const uint8_t *body = NULL;
   size_t body_len = 0;
   uint8_t t = 0;
+  size_t ext_len = 0;
   int ret = type == SC_HS_CLIENT_HELLO ? sc_wire_parse_client_hello (data, len, &h)
                                        : sc_wire_parse_server_hello (data, len, &h);
 
   if (ret != SC_OK)
     return;
+  for (size_t i = 0; i < h.n_extensions; i++)
+    {
+      FUZZ_CHECK (inside (h.ext_data[i], h.ext_lens[i], data, len));
+      ext_len += 4u + h.ext_lens[i];
+    }
+  FUZZ_CHECK (ext_len <= len);
+  fuzz_extensions (&h);
   FUZZ_CHECK (h.n_versions >= 1 && h.n_versions <= SC_MAX_OFFERED_VERSIONS);
   FUZZ_CHECK (h.max_message_size >= 1 && h.max_message_size <= SC_MAX_MESSAGE_SIZE_LIMIT);
   FUZZ_CHECK (h.n_extensions <= SC_MAX_EXTENSIONS);
@@ -90,11 +134,9 @@ fuzz_hello (const uint8_t *data, size_t len, uint8_t type)
   FUZZ_CHECK (inside (h.key_share, SC_P256_POINT_LEN, data, len));
   for (size_t i = 0; i < h.n_versions; i++)
     FUZZ_CHECK (h.versions[i] != 0);
-  if (h.n_extensions != 0)
-    return;
   sc_buffer_init (&buf);
   FUZZ_CHECK (sc_wire_build_hello (&buf, type, h.versions, h.n_versions, h.random, h.timestamp_ms,
-                                   h.key_share, h.max_message_size)
+                                   h.key_share, h.max_message_size, data + len - ext_len, ext_len)
               == SC_OK);
   /* A strict parser has one encoding per value: the bytes come back. */
   check_message_is (&buf, type, data, len);
@@ -302,6 +344,26 @@ fuzz_point (const uint8_t *data, size_t len)
   FUZZ_CHECK (memcmp (pub, data, SC_P256_POINT_LEN) == 0);
 }
 
+/* NewSessionTicket body: limits, and the round trip. */
+static void
+fuzz_new_session_ticket (const uint8_t *data, size_t len)
+{
+  uint32_t lifetime = 0;
+  const uint8_t *ticket = NULL;
+  size_t ticket_len = 0;
+  ScBuffer buf;
+
+  if (sc_wire_parse_new_session_ticket (data, len, &lifetime, &ticket, &ticket_len) != SC_OK)
+    return;
+  FUZZ_CHECK (lifetime >= 1 && lifetime <= SC_MAX_TICKET_LIFETIME_S);
+  FUZZ_CHECK (ticket_len >= 1 && ticket_len <= SC_MAX_TICKET_LEN);
+  FUZZ_CHECK (inside (ticket, ticket_len, data, len));
+  sc_buffer_init (&buf);
+  FUZZ_CHECK (sc_wire_build_new_session_ticket (&buf, lifetime, ticket, ticket_len) == SC_OK);
+  check_message_is (&buf, SC_HS_NEW_SESSION_TICKET, data, len);
+  sc_buffer_clear (&buf);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -355,6 +417,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       break;
     case FUZZ_HS_POINT:
       fuzz_point (p, n);
+      break;
+    case FUZZ_HS_NEW_TICKET:
+      fuzz_new_session_ticket (p, n);
       break;
     default:
       break;

@@ -34,6 +34,7 @@ enum
   FUZZ_HS_X509 = 11,        /* sc_x509_p256_pubkey */
   FUZZ_HS_SIG_DER = 12,     /* sc_p256_sig_from_der, and sig_to_der for 64 bytes */
   FUZZ_HS_POINT = 13,       /* sc_p256_point_check */
+  FUZZ_HS_NEW_TICKET = 14,  /* sc_wire_parse_new_session_ticket (body) */
   FUZZ_HS_N
 };
 

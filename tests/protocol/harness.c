@@ -56,6 +56,23 @@ peer_event (void *user, ScSession *s, const ScEvent *ev)
     {
     case SC_EVENT_HANDSHAKE_DONE:
       p->handshakes_done++;
+      p->resumed = ev->resumed;
+      p->peer_recv_at_handshake = ev->id;
+      if (ev->stream_id != NULL)
+        {
+          p->have_stream = TRUE;
+          memcpy (p->stream_id, ev->stream_id, SC_STREAM_ID_LEN);
+          p->generation = ev->generation;
+        }
+      break;
+    case SC_EVENT_TICKET:
+      g_assert_cmpuint (ev->len, <=, sizeof p->resumption.ticket);
+      memcpy (p->resumption.ticket, ev->data, ev->len);
+      p->resumption.ticket_len = ev->len;
+      memcpy (p->resumption.psk, ev->secret, SC_RESUMPTION_PSK_LEN);
+      p->resumption.server = *sc_session_peer_identity (s);
+      p->have_ticket = TRUE;
+      p->tickets++;
       break;
     case SC_EVENT_MESSAGE:
       g_ptr_array_add (p->messages, g_bytes_new (ev->data, ev->len));
@@ -76,6 +93,22 @@ peer_event (void *user, ScSession *s, const ScEvent *ev)
     default:
       g_assert_not_reached ();
     }
+}
+
+/* The server's stream store: one stream, resumable at its current
+ * generation, and only if the client cannot have more than we sent. */
+static int
+peer_resume (void *user, const ScResumeRequest *req, uint64_t *server_recv_id)
+{
+  TestPeer *p = user;
+
+  p->resume_calls++;
+  p->last_request = *req;
+  if (!p->have_stream || memcmp (req->stream_id, p->stream_id, SC_STREAM_ID_LEN) != 0
+      || req->generation != p->generation || req->client_recv_id > p->stream_sent_id)
+    return -1;
+  *server_recv_id = p->stream_recv_id;
+  return 0;
 }
 
 static int
@@ -151,6 +184,7 @@ test_peer_start (TestPeer *p)
     .event = peer_event,
     .verify_peer = peer_verify,
     .keylog = peer_keylog,
+    .resume = peer_resume,
     .user = p,
   };
   int err = 0;
@@ -173,6 +207,46 @@ test_peer_clear (TestPeer *p)
   g_string_free (p->trace, TRUE);
   g_clear_pointer (&p->last_leaf, g_bytes_unref);
   sc_p256_key_clear (&p->identity);
+}
+
+void
+test_peer_enable_tickets (TestPeer *p)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (p->ticket_keys); i++)
+    {
+      memset (p->ticket_keys[i].id, 'a' + (int) i, SC_TICKET_KEY_ID_LEN);
+      test_rng_fill (&p->rng, p->ticket_keys[i].key, SC_AES256_GCM_KEY_LEN);
+    }
+  p->cfg.ticket_keys = p->ticket_keys;
+  p->cfg.n_ticket_keys = G_N_ELEMENTS (p->ticket_keys);
+}
+
+void
+test_peer_restart (TestPeer *p)
+{
+  ScSessionInfo info;
+
+  sc_session_get_info (p->s, &info);
+  if (p->cfg.role == SC_ROLE_SERVER)
+    {
+      p->stream_sent_id = info.last_sent_id;
+      p->stream_recv_id = info.last_recv_id;
+    }
+  else
+    {
+      p->resumption.sent_id = info.last_sent_id;
+      p->resumption.recv_id = info.last_recv_id;
+      p->cfg.resumption = p->have_ticket ? &p->resumption : NULL;
+      if (p->cfg.identity != NULL)
+        {
+          uint8_t spki[SC_P256_SPKI_LEN];
+
+          sc_p256_spki_encode (p->cfg.identity->pub, spki);
+          sc_sha256 (spki, sizeof spki, p->resumption.client_fingerprint);
+        }
+    }
+  p->resumed = FALSE;
+  test_peer_start (p);
 }
 
 const uint8_t *

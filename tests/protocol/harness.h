@@ -49,6 +49,20 @@ typedef struct TestPeer
   /* Key log: name -> secret, in order. */
   GArray *secrets; /* TestSecret */
   GString *trace;  /* keylog lines "label = hex\n" */
+  /* Resumption. Clients keep the last ticket; test_peer_restart offers it. */
+  ScResumption resumption;
+  gboolean have_ticket;
+  guint tickets;
+  gboolean resumed; /* the last handshake resumed */
+  uint64_t peer_recv_at_handshake;
+  /* Servers: ticket keys and the one stream they remember. */
+  ScTicketKey ticket_keys[2];
+  gboolean have_stream;
+  uint8_t stream_id[SC_STREAM_ID_LEN];
+  uint32_t generation;
+  uint64_t stream_sent_id, stream_recv_id;
+  guint resume_calls;
+  ScResumeRequest last_request;
 } TestPeer;
 
 /* Makes a peer: identity from SHA-256("identity:" seed) when with_identity. */
@@ -56,6 +70,12 @@ void test_peer_init (TestPeer *p, ScRole role, const char *seed, gboolean with_i
 /* Creates the session from p->cfg (tweak cfg between init and this). */
 void test_peer_start (TestPeer *p);
 void test_peer_clear (TestPeer *p);
+/* Servers: issue tickets under ticket_keys[0] (and accept [1] too). */
+void test_peer_enable_tickets (TestPeer *p);
+/* Ends the session as a lost connection would (no close) and starts a new
+ * one: the stream's message ids are remembered, and a client offers its
+ * ticket if it has one. */
+void test_peer_restart (TestPeer *p);
 /* A secret logged under name, or NULL. */
 const uint8_t *test_peer_secret (const TestPeer *p, const char *name);
 

@@ -906,7 +906,7 @@ client_hello_edited (Fixture *f, HelloEdit edit)
   sc_buffer_init (&msg);
   sc_buffer_init (&rec);
   g_assert_cmpint (sc_wire_build_hello (&msg, SC_HS_CLIENT_HELLO, versions, n, random, ts, share,
-                                        h.max_message_size),
+                                        h.max_message_size, NULL, 0),
                    ==, SC_OK);
   sc_wire_put_record_header (hdr, SC_RECORD_HANDSHAKE, (uint16_t) msg.len);
   sc_buffer_append (&rec, hdr, sizeof hdr);
@@ -1280,7 +1280,7 @@ static void
 test_handshake_type_range (Fixture *f, gconstpointer data)
 {
   uint8_t bad[8] = { SC_RECORD_HANDSHAKE, 1, 0, 4, 9, 0, 0, 0 };
-  uint8_t reserved[8] = { SC_RECORD_HANDSHAKE, 1, 0, 4, SC_HS_LAST_RESERVED, 0, 0, 0 };
+  uint8_t reserved[8] = { SC_RECORD_HANDSHAKE, 1, 0, 4, SC_HS_NEW_SESSION_TICKET, 0, 0, 0 };
 
   test_peer_start (&f->server);
   g_assert_cmpint (sc_session_recv (f->server.s, bad, sizeof bad, &f->server.out), ==,
