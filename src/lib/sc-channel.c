@@ -61,6 +61,12 @@ struct _ScChannel
   gint64 last_message_mono_us; /* a message sent or received */
   char fingerprint[2 * SC_SHA256_LEN + 1];
   gboolean authenticated;
+  ScChannelHandshake hs;
+  ScResumption *ticket; /* secure memory; the latest ticket, until taken */
+  guint32 ticket_lifetime_s;
+  int peer_close_reason;
+  gpointer held;
+  GDestroyNotify held_destroy;
 };
 
 static void channel_process (ScChannel *self);
@@ -87,6 +93,38 @@ ctx_verify (void *user, const ScPeerIdentity *peer)
   return self->verify_peer != NULL ? self->verify_peer (self->user_data, peer) : 0;
 }
 
+static int
+ctx_resume (void *user, const ScResumeRequest *request, uint64_t *server_recv_id)
+{
+  ScChannel *self = user;
+  guint64 id = 0;
+  int ret;
+
+  if (self->callbacks.resume == NULL)
+    return -1;
+  ret = self->callbacks.resume (self, request, &id, self->user_data);
+  *server_recv_id = id;
+  return ret;
+}
+
+/* A ticket with its secret goes to secure memory at once; the event only
+ * says it is there. */
+static void
+keep_ticket (ScChannel *self, ScSession *session, const ScEvent *ev)
+{
+  const ScPeerIdentity *server = sc_session_peer_identity (session);
+
+  if (self->ticket == NULL)
+    self->ticket = sc_secure_alloc (sizeof *self->ticket);
+  if (self->ticket == NULL || server == NULL || ev->len > sizeof self->ticket->ticket)
+    return;
+  memcpy (self->ticket->ticket, ev->data, ev->len);
+  self->ticket->ticket_len = ev->len;
+  memcpy (self->ticket->psk, ev->secret, SC_RESUMPTION_PSK_LEN);
+  self->ticket->server = *server;
+  self->ticket_lifetime_s = ev->lifetime_s;
+}
+
 /* Session events arrive with the lock held: queue them (copying message
  * data, which is only valid during the call) for dispatch after unlock. */
 static void
@@ -102,10 +140,19 @@ ctx_event (void *user, ScSession *session, const ScEvent *ev)
       ce->message = g_bytes_new (ev->data, ev->len);
       self->last_message_mono_us = g_get_monotonic_time ();
     }
+  if (ev->type == SC_EVENT_TICKET)
+    keep_ticket (self, session, ev);
+  if (ev->type == SC_EVENT_CLOSED)
+    self->peer_close_reason = ev->reason;
   if (ev->type == SC_EVENT_HANDSHAKE_DONE)
     {
       const ScPeerIdentity *peer = sc_session_peer_identity (session);
 
+      self->hs.resumed = ev->resumed;
+      self->hs.peer_recv_id = ev->id;
+      if (ev->stream_id != NULL)
+        memcpy (self->hs.stream_id, ev->stream_id, SC_STREAM_ID_LEN);
+      self->hs.generation = ev->generation;
       self->handshake_done = TRUE;
       self->authenticated = peer != NULL;
       if (peer != NULL)
@@ -162,6 +209,7 @@ sc_channel_new (GIOStream *stream, GMainContext *context, const ScSessionConfig 
     .random = sc_random_system,
     .event = ctx_event,
     .verify_peer = ctx_verify,
+    .resume = ctx_resume,
   };
   int err = 0;
 
@@ -186,6 +234,7 @@ sc_channel_new (GIOStream *stream, GMainContext *context, const ScSessionConfig 
   self->callbacks = *callbacks;
   self->user_data = user_data;
   self->peer_address = describe_peer (stream);
+  self->peer_close_reason = -1;
   self->connected_since_us = g_get_real_time ();
   self->last_message_mono_us = g_get_monotonic_time ();
   self->last_activity_us = self->connected_since_us;
@@ -207,6 +256,50 @@ sc_channel_ref (ScChannel *self)
   return self;
 }
 
+void
+sc_channel_hold (ScChannel *self, gpointer data, GDestroyNotify destroy)
+{
+  g_return_if_fail (self->held_destroy == NULL);
+  self->held = data;
+  self->held_destroy = destroy;
+}
+
+void
+sc_channel_get_handshake (ScChannel *self, ScChannelHandshake *out)
+{
+  g_mutex_lock (&self->lock);
+  *out = self->hs;
+  g_mutex_unlock (&self->lock);
+}
+
+gboolean
+sc_channel_take_ticket (ScChannel *self, ScResumption *dest, guint32 *lifetime_s)
+{
+  gboolean ok = FALSE;
+
+  g_mutex_lock (&self->lock);
+  if (self->ticket != NULL && self->ticket->ticket_len > 0)
+    {
+      memcpy (dest, self->ticket, sizeof *dest);
+      *lifetime_s = self->ticket_lifetime_s;
+      sc_memzero (self->ticket, sizeof *self->ticket);
+      ok = TRUE;
+    }
+  g_mutex_unlock (&self->lock);
+  return ok;
+}
+
+int
+sc_channel_get_peer_close_reason (ScChannel *self)
+{
+  int reason;
+
+  g_mutex_lock (&self->lock);
+  reason = self->peer_close_reason;
+  g_mutex_unlock (&self->lock);
+  return reason;
+}
+
 static void
 destroy_source (GSource **source)
 {
@@ -224,6 +317,9 @@ sc_channel_unref (ScChannel *self)
     return;
   g_assert (self->read_source == NULL && self->write_source == NULL && self->timer_source == NULL);
   sc_session_free (self->session);
+  sc_secure_free (self->ticket, sizeof *self->ticket);
+  if (self->held_destroy != NULL)
+    self->held_destroy (self->held);
   sc_buffer_clear (&self->outbuf);
   g_queue_clear_full (&self->events, (GDestroyNotify) channel_event_free);
   g_clear_object (&self->stream);
@@ -520,6 +616,8 @@ channel_process (ScChannel *self)
         self->callbacks.message (self, ce->id, ce->message, self->user_data);
       else if (ce->type == SC_EVENT_ACKED && self->callbacks.acked)
         self->callbacks.acked (self, ce->id, self->user_data);
+      else if (ce->type == SC_EVENT_TICKET && self->callbacks.ticket)
+        self->callbacks.ticket (self, self->user_data);
       channel_event_free (ce);
     }
   if (done)

@@ -35,7 +35,23 @@ typedef struct
    * clean close by either side; reason says what happened in words. Called
    * exactly once. */
   void (*closed) (ScChannel *channel, const GError *error, const char *reason, gpointer user_data);
+  /* Clients: a resumption ticket arrived; take it with sc_channel_take_ticket. */
+  void (*ticket) (ScChannel *channel, gpointer user_data);
+  /* Servers with ticket keys: may this stream be resumed (ScProtoCtx.resume)?
+   * Runs synchronously in the channel's context with the channel's lock
+   * held: it must not call into any channel. */
+  int (*resume) (ScChannel *channel, const ScResumeRequest *request, guint64 *server_recv_id,
+                 gpointer user_data);
 } ScChannelCallbacks;
+
+/* What the handshake established, beyond the peer identity. */
+typedef struct
+{
+  gboolean resumed;
+  guint64 peer_recv_id; /* resumed: the highest message id the peer had delivered */
+  guint8 stream_id[SC_STREAM_ID_LEN]; /* servers: the stream and the generation */
+  guint32 generation;                 /*   of the ticket issued for it */
+} ScChannelHandshake;
 
 typedef struct
 {
@@ -52,6 +68,16 @@ ScChannel *sc_channel_new (GIOStream *stream, GMainContext *context, const ScSes
                            int (*verify_peer) (void *user, const ScPeerIdentity *peer),
                            const ScChannelCallbacks *callbacks, gpointer user_data, GError **error);
 ScChannel *sc_channel_ref (ScChannel *channel);
+/* Keeps data alive as long as the channel (for memory that config points
+ * into, such as ticket keys); destroy runs when the channel is freed. */
+void sc_channel_hold (ScChannel *channel, gpointer data, GDestroyNotify destroy);
+/* After handshake_done: resumption and stream details. */
+void sc_channel_get_handshake (ScChannel *channel, ScChannelHandshake *out);
+/* Clients: moves the latest ticket, with its secret and the server identity
+ * it stands for, into dest (caller's secure memory). FALSE if none. */
+gboolean sc_channel_take_ticket (ScChannel *channel, ScResumption *dest, guint32 *lifetime_s);
+/* The CLOSE reason the peer sent (ScCloseReason), or -1 if it sent none. */
+int sc_channel_get_peer_close_reason (ScChannel *channel);
 void sc_channel_unref (ScChannel *channel);
 
 /* Starts reading (and for clients sends the ClientHello). Call from any

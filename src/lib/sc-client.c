@@ -6,9 +6,17 @@
  * context is not iterated. Signals are emitted in the thread-default main
  * context of the thread that created the client.
  *
- * This is the client the daemon milestone needs. Automatic reconnection,
- * session resumption, the outbox and known-hosts trust are the client
- * milestone's work.
+ * The client keeps a stream going (docs/PROTOCOL.md 4.7): every message
+ * stays in the outbox until the server acknowledges it; when the connection
+ * is lost the client reconnects by itself with exponential backoff and
+ * jitter, presents its resumption ticket, and sends again exactly what the
+ * server lacks. It gives up after a configurable time, and never on its own
+ * after a trust or protocol failure, which a retry would not cure.
+ *
+ * Locks: send_lock serialises the outbox with sc_channel_send, so that
+ * message ids follow outbox order; lock (with cond) guards the state. Order:
+ * send_lock, then a channel's lock or lock; never a channel call with lock
+ * held.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -25,10 +33,18 @@
 #include "sc-channel.h"
 #include "sc-error.h"
 #include "sc-identity-private.h"
+#include "sc-outbox.h"
 
 /* messages kept while nobody listens; past it the oldest are dropped and
  * the error signal says how many. */
 #define SC_CLIENT_MAX_PENDING 1024
+/* ms: first reconnect delay; each next one doubles, up to the cap. 250 ms
+ * rides out a daemon restart without hammering a server that is down. */
+#define SC_CLIENT_DEFAULT_BACKOFF_INITIAL_MS 250u
+/* ms: longest delay between reconnect attempts. */
+#define SC_CLIENT_DEFAULT_BACKOFF_MAX_MS 30000u
+/* ms: give up reconnecting after this long without a session: 5 min. */
+#define SC_CLIENT_DEFAULT_GIVE_UP_MS (5u * 60u * 1000u)
 
 G_DEFINE_ENUM_TYPE (ScClientState, sc_client_state,
                     G_DEFINE_ENUM_VALUE (SC_CLIENT_STATE_DISCONNECTED, "disconnected"),
@@ -56,7 +72,13 @@ struct _ScClient
   GMainLoop *io_loop;
   GThread *io_thread;
 
-  GMutex lock; /* guards the fields below */
+  char *host; /* where to (re)connect */
+  guint16 port;
+  gboolean reconnect; /* reconnect by itself after a loss */
+  guint backoff_initial_ms, backoff_max_ms, give_up_ms;
+
+  GMutex send_lock; /* serialises the outbox with sc_channel_send */
+  GMutex lock;      /* guards the fields below */
   GCond cond;
   ScChannel *channel;
   ScClientState state;
@@ -64,9 +86,22 @@ struct _ScClient
   char server_fingerprint[2 * SC_SHA256_LEN + 1];
   char refused_key[2 * SC_SHA256_LEN + 1]; /* written by the trust check only */
   guint64 last_acked;
-  guint64 last_sent; /* id of the newest message queued */
   gboolean listening;
   GQueue pending; /* GBytes received while not listening */
+  gboolean ever_connected;
+  gboolean shutting_down;
+  guint attempt;         /* reconnect attempts since the loss */
+  gint64 lost_at_us;     /* monotonic time of the loss */
+  GSource *retry_source; /* the next attempt, in the I/O context */
+  GCancellable *connect_cancel;
+  guint resumptions, full_handshakes;
+
+  /* The stream (PROTOCOL.md 4.7); outbox changes hold both locks. */
+  ScOutbox *outbox;
+  guint64 recv_id;          /* highest message id delivered from the server */
+  ScResumption *resumption; /* secure memory: the latest ticket */
+  gboolean have_ticket;
+  gint64 ticket_expires_us; /* monotonic */
 };
 
 G_DEFINE_TYPE (ScClient, sc_client, G_TYPE_OBJECT)
@@ -162,6 +197,81 @@ post_error (ScClient *self, const GError *error)
 
 static void known_hosts_record (ScClient *self, const char *fingerprint);
 
+/* ==== the stream: outbox and resumption ================================= */
+
+/* With send_lock held: sends the outbox's unsent entries in order on the
+ * channel. After a resumption they get the ids they had (the session
+ * continues from the server's recv_id); after a full handshake new ones. */
+static void
+pump_outbox (ScClient *self, ScChannel *channel)
+{
+  GBytes *message;
+
+  for (;;)
+    {
+      g_autoptr (GError) error = NULL;
+      guint64 id = 0;
+      gsize len;
+      const guint8 *data;
+
+      g_mutex_lock (&self->lock);
+      message = sc_outbox_peek_unsent (self->outbox);
+      message = message != NULL ? g_bytes_ref (message) : NULL;
+      g_mutex_unlock (&self->lock);
+      if (message == NULL)
+        return;
+      data = g_bytes_get_data (message, &len);
+      if (!sc_channel_send (channel, data, len, &id, &error))
+        {
+          g_bytes_unref (message);
+          if (!g_error_matches (error, SC_ERROR, SC_ERROR_MESSAGE_TOO_LARGE))
+            return; /* the channel is going away: the next connection sends it */
+          g_mutex_lock (&self->lock);
+          sc_outbox_drop_unsent (self->outbox);
+          g_mutex_unlock (&self->lock);
+          g_warning ("dropped a queued message the server does not accept: %s", error->message);
+          continue;
+        }
+      g_bytes_unref (message);
+      g_mutex_lock (&self->lock);
+      sc_outbox_mark_sent (self->outbox, id);
+      g_mutex_unlock (&self->lock);
+    }
+}
+
+/* A new session is up: a resumed one drops what the server already has and
+ * sends the rest again under the same ids; a full one starts a new stream,
+ * and the outbox goes out again as new messages (at least once). */
+static void
+restart_stream (ScClient *self, ScChannel *channel)
+{
+  ScChannelHandshake hs;
+
+  sc_channel_get_handshake (channel, &hs);
+  g_mutex_lock (&self->send_lock);
+  g_mutex_lock (&self->lock);
+  if (hs.resumed)
+    {
+      sc_outbox_ack (self->outbox, hs.peer_recv_id);
+      self->last_acked = hs.peer_recv_id;
+      self->resumptions++;
+    }
+  else
+    {
+      self->recv_id = 0;
+      self->last_acked = 0;
+      self->full_handshakes++;
+    }
+  self->have_ticket = FALSE; /* spent, or of the old stream */
+  sc_outbox_unsend_all (self->outbox);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  g_debug ("%s handshake with %s; %u message(s) to send again", hs.resumed ? "resumed" : "full",
+           self->host_port, sc_outbox_length (self->outbox));
+  pump_outbox (self, channel);
+  g_mutex_unlock (&self->send_lock);
+}
+
 /* ==== channel callbacks (I/O thread) =================================== */
 
 static void
@@ -172,13 +282,24 @@ on_handshake_done (ScChannel *channel, gpointer data)
 
   sc_channel_get_info (channel, &info);
   if (self->record_host)
-    known_hosts_record (self, info.fingerprint);
+    {
+      known_hosts_record (self, info.fingerprint);
+      self->record_host = FALSE;
+      g_free (self->known_fp);
+      self->known_fp = g_strdup (info.fingerprint);
+    }
+  restart_stream (self, channel);
   g_mutex_lock (&self->lock);
   memcpy (self->server_fingerprint, info.fingerprint, sizeof self->server_fingerprint);
+  self->ever_connected = TRUE;
+  self->attempt = 0;
   set_state_locked (self, SC_CLIENT_STATE_CONNECTED);
   g_mutex_unlock (&self->lock);
 }
 
+/* Delivers a message once: after a resumption the server may send again
+ * what we already have (it cannot know what arrived after its last check),
+ * and those are dropped by id. */
 static void
 on_message (ScChannel *channel, guint64 id, GBytes *message, gpointer data)
 {
@@ -186,6 +307,13 @@ on_message (ScChannel *channel, guint64 id, GBytes *message, gpointer data)
   gboolean listening;
 
   g_mutex_lock (&self->lock);
+  if (id <= self->recv_id)
+    {
+      g_mutex_unlock (&self->lock);
+      g_debug ("dropped message %" G_GUINT64_FORMAT ": already delivered", id);
+      return;
+    }
+  self->recv_id = id;
   listening = self->listening;
   if (!listening)
     {
@@ -203,36 +331,87 @@ on_acked (ScChannel *channel, guint64 id, gpointer data)
 {
   ScClient *self = data;
 
+  g_mutex_lock (&self->send_lock);
   g_mutex_lock (&self->lock);
+  sc_outbox_ack (self->outbox, id);
   self->last_acked = id;
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&self->send_lock);
 }
+
+static void
+on_ticket (ScChannel *channel, gpointer data)
+{
+  ScClient *self = data;
+  guint32 lifetime = 0;
+
+  g_mutex_lock (&self->lock);
+  self->have_ticket = sc_channel_take_ticket (channel, self->resumption, &lifetime);
+  self->ticket_expires_us = g_get_monotonic_time () + (gint64) lifetime * G_TIME_SPAN_SECOND;
+  g_mutex_unlock (&self->lock);
+}
+
+/* The trust failure in words, naming both keys, or NULL. */
+static GError *
+trust_error_locked (ScClient *self)
+{
+  if (self->refused_key[0] == '\0')
+    return NULL;
+  if (self->pinned == NULL && self->known_fp != NULL)
+    return g_error_new (SC_ERROR, SC_ERROR_UNTRUSTED,
+                        "the server at %s presented the key %s, but %s records %s for it; if "
+                        "its key changed on purpose, delete that line",
+                        self->host_port, self->refused_key, self->known_hosts, self->known_fp);
+  return g_error_new (SC_ERROR, SC_ERROR_UNTRUSTED,
+                      "the server's key %s does not match the pinned fingerprint %s",
+                      self->refused_key, self->pinned ? self->pinned : "(none)");
+}
+
+/* Whether a lost session is worth another attempt: transport trouble and a
+ * server going away are; a refused identity, a broken protocol, or a server
+ * that closed us on purpose are not. */
+static gboolean
+worth_retrying (ScChannel *channel, const GError *error)
+{
+  if (error == NULL)
+    return sc_channel_get_peer_close_reason (channel) == SC_CLOSE_GOING_AWAY;
+  if (error->domain == G_IO_ERROR || error->domain == G_RESOLVER_ERROR)
+    return TRUE;
+  return error->domain == SC_ERROR
+         && (error->code == SC_ERROR_CLOSED || error->code == SC_ERROR_TIMEOUT
+             || error->code == SC_ERROR_NOT_CONNECTED);
+}
+
+static void schedule_retry_locked (ScClient *self, const GError *error);
 
 static void
 on_closed (ScChannel *channel, const GError *error, const char *reason, gpointer data)
 {
   ScClient *self = data;
+  g_autoptr (GError) trust = NULL;
+  g_autoptr (GError) why = NULL;
 
   g_mutex_lock (&self->lock);
-  if (self->error == NULL && self->refused_key[0] != '\0' && self->pinned == NULL
-      && self->known_fp != NULL)
-    self->error = g_error_new (SC_ERROR, SC_ERROR_UNTRUSTED,
-                               "the server at %s presented the key %s, but %s records %s for "
-                               "it; if its key changed on purpose, delete that line",
-                               self->host_port, self->refused_key, self->known_hosts,
-                               self->known_fp);
-  if (self->error == NULL && self->refused_key[0] != '\0')
-    self->error = g_error_new (SC_ERROR, SC_ERROR_UNTRUSTED,
-                               "the server's key %s does not match the pinned fingerprint %s",
-                               self->refused_key, self->pinned ? self->pinned : "(none)");
-  if (self->error == NULL)
-    self->error = error ? g_error_copy (error)
+  if (self->channel == channel)
+    g_clear_pointer (&self->channel, sc_channel_unref);
+  trust = trust_error_locked (self);
+  why = trust != NULL  ? g_error_copy (trust)
+        : error != NULL ? g_error_copy (error)
                         : g_error_new (SC_ERROR, SC_ERROR_CLOSED, "connection %s", reason);
+  if (!self->shutting_down && self->reconnect && self->ever_connected && trust == NULL
+      && worth_retrying (channel, error))
+    {
+      schedule_retry_locked (self, why);
+      g_mutex_unlock (&self->lock);
+      return;
+    }
+  if (self->error == NULL)
+    self->error = g_error_copy (why);
   set_state_locked (self, SC_CLIENT_STATE_CLOSED);
   g_mutex_unlock (&self->lock);
-  if (error != NULL)
-    post_error (self, self->error);
+  if (error != NULL || trust != NULL)
+    post_error (self, why);
 }
 
 static const ScChannelCallbacks channel_callbacks = {
@@ -240,11 +419,13 @@ static const ScChannelCallbacks channel_callbacks = {
   .message = on_message,
   .acked = on_acked,
   .closed = on_closed,
+  .ticket = on_ticket,
 };
 
-/* Trust: the pinned fingerprint, or anything when told so. Runs in the I/O
- * thread with the channel's lock held, so it takes no other lock: it only
- * notes the refused key, which on_closed (same thread, later) reports. */
+/* Trust: the pinned fingerprint, the known-hosts entry, or anything when
+ * told so. Runs in the I/O thread with the channel's lock held, so it takes
+ * no other lock: it only notes the refused key, which on_closed (same
+ * thread, later) reports. */
 static int
 verify_server (void *data, const ScPeerIdentity *peer)
 {
@@ -266,6 +447,157 @@ verify_server (void *data, const ScPeerIdentity *peer)
     return 0; /* first use of a known-hosts file: on_handshake_done records it */
   memcpy (self->refused_key, hex, sizeof hex);
   return -1;
+}
+
+/* ==== connecting (I/O thread) =========================================== */
+
+/* The ticket to offer, if it is still good and belongs to our identity. */
+static const ScResumption *
+usable_ticket_locked (ScClient *self)
+{
+  if (!self->have_ticket || g_get_monotonic_time () >= self->ticket_expires_us)
+    return NULL;
+  memset (self->resumption->client_fingerprint, 0, SC_SHA256_LEN);
+  if (self->session_config.identity != NULL)
+    {
+      uint8_t spki[SC_P256_SPKI_LEN];
+
+      sc_p256_spki_encode (self->session_config.identity->pub, spki);
+      sc_sha256 (spki, sizeof spki, self->resumption->client_fingerprint);
+    }
+  self->resumption->recv_id = self->recv_id;
+  self->resumption->sent_id = sc_outbox_last_sent_id (self->outbox);
+  if (self->resumption->sent_id < self->last_acked)
+    self->resumption->sent_id = self->last_acked; /* everything acked is gone from the outbox */
+  return self->resumption;
+}
+
+static void attempt_failed (ScClient *self, GError *error);
+
+static void
+on_connected (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ScClient *self = data;
+  g_autoptr (GSocketConnection) conn = NULL;
+  GError *error = NULL;
+  ScSessionConfig config;
+  ScChannel *channel;
+
+  conn = g_socket_client_connect_to_host_finish (G_SOCKET_CLIENT (source), result, &error);
+  if (conn == NULL)
+    {
+      attempt_failed (self, error);
+      g_object_unref (self);
+      return;
+    }
+  g_mutex_lock (&self->lock);
+  config = self->session_config;
+  config.resumption = usable_ticket_locked (self);
+  self->refused_key[0] = '\0';
+  channel = sc_channel_new (G_IO_STREAM (conn), self->io_context, &config, verify_server,
+                            &channel_callbacks, self, &error);
+  if (channel == NULL)
+    {
+      g_mutex_unlock (&self->lock);
+      attempt_failed (self, error);
+      g_object_unref (self);
+      return;
+    }
+  self->channel = sc_channel_ref (channel);
+  set_state_locked (self, SC_CLIENT_STATE_HANDSHAKING);
+  g_mutex_unlock (&self->lock);
+  sc_channel_start (channel);
+  sc_channel_unref (channel);
+  g_object_unref (self);
+}
+
+/* Starts one connection attempt (I/O thread). */
+static gboolean
+start_attempt (gpointer data)
+{
+  ScClient *self = data;
+  g_autoptr (GSocketClient) sock = g_socket_client_new ();
+  GCancellable *cancel;
+
+  g_mutex_lock (&self->lock);
+  g_clear_pointer (&self->retry_source, g_source_unref);
+  if (self->shutting_down)
+    {
+      g_mutex_unlock (&self->lock);
+      return G_SOURCE_REMOVE;
+    }
+  set_state_locked (self, SC_CLIENT_STATE_CONNECTING);
+  cancel = g_object_ref (self->connect_cancel);
+  g_mutex_unlock (&self->lock);
+  g_socket_client_set_timeout (sock, SC_DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000);
+  g_socket_client_connect_to_host_async (sock, self->host, self->port, cancel, on_connected,
+                                         g_object_ref (self));
+  g_object_unref (cancel);
+  return G_SOURCE_REMOVE;
+}
+
+/* The next delay: exponential from the initial one, capped, with "equal
+ * jitter" (half fixed, half random) so that many clients cut off together
+ * do not come back together. */
+static guint
+backoff_ms (ScClient *self)
+{
+  guint64 delay = self->backoff_initial_ms;
+
+  for (guint i = 1; i < self->attempt && delay < self->backoff_max_ms; i++)
+    delay *= 2;
+  delay = MIN (delay, (guint64) self->backoff_max_ms);
+  return (guint) (delay / 2 + (guint64) g_random_int_range (0, (gint32) (delay / 2 + 1)));
+}
+
+/* With the lock held: after a loss or a failed attempt, the next attempt,
+ * or the end when the give-up time has passed. */
+static void
+schedule_retry_locked (ScClient *self, const GError *why)
+{
+  gint64 now = g_get_monotonic_time ();
+  guint delay;
+
+  if (self->state == SC_CLIENT_STATE_CONNECTED || self->attempt == 0)
+    {
+      self->lost_at_us = now;
+      g_info ("lost the session with %s (%s); reconnecting", self->host_port, why->message);
+    }
+  if (self->give_up_ms > 0 && now - self->lost_at_us >= (gint64) self->give_up_ms * 1000)
+    {
+      g_clear_error (&self->error);
+      self->error = g_error_new (SC_ERROR, SC_ERROR_CLOSED,
+                                 "gave up reconnecting to %s after %u attempts in %u s: %s",
+                                 self->host_port, self->attempt,
+                                 (guint) ((now - self->lost_at_us) / G_USEC_PER_SEC), why->message);
+      set_state_locked (self, SC_CLIENT_STATE_CLOSED);
+      post_error (self, self->error);
+      return;
+    }
+  self->attempt++;
+  delay = backoff_ms (self);
+  set_state_locked (self, SC_CLIENT_STATE_RECONNECTING);
+  self->retry_source = g_timeout_source_new (delay);
+  g_source_set_callback (self->retry_source, start_attempt, self, NULL);
+  g_source_attach (self->retry_source, self->io_context);
+  g_debug ("reconnect attempt %u in %u ms", self->attempt, delay);
+}
+
+/* A connection attempt failed before it had a channel. */
+static void
+attempt_failed (ScClient *self, GError *error)
+{
+  g_mutex_lock (&self->lock);
+  if (!self->shutting_down && self->reconnect && self->ever_connected)
+    schedule_retry_locked (self, error);
+  else
+    {
+      if (self->error == NULL)
+        self->error = g_error_copy (error);
+      set_state_locked (self, SC_CLIENT_STATE_CLOSED);
+    }
+  g_mutex_unlock (&self->lock);
+  g_error_free (error);
 }
 
 /* ==== establishing ====================================================== */
@@ -369,11 +701,11 @@ known_hosts_record (ScClient *self, const char *fingerprint)
     close (fd);
 }
 
-/* Waits (lock held) for the handshake to end either way. */
+/* Waits (lock held) for the first connection to be up or to fail. */
 static gboolean
 wait_handshake_locked (ScClient *self, GError **error)
 {
-  while (self->state == SC_CLIENT_STATE_HANDSHAKING)
+  while (self->state == SC_CLIENT_STATE_CONNECTING || self->state == SC_CLIENT_STATE_HANDSHAKING)
     g_cond_wait (&self->cond, &self->lock);
   if (self->state == SC_CLIENT_STATE_CONNECTED)
     return TRUE;
@@ -397,15 +729,21 @@ wait_handshake_locked (ScClient *self, GError **error)
  *
  * Returns: %TRUE when connected
  */
+static void
+forward_cancel (GCancellable *cancellable, gpointer data)
+{
+  g_cancellable_cancel (G_CANCELLABLE (data));
+}
+
 gboolean
 sc_client_establish_secure_session (ScClient *self, const char *host, guint16 port,
                                     GCancellable *cancellable, GError **error)
 {
-  g_autoptr (GSocketClient) sock_client = g_socket_client_new ();
-  g_autoptr (GSocketConnection) conn = NULL;
+  gulong handler = 0;
   gboolean ok;
 
   g_return_val_if_fail (SC_IS_CLIENT (self), FALSE);
+  g_return_val_if_fail (host != NULL, FALSE);
   if (!check_ready (self, error))
     return FALSE;
   g_free (self->host_port);
@@ -413,33 +751,23 @@ sc_client_establish_secure_session (ScClient *self, const char *host, guint16 po
                                        : g_strdup_printf ("%s:%u", host, port);
   if (self->known_hosts != NULL && self->pinned == NULL && !known_hosts_lookup (self, error))
     return FALSE;
+  g_free (self->host);
+  self->host = g_strdup (host);
+  self->port = port;
+  if (self->identity != NULL)
+    self->session_config.identity = sc_identity_get_key (self->identity);
   g_mutex_lock (&self->lock);
   set_state_locked (self, SC_CLIENT_STATE_CONNECTING);
   g_mutex_unlock (&self->lock);
-  conn = g_socket_client_connect_to_host (sock_client, host, port, cancellable, error);
-  g_mutex_lock (&self->lock);
-  if (conn == NULL)
-    {
-      set_state_locked (self, SC_CLIENT_STATE_CLOSED);
-      g_mutex_unlock (&self->lock);
-      return FALSE;
-    }
-  if (self->identity != NULL)
-    self->session_config.identity = sc_identity_get_key (self->identity);
-  self->channel = sc_channel_new (G_IO_STREAM (conn), self->io_context, &self->session_config,
-                                  verify_server, &channel_callbacks, self, error);
-  if (self->channel == NULL)
-    {
-      set_state_locked (self, SC_CLIENT_STATE_CLOSED);
-      g_mutex_unlock (&self->lock);
-      return FALSE;
-    }
-  set_state_locked (self, SC_CLIENT_STATE_HANDSHAKING);
-  g_mutex_unlock (&self->lock); /* lock order: never the client's, then a channel's */
-  sc_channel_start (self->channel);
+  if (cancellable != NULL)
+    handler = g_cancellable_connect (cancellable, G_CALLBACK (forward_cancel),
+                                     g_object_ref (self->connect_cancel), g_object_unref);
+  g_main_context_invoke (self->io_context, start_attempt, self);
   g_mutex_lock (&self->lock);
   ok = wait_handshake_locked (self, error);
   g_mutex_unlock (&self->lock);
+  if (handler != 0)
+    g_cancellable_disconnect (cancellable, handler);
   return ok;
 }
 
@@ -499,27 +827,26 @@ sc_client_establish_secure_session_finish (ScClient *self, GAsyncResult *result,
 /* ==== using the session ================================================= */
 
 static ScChannel *
-ref_channel (ScClient *self, GError **error)
+ref_channel_locked (ScClient *self)
 {
-  ScChannel *channel = NULL;
-
-  g_mutex_lock (&self->lock);
   if (self->channel != NULL && self->state == SC_CLIENT_STATE_CONNECTED)
-    channel = sc_channel_ref (self->channel);
-  g_mutex_unlock (&self->lock);
-  if (channel == NULL)
-    g_set_error_literal (error, SC_ERROR, SC_ERROR_NOT_CONNECTED, "not connected");
-  return channel;
+    return sc_channel_ref (self->channel);
+  return NULL;
 }
 
 /**
  * sc_client_send_bytes:
  * @self: a #ScClient
  * @message: the message
- * @out_message_id: (out) (optional): its protocol message id
+ * @out_message_id: (out) (optional): its message id in the stream, or 0
+ *   while it waits for a connection
  * @error: return location for a #GError
  *
- * Encrypts and queues a message for the server.
+ * Queues a message for the server: it is encrypted and sent at once when
+ * connected, and kept in the outbox until the server acknowledges it, so a
+ * lost connection loses nothing: it is sent again after the reconnection.
+ * While reconnecting the message waits in the outbox. A full outbox is
+ * %SC_ERROR_BUSY and the message is not queued.
  *
  * Returns: %TRUE if queued
  */
@@ -527,21 +854,57 @@ gboolean
 sc_client_send_bytes (ScClient *self, GBytes *message, guint64 *out_message_id, GError **error)
 {
   g_autoptr (ScChannel) channel = NULL;
-  gsize len;
-  const guint8 *data;
+  ScClientState state;
   guint64 id = 0;
 
   g_return_val_if_fail (SC_IS_CLIENT (self), FALSE);
   g_return_val_if_fail (message != NULL, FALSE);
-  channel = ref_channel (self, error);
-  if (channel == NULL)
-    return FALSE;
-  data = g_bytes_get_data (message, &len);
-  if (!sc_channel_send (channel, data, len, &id, error))
-    return FALSE;
+  g_mutex_lock (&self->send_lock);
   g_mutex_lock (&self->lock);
-  self->last_sent = MAX (self->last_sent, id);
+  state = self->state;
+  if (state == SC_CLIENT_STATE_DISCONNECTED || state == SC_CLIENT_STATE_CLOSED
+      || (!self->ever_connected && state != SC_CLIENT_STATE_CONNECTED))
+    {
+      g_mutex_unlock (&self->lock);
+      g_mutex_unlock (&self->send_lock);
+      g_set_error_literal (error, SC_ERROR, SC_ERROR_NOT_CONNECTED,
+                           state == SC_CLIENT_STATE_CLOSED ? "the session is closed"
+                                                           : "not connected");
+      return FALSE;
+    }
+  if (!sc_outbox_push (self->outbox, message, error))
+    {
+      g_mutex_unlock (&self->lock);
+      g_mutex_unlock (&self->send_lock);
+      return FALSE;
+    }
+  channel = ref_channel_locked (self);
   g_mutex_unlock (&self->lock);
+  if (channel != NULL)
+    {
+      const guint8 *data;
+      gsize len;
+      g_autoptr (GError) local = NULL;
+
+      data = g_bytes_get_data (message, &len);
+      if (sc_channel_send (channel, data, len, &id, &local))
+        {
+          g_mutex_lock (&self->lock);
+          sc_outbox_mark_sent (self->outbox, id);
+          g_mutex_unlock (&self->lock);
+        }
+      else if (g_error_matches (local, SC_ERROR, SC_ERROR_MESSAGE_TOO_LARGE))
+        {
+          g_mutex_lock (&self->lock);
+          sc_outbox_drop_unsent (self->outbox);
+          g_mutex_unlock (&self->lock);
+          g_mutex_unlock (&self->send_lock);
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+      /* else the channel is going away: it stays queued for the next one */
+    }
+  g_mutex_unlock (&self->send_lock);
   if (out_message_id != NULL)
     *out_message_id = id;
   return TRUE;
@@ -553,34 +916,33 @@ sc_client_send_bytes (ScClient *self, GBytes *message, guint64 *out_message_id, 
  * @timeout_ms: how long to wait at most, in milliseconds
  * @error: return location for a #GError
  *
- * Blocks until the server has acknowledged every message sent so far, the
- * connection ends, or @timeout_ms passes.
+ * Blocks until the server has acknowledged every message queued so far
+ * (the outbox is empty), the client is closed, or @timeout_ms passes.
+ * Reconnections in between are waited out.
  *
- * Returns: %TRUE when everything sent was acknowledged
+ * Returns: %TRUE when everything queued was acknowledged
  */
 gboolean
 sc_client_flush (ScClient *self, guint timeout_ms, GError **error)
 {
   gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * G_TIME_SPAN_MILLISECOND;
-  gboolean ok;
+  guint waiting;
 
   g_return_val_if_fail (SC_IS_CLIENT (self), FALSE);
   g_mutex_lock (&self->lock);
-  while (self->last_acked < self->last_sent && self->state == SC_CLIENT_STATE_CONNECTED)
+  while (sc_outbox_length (self->outbox) > 0 && self->state != SC_CLIENT_STATE_CLOSED)
     if (!g_cond_wait_until (&self->cond, &self->lock, deadline))
       break;
-  ok = self->last_acked >= self->last_sent;
-  if (!ok && self->state != SC_CLIENT_STATE_CONNECTED && self->error != NULL)
-    g_propagate_prefixed_error (
-        error, g_error_copy (self->error),
-        "%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " messages acknowledged: ", self->last_acked,
-        self->last_sent);
-  else if (!ok)
+  waiting = sc_outbox_length (self->outbox);
+  if (waiting > 0 && self->state == SC_CLIENT_STATE_CLOSED && self->error != NULL)
+    g_propagate_prefixed_error (error, g_error_copy (self->error),
+                                "%u message(s) not acknowledged: ", waiting);
+  else if (waiting > 0)
     g_set_error (error, SC_ERROR, SC_ERROR_TIMEOUT,
-                 "%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " messages acknowledged after %u ms",
-                 self->last_acked, self->last_sent, timeout_ms);
+                 "%u message(s) not acknowledged after %u ms (%s)", waiting, timeout_ms,
+                 self->state == SC_CLIENT_STATE_CONNECTED ? "connected" : "reconnecting");
   g_mutex_unlock (&self->lock);
-  return ok;
+  return waiting == 0;
 }
 
 /**
@@ -665,13 +1027,21 @@ sc_client_shutdown (ScClient *self)
 
   g_return_if_fail (SC_IS_CLIENT (self));
   g_mutex_lock (&self->lock);
-  if (self->channel != NULL && self->state != SC_CLIENT_STATE_CLOSED)
+  self->shutting_down = TRUE;
+  g_cancellable_cancel (self->connect_cancel);
+  if (self->retry_source != NULL)
+    {
+      g_source_destroy (self->retry_source);
+      g_clear_pointer (&self->retry_source, g_source_unref);
+    }
+  if (self->channel != NULL)
     channel = sc_channel_ref (self->channel);
   g_mutex_unlock (&self->lock);
   if (channel != NULL)
     sc_channel_close (channel, SC_CLOSE_NORMAL, "closed by the client");
   g_mutex_lock (&self->lock);
-  while (channel != NULL && self->state != SC_CLIENT_STATE_CLOSED)
+  while ((self->channel != NULL || self->state == SC_CLIENT_STATE_CONNECTING)
+         && self->state != SC_CLIENT_STATE_CLOSED)
     g_cond_wait (&self->cond, &self->lock);
   set_state_locked (self, SC_CLIENT_STATE_CLOSED);
   g_mutex_unlock (&self->lock);
@@ -727,6 +1097,71 @@ sc_client_get_server_fingerprint (ScClient *self)
 {
   g_return_val_if_fail (SC_IS_CLIENT (self), NULL);
   return self->server_fingerprint[0] ? self->server_fingerprint : NULL;
+}
+
+/**
+ * sc_client_get_outbox_length:
+ * @self: a #ScClient
+ *
+ * Returns: how many messages wait for the server's acknowledgement
+ */
+guint
+sc_client_get_outbox_length (ScClient *self)
+{
+  guint n;
+
+  g_return_val_if_fail (SC_IS_CLIENT (self), 0);
+  g_mutex_lock (&self->lock);
+  n = sc_outbox_length (self->outbox);
+  g_mutex_unlock (&self->lock);
+  return n;
+}
+
+/**
+ * sc_client_get_resumption_count:
+ * @self: a #ScClient
+ *
+ * Returns: how many reconnections resumed the stream with a ticket (no
+ *   signatures, nothing delivered twice)
+ */
+guint
+sc_client_get_resumption_count (ScClient *self)
+{
+  guint n;
+
+  g_return_val_if_fail (SC_IS_CLIENT (self), 0);
+  g_mutex_lock (&self->lock);
+  n = self->resumptions;
+  g_mutex_unlock (&self->lock);
+  return n;
+}
+
+/**
+ * sc_client_set_reconnect:
+ * @self: a #ScClient
+ * @enabled: whether to reconnect by itself after a lost connection
+ * @initial_ms: the first delay; each next one doubles (0: the default, 250)
+ * @max_ms: the longest delay (0: the default, 30000)
+ * @give_up_ms: give up after this long without a session, then the state
+ *   is closed and #ScClient::error says why (0: never)
+ *
+ * Sets the reconnection policy. Delays get "equal jitter": each is between
+ * half and all of its nominal value. Reconnection is on by default and only
+ * follows a lost connection: the first connection, a refused server key or
+ * a protocol error end the client at once. Call before connecting.
+ */
+void
+sc_client_set_reconnect (ScClient *self, gboolean enabled, guint initial_ms, guint max_ms,
+                         guint give_up_ms)
+{
+  g_return_if_fail (SC_IS_CLIENT (self));
+  g_mutex_lock (&self->lock);
+  self->reconnect = enabled;
+  self->backoff_initial_ms = initial_ms > 0 ? initial_ms : SC_CLIENT_DEFAULT_BACKOFF_INITIAL_MS;
+  self->backoff_max_ms = MAX (max_ms > 0 ? max_ms : SC_CLIENT_DEFAULT_BACKOFF_MAX_MS,
+                              self->backoff_initial_ms);
+  self->give_up_ms = give_up_ms;
+  g_mutex_unlock (&self->lock);
 }
 
 /**
@@ -828,6 +1263,11 @@ sc_client_finalize (GObject *object)
   ScClient *self = SC_CLIENT (object);
 
   g_clear_pointer (&self->channel, sc_channel_unref);
+  g_clear_object (&self->connect_cancel);
+  sc_outbox_free (self->outbox);
+  sc_secure_free (self->resumption, sizeof *self->resumption);
+  g_free (self->host);
+  g_mutex_clear (&self->send_lock);
   g_clear_object (&self->tls_config);
   g_clear_object (&self->identity);
   g_free (self->pinned);
@@ -888,7 +1328,17 @@ static void
 sc_client_init (ScClient *self)
 {
   sc_session_config_init (&self->session_config, SC_ROLE_CLIENT);
+  g_mutex_init (&self->send_lock);
   g_mutex_init (&self->lock);
+  self->outbox = sc_outbox_new (SC_OUTBOX_DEFAULT_MAX_MESSAGES, SC_OUTBOX_DEFAULT_MAX_BYTES);
+  self->resumption = sc_secure_alloc (sizeof *self->resumption);
+  if (self->resumption == NULL)
+    g_error ("out of secure memory");
+  self->connect_cancel = g_cancellable_new ();
+  self->reconnect = TRUE;
+  self->backoff_initial_ms = SC_CLIENT_DEFAULT_BACKOFF_INITIAL_MS;
+  self->backoff_max_ms = SC_CLIENT_DEFAULT_BACKOFF_MAX_MS;
+  self->give_up_ms = SC_CLIENT_DEFAULT_GIVE_UP_MS;
   g_cond_init (&self->cond);
   g_queue_init (&self->pending);
   self->user_context = g_main_context_ref_thread_default ();

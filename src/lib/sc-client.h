@@ -44,6 +44,8 @@ void sc_client_set_identity (ScClient *self, ScIdentity *identity);
 void sc_client_set_pinned_fingerprint (ScClient *self, const char *fingerprint);
 void sc_client_set_accept_any_server (ScClient *self, gboolean accept_any);
 void sc_client_set_known_hosts (ScClient *self, const char *path);
+void sc_client_set_reconnect (ScClient *self, gboolean enabled, guint initial_ms, guint max_ms,
+                              guint give_up_ms);
 
 gboolean sc_client_establish_secure_session (ScClient *self, const char *host, guint16 port,
                                              GCancellable *cancellable, GError **error);
@@ -63,6 +65,8 @@ gboolean sc_client_is_connected (ScClient *self);
 ScClientState sc_client_get_state (ScClient *self);
 const char *sc_client_get_server_fingerprint (ScClient *self);
 guint64 sc_client_get_last_acked (ScClient *self);
+guint sc_client_get_outbox_length (ScClient *self);
+guint sc_client_get_resumption_count (ScClient *self);
 gboolean sc_client_flush (ScClient *self, guint timeout_ms, GError **error);
 
 G_END_DECLS

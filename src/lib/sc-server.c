@@ -8,8 +8,18 @@
  * one mutex; every public method is safe from any thread. Signals are
  * emitted in the main context.
  *
- * Lock order: a channel's lock may be held when the server lock is taken
- * (the trust callback), never the reverse.
+ * Each client id names a stream (docs/PROTOCOL.md 4.7): the messages to
+ * and from one client across reconnections. A stream keeps what was sent
+ * to the client in an outbox until acknowledged; when the connection is
+ * lost the stream stays, detached, for the ticket lifetime, so that the
+ * client can resume it and get what it lacks; messages sent to a detached
+ * client wait in the outbox. Messages from the client are delivered once:
+ * by id, whatever connection they arrive on.
+ *
+ * Lock order: a stream's send_lock, then a channel's lock, then the server
+ * lock. A channel's lock may be held when the server lock is taken (the
+ * trust and resume callbacks), never the reverse; no channel is called with
+ * the server lock held.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -22,6 +32,8 @@
 #include "sc-channel.h"
 #include "sc-error.h"
 #include "sc-identity-private.h"
+#include "sc-outbox.h"
+#include "sc-ticket-keys.h"
 
 /* ms: how long shutdown waits for peers to take their close message before
  * it drops what is still queued. */
@@ -31,6 +43,8 @@
 /* hex digits of the key fingerprint in an authenticated client's id: 128
  * bits, so two keys collide with probability 2^-64 among 2^32 clients. */
 #define SC_CLIENT_ID_KEY_HEX 32
+/* us: detached streams are swept for expiry at most this often. */
+#define SC_SERVER_SWEEP_INTERVAL_US (10 * G_USEC_PER_SEC)
 
 G_DEFINE_ENUM_TYPE (ScClientAuthMode, sc_client_auth_mode,
                     G_DEFINE_ENUM_VALUE (SC_CLIENT_AUTH_MODE_NONE, "none"),
@@ -44,14 +58,35 @@ typedef struct
   GMainLoop *loop;
 } ScWorker;
 
+typedef struct _ScServerClient ScServerClient;
+
+/* One client's stream. Owned by the tables (by_id, streams) plus a
+ * reference from its attached connection. */
 typedef struct
+{
+  gatomicrefcount ref;
+  char *id;                             /* the client id */
+  char stream_key[2 * SC_STREAM_ID_LEN + 1]; /* hex stream id */
+  guint32 generation;                   /* a ticket with it may resume */
+  char fingerprint[2 * SC_SHA256_LEN + 1]; /* the client's key (hex), or empty */
+  GMutex send_lock; /* serialises the outbox with sc_channel_send */
+  /* Guarded by the server lock (the outbox by both locks): */
+  ScOutbox *outbox;
+  guint64 recv_id;   /* highest message id delivered from the client */
+  guint64 sent_id;   /* highest message id sent to the client */
+  ScServerClient *conn; /* attached connection, or NULL: detached */
+  gint64 detached_us;   /* monotonic, when conn went away */
+} ScServerStream;
+
+struct _ScServerClient
 {
   ScServer *server; /* not a reference: shutdown outlives every client */
   ScChannel *channel;
   char *id;     /* NULL until the handshake completes */
   char *source; /* the peer's address without the port */
   gboolean handshaking;
-} ScServerClient;
+  ScServerStream *stream; /* a reference, once attached */
+};
 
 struct _ScServer
 {
@@ -78,10 +113,15 @@ struct _ScServer
   GMutex lock;            /* guards everything below */
   GCond cond;             /* signalled when a client goes away */
   GHashTable *clients;    /* ScServerClient * set: every connection */
-  GHashTable *by_id;      /* id -> ScServerClient *, handshake done */
+  GHashTable *by_id;      /* id -> ScServerStream *, attached or detached */
+  GHashTable *streams;    /* hex stream id -> ScServerStream * */
   GHashTable *per_source; /* source -> count */
   guint n_handshakes;
+  guint n_attached;
+  gint64 last_sweep_us;
   GStrv allowed; /* fingerprints, or NULL for any */
+  guint ticket_lifetime_s; /* 0: no resumption */
+  ScTicketKeyring *ticket_keys;
 };
 
 G_DEFINE_TYPE (ScServer, sc_server, G_TYPE_OBJECT)
@@ -117,6 +157,7 @@ enum
   PROP_REKEY_AFTER_TIME,
   PROP_REKEY_AFTER_RECORDS,
   PROP_REKEY_AFTER_BYTES,
+  PROP_TICKET_LIFETIME,
   N_PROPS
 };
 
@@ -159,6 +200,10 @@ static const UintProp uint_props[] = {
     SC_DEFAULT_MAX_SKEW_MS, SESSION_LIMIT (max_skew_ms) },
   { PROP_REKEY_AFTER_TIME, "rekey-after-time", "Key age that triggers a key update, ms", 0,
     G_MAXUINT, SC_DEFAULT_REKEY_AFTER_MS, SESSION_LIMIT (rekey_after_ms) },
+  { PROP_TICKET_LIFETIME, "ticket-lifetime",
+    "s a resumption ticket (and a lost client's stream) lives; 0: no resumption", 0,
+    SC_MAX_TICKET_LIFETIME_S, SC_DEFAULT_TICKET_LIFETIME_S,
+    G_STRUCT_OFFSET (ScServer, ticket_lifetime_s) },
 };
 
 static guint *
@@ -245,55 +290,333 @@ client_id_for (ScChannel *channel)
   return g_strdup_printf ("anon-%s", hex);
 }
 
+/* ---- streams ------------------------------------------------------------- */
+
+static ScServerStream *
+stream_ref (ScServerStream *st)
+{
+  g_atomic_ref_count_inc (&st->ref);
+  return st;
+}
+
+static void
+stream_unref (ScServerStream *st)
+{
+  if (st == NULL || !g_atomic_ref_count_dec (&st->ref))
+    return;
+  sc_outbox_free (st->outbox);
+  g_mutex_clear (&st->send_lock);
+  g_free (st->id);
+  g_free (st);
+}
+
+/* With the lock held: forgets a stream (its id and stream id). */
+static void
+drop_stream_locked (ScServer *self, ScServerStream *st)
+{
+  if (g_hash_table_lookup (self->by_id, st->id) == st)
+    g_hash_table_remove (self->by_id, st->id);
+  if (g_hash_table_lookup (self->streams, st->stream_key) == st)
+    g_hash_table_remove (self->streams, st->stream_key); /* drops the tables' reference */
+}
+
+/* With the lock held: detached streams past the ticket lifetime go. */
+static void
+sweep_streams_locked (ScServer *self)
+{
+  gint64 now = g_get_monotonic_time ();
+  gint64 life = (gint64) self->ticket_lifetime_s * G_USEC_PER_SEC;
+  GHashTableIter iter;
+  ScServerStream *st;
+
+  if (now - self->last_sweep_us < SC_SERVER_SWEEP_INTERVAL_US)
+    return;
+  self->last_sweep_us = now;
+  g_hash_table_iter_init (&iter, self->streams);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &st))
+    if (st->conn == NULL && now - st->detached_us >= life)
+      {
+        g_info ("the stream of %s expired with %u undelivered message(s)", st->id,
+                sc_outbox_length (st->outbox));
+        if (g_hash_table_lookup (self->by_id, st->id) == st)
+          g_hash_table_remove (self->by_id, st->id);
+        g_hash_table_iter_remove (&iter);
+      }
+}
+
+static ScServerStream *
+stream_new (const char *id, const ScChannelHandshake *hs, ScChannel *channel)
+{
+  ScServerStream *st = g_new0 (ScServerStream, 1);
+  ScChannelInfo info;
+
+  g_atomic_ref_count_init (&st->ref);
+  g_mutex_init (&st->send_lock);
+  st->id = g_strdup (id);
+  sc_hex_format (hs->stream_id, SC_STREAM_ID_LEN, st->stream_key);
+  st->generation = hs->generation;
+  st->outbox = sc_outbox_new (SC_OUTBOX_DEFAULT_MAX_MESSAGES, SC_OUTBOX_DEFAULT_MAX_BYTES);
+  sc_channel_get_info (channel, &info);
+  memcpy (st->fingerprint, info.fingerprint, sizeof st->fingerprint);
+  return st;
+}
+
+/* With send_lock held: sends the stream's unsent outbox entries on channel,
+ * in order; after a resumption they get back their ids. */
+static void
+pump_stream (ScServer *self, ScServerStream *st, ScChannel *channel)
+{
+  for (;;)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GBytes) message = NULL;
+      const guint8 *data;
+      gsize len;
+      guint64 id = 0;
+
+      g_mutex_lock (&self->lock);
+      message = sc_outbox_peek_unsent (st->outbox);
+      if (message != NULL)
+        g_bytes_ref (message);
+      g_mutex_unlock (&self->lock);
+      if (message == NULL)
+        return;
+      data = g_bytes_get_data (message, &len);
+      if (!sc_channel_send (channel, data, len, &id, &error))
+        {
+          if (!g_error_matches (error, SC_ERROR, SC_ERROR_MESSAGE_TOO_LARGE))
+            return; /* the connection is going: the next one sends it */
+          g_warning ("dropped a message for %s that it does not accept: %s", st->id,
+                     error->message);
+          g_mutex_lock (&self->lock);
+          sc_outbox_drop_unsent (st->outbox);
+          g_mutex_unlock (&self->lock);
+          continue;
+        }
+      g_mutex_lock (&self->lock);
+      sc_outbox_mark_sent (st->outbox, id);
+      st->sent_id = MAX (st->sent_id, id);
+      g_mutex_unlock (&self->lock);
+    }
+}
+
+/* ---- channel callbacks (worker threads) ---------------------------------- */
+
+/* With the lock held: the connection that owned st lets go of it. */
+static void
+unlink_conn_locked (ScServer *self, ScServerStream *st, ScChannel **old_channel)
+{
+  if (st->conn == NULL)
+    return;
+  *old_channel = sc_channel_ref (st->conn->channel);
+  g_clear_pointer (&st->conn->id, g_free);
+  g_clear_pointer (&st->conn->stream, stream_unref);
+  st->conn = NULL;
+  self->n_attached--;
+}
+
+/* A resumed handshake: the stream the ticket named takes the connection
+ * (an old, half-open connection of it is let go). NULL if the stream
+ * expired in between. */
+static ScServerStream *
+attach_resumed_locked (ScServer *self, const ScChannelHandshake *hs, ScChannel **old_channel)
+{
+  char key[2 * SC_STREAM_ID_LEN + 1];
+  ScServerStream *st;
+
+  sc_hex_format (hs->stream_id, SC_STREAM_ID_LEN, key);
+  st = g_hash_table_lookup (self->streams, key);
+  if (st == NULL)
+    return NULL;
+  unlink_conn_locked (self, st, old_channel);
+  st->generation = hs->generation;
+  return st;
+}
+
+/* A full handshake: a new stream. The client's previous stream, if any
+ * (same key), ends: its connection is closed and its undelivered messages
+ * move to the new stream, to be sent again (at least once). The caller
+ * holds prev's send_lock. */
+static ScServerStream *
+attach_new_locked (ScServer *self, ScServerClient *client, const char *id,
+                   const ScChannelHandshake *hs, ScServerStream *prev, ScChannel **old_channel)
+{
+  ScServerStream *st = stream_new (id, hs, client->channel);
+
+  if (prev != NULL && g_hash_table_lookup (self->by_id, id) == prev)
+    {
+      ScOutbox *swap = st->outbox;
+
+      unlink_conn_locked (self, prev, old_channel);
+      st->outbox = prev->outbox;
+      prev->outbox = swap;
+      drop_stream_locked (self, prev);
+    }
+  g_hash_table_insert (self->streams, st->stream_key, st);
+  g_hash_table_insert (self->by_id, st->id, st);
+  return st;
+}
+
+/* The connection that lost its stream to this one is closed (after the
+ * lock is released: no channel call under it). */
+static void
+close_previous (ScServer *self, const char *id, ScChannel *old_channel, gboolean resumed)
+{
+  const char *why = resumed ? "resumed on a new connection" : "replaced by a new connection";
+
+  g_info ("client %s reconnected: closing its previous connection", id);
+  post_event (self, SIGNAL_CLIENT_DISCONNECTED, id, NULL, why);
+  sc_channel_close (old_channel, SC_CLOSE_NORMAL, why);
+  sc_channel_unref (old_channel);
+}
+
+/* The new connection catches up: after a resumption what the client
+ * already has is dropped and the rest goes again under the same ids; after
+ * a full handshake everything left goes as new messages. */
+static void
+catch_up (ScServer *self, ScServerStream *st, ScChannel *channel, const ScChannelHandshake *hs)
+{
+  g_mutex_lock (&st->send_lock);
+  g_mutex_lock (&self->lock);
+  if (hs->resumed)
+    sc_outbox_ack (st->outbox, hs->peer_recv_id);
+  else
+    st->sent_id = 0;
+  sc_outbox_unsend_all (st->outbox);
+  g_mutex_unlock (&self->lock);
+  pump_stream (self, st, channel);
+  g_mutex_unlock (&st->send_lock);
+}
+
 static void
 on_handshake_done (ScChannel *channel, gpointer data)
 {
   ScServerClient *client = data;
   ScServer *self = client->server;
-  g_autofree char *id = client_id_for (channel);
-  ScServerClient *old;
-  ScChannel *replaced = NULL;
+  g_autofree char *new_id = client_id_for (channel);
+  ScChannelHandshake hs;
+  ScChannel *old_channel = NULL;
+  ScServerStream *st, *prev = NULL;
 
+  sc_channel_get_handshake (channel, &hs);
+  /* A full handshake may take over the outbox of the client's previous
+   * stream: that stream's send_lock is held while it moves. */
+  g_mutex_lock (&self->lock);
+  if (!hs.resumed && (prev = g_hash_table_lookup (self->by_id, new_id)) != NULL)
+    stream_ref (prev);
+  g_mutex_unlock (&self->lock);
+  if (prev != NULL)
+    g_mutex_lock (&prev->send_lock);
   g_mutex_lock (&self->lock);
   client->handshaking = FALSE;
   self->n_handshakes--;
-  old = g_hash_table_lookup (self->by_id, id);
-  if (old != NULL)
+  st = hs.resumed ? attach_resumed_locked (self, &hs, &old_channel)
+                  : attach_new_locked (self, client, new_id, &hs, prev, &old_channel);
+  if (st != NULL)
     {
-      replaced = sc_channel_ref (old->channel);
-      /* The table's key is old->id itself: drop the entry before the string. */
-      g_hash_table_remove (self->by_id, id);
-      g_clear_pointer (&old->id, g_free); /* it no longer answers to this id */
+      st->conn = client;
+      client->stream = stream_ref (st);
+      client->id = g_strdup (st->id);
+      self->n_attached++;
     }
-  client->id = g_strdup (id);
-  g_hash_table_insert (self->by_id, client->id, client);
   g_mutex_unlock (&self->lock);
-
-  if (replaced != NULL)
+  if (prev != NULL)
     {
-      g_info ("client %s reconnected: closing its previous connection", id);
-      post_event (self, SIGNAL_CLIENT_DISCONNECTED, id, NULL, "replaced by a new connection");
-      sc_channel_close (replaced, SC_CLOSE_GOING_AWAY, "replaced by a new connection");
-      sc_channel_unref (replaced);
+      g_mutex_unlock (&prev->send_lock);
+      stream_unref (prev);
     }
-  g_info ("client %s connected from %s", id, sc_channel_get_peer_address (channel));
-  post_event (self, SIGNAL_CLIENT_CONNECTED, id, NULL, NULL);
+  if (old_channel != NULL)
+    close_previous (self, st != NULL ? st->id : new_id, old_channel, hs.resumed);
+  if (st == NULL)
+    {
+      sc_channel_close (channel, SC_CLOSE_GOING_AWAY, "its stream expired meanwhile");
+      return;
+    }
+  catch_up (self, st, channel, &hs);
+  g_info ("client %s %s from %s", st->id, hs.resumed ? "resumed its stream" : "connected",
+          sc_channel_get_peer_address (channel));
+  post_event (self, SIGNAL_CLIENT_CONNECTED, st->id, NULL, NULL);
 }
 
+/* Delivers a message once: by id within the stream, whichever connection
+ * it came on; a connection that no longer owns the stream delivers
+ * nothing. */
 static void
 on_message (ScChannel *channel, guint64 msg_id, GBytes *message, gpointer data)
 {
   ScServerClient *client = data;
+  ScServer *self = client->server;
   g_autofree char *id = NULL;
+  gboolean fresh = FALSE;
 
-  g_mutex_lock (&client->server->lock);
-  id = g_strdup (client->id);
-  g_mutex_unlock (&client->server->lock);
-  if (id == NULL)
-    return; /* replaced meanwhile: its messages are no one's */
+  g_mutex_lock (&self->lock);
+  if (client->stream != NULL && client->stream->conn == client)
+    {
+      fresh = msg_id > client->stream->recv_id;
+      if (fresh)
+        client->stream->recv_id = msg_id;
+      id = g_strdup (client->id);
+    }
+  g_mutex_unlock (&self->lock);
+  if (id == NULL || !fresh)
+    {
+      g_debug ("dropped message %" G_GUINT64_FORMAT ": %s", msg_id,
+               id == NULL ? "its connection was replaced" : "already delivered");
+      return;
+    }
   g_debug ("message %" G_GUINT64_FORMAT " from %s: %zu bytes", msg_id, id,
            g_bytes_get_size (message));
-  post_event (client->server, SIGNAL_MESSAGE_RECEIVED, id, message, NULL);
+  post_event (self, SIGNAL_MESSAGE_RECEIVED, id, message, NULL);
+}
+
+static void
+on_acked (ScChannel *channel, guint64 msg_id, gpointer data)
+{
+  ScServerClient *client = data;
+  ScServer *self = client->server;
+  ScServerStream *st = NULL;
+
+  g_mutex_lock (&self->lock);
+  if (client->stream != NULL)
+    st = stream_ref (client->stream);
+  g_mutex_unlock (&self->lock);
+  if (st == NULL)
+    return;
+  g_mutex_lock (&st->send_lock);
+  g_mutex_lock (&self->lock);
+  if (st->conn == client)
+    sc_outbox_ack (st->outbox, msg_id);
+  g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&st->send_lock);
+  stream_unref (st);
+}
+
+/* Under the new channel's lock: may the ticket's stream be resumed? Only
+ * at its current generation (each ticket once), by the identity it was
+ * issued to, and if the client cannot have more than we sent. */
+static int
+on_resume (ScChannel *channel, const ScResumeRequest *req, guint64 *server_recv_id, gpointer data)
+{
+  ScServerClient *client = data;
+  ScServer *self = client->server;
+  char key[2 * SC_STREAM_ID_LEN + 1], fp[2 * SC_SHA256_LEN + 1] = "";
+  ScServerStream *st;
+  int ret = -1;
+
+  sc_hex_format (req->stream_id, SC_STREAM_ID_LEN, key);
+  if (req->client->type != 0)
+    sc_hex_format (req->client->fingerprint, SC_SHA256_LEN, fp);
+  g_mutex_lock (&self->lock);
+  st = g_hash_table_lookup (self->streams, key);
+  if (st != NULL && st->generation == req->generation && req->client_recv_id <= st->sent_id
+      && sc_memeq_ct (st->fingerprint, fp, sizeof fp))
+    {
+      *server_recv_id = st->recv_id;
+      ret = 0;
+    }
+  g_mutex_unlock (&self->lock);
+  g_debug ("resumption of stream %.8s... %s", key, ret == 0 ? "accepted" : "refused");
+  return ret;
 }
 
 static void
@@ -307,18 +630,39 @@ release_source_locked (ScServer *self, const char *source)
     g_hash_table_insert (self->per_source, g_strdup (source), GUINT_TO_POINTER (n - 1));
 }
 
+/* With the lock held: the connection of a stream is gone. A lost
+ * connection leaves the stream for the client to resume (when tickets are
+ * on); a clean close by either side ends it. */
+static void
+detach_locked (ScServer *self, ScServerClient *client, gboolean lost)
+{
+  ScServerStream *st = client->stream;
+
+  if (st == NULL)
+    return;
+  if (st->conn == client)
+    {
+      st->conn = NULL;
+      st->detached_us = g_get_monotonic_time ();
+      self->n_attached--;
+      if (!lost || self->ticket_keys == NULL)
+        drop_stream_locked (self, st);
+    }
+  g_clear_pointer (&client->stream, stream_unref);
+}
+
 static void
 on_closed (ScChannel *channel, const GError *error, const char *reason, gpointer data)
 {
   ScServerClient *client = data;
   ScServer *self = client->server;
   g_autofree char *id = NULL;
+  gboolean lost = error != NULL && sc_channel_get_peer_close_reason (channel) < 0;
 
   g_mutex_lock (&self->lock);
   if (client->handshaking)
     self->n_handshakes--;
-  if (client->id != NULL && g_hash_table_lookup (self->by_id, client->id) == client)
-    g_hash_table_remove (self->by_id, client->id);
+  detach_locked (self, client, lost);
   id = g_steal_pointer (&client->id);
   release_source_locked (self, client->source);
   g_hash_table_remove (self->clients, client); /* frees client */
@@ -339,7 +683,9 @@ on_closed (ScChannel *channel, const GError *error, const char *reason, gpointer
 static const ScChannelCallbacks channel_callbacks = {
   .handshake_done = on_handshake_done,
   .message = on_message,
+  .acked = on_acked,
   .closed = on_closed,
+  .resume = on_resume,
 };
 
 /* Trust policy for client identities: the allowed list, when there is one. */
@@ -364,6 +710,7 @@ verify_client (void *data, const ScPeerIdentity *peer)
 static void
 server_client_free (ScServerClient *client)
 {
+  g_clear_pointer (&client->stream, stream_unref);
   g_clear_pointer (&client->channel, sc_channel_unref);
   g_free (client->id);
   g_free (client->source);
@@ -409,16 +756,26 @@ on_incoming (GSocketService *service, GSocketConnection *conn, GObject *source_o
   ScServerClient *client = g_new0 (ScServerClient, 1);
   ScWorker *worker = &self->workers[self->next_worker++ % self->n_workers];
   const char *refused;
+  ScSessionConfig config = self->session_config;
+  GBytes *keys = self->ticket_keys != NULL ? sc_ticket_keyring_snapshot (self->ticket_keys) : NULL;
 
   client->server = self;
   client->source = source_of (conn);
   client->handshaking = TRUE;
+  if (keys != NULL)
+    {
+      config.ticket_keys = g_bytes_get_data (keys, NULL);
+      config.n_ticket_keys = g_bytes_get_size (keys) / sizeof (ScTicketKey);
+    }
   g_mutex_lock (&self->lock);
+  sweep_streams_locked (self);
   refused = admit_locked (self, client->source);
   if (refused == NULL)
     {
-      client->channel = sc_channel_new (G_IO_STREAM (conn), worker->context, &self->session_config,
+      client->channel = sc_channel_new (G_IO_STREAM (conn), worker->context, &config,
                                         verify_client, &channel_callbacks, client, &error);
+      if (client->channel != NULL && keys != NULL)
+        sc_channel_hold (client->channel, g_steal_pointer (&keys), (GDestroyNotify) g_bytes_unref);
       if (client->channel == NULL)
         {
           release_source_locked (self, client->source);
@@ -429,6 +786,7 @@ on_incoming (GSocketService *service, GSocketConnection *conn, GObject *source_o
         g_hash_table_add (self->clients, client);
     }
   g_mutex_unlock (&self->lock);
+  g_clear_pointer (&keys, g_bytes_unref);
   if (refused != NULL)
     {
       g_message ("refused a connection from %s: %s", client->source, refused);
@@ -644,6 +1002,11 @@ sc_server_start (ScServer *self, GError **error)
     }
   self->session_config.identity = sc_identity_get_key (self->identity);
   self->session_config.client_auth = (ScClientAuth) self->client_auth;
+  if (self->ticket_lifetime_s > 0)
+    {
+      self->session_config.ticket_lifetime_s = self->ticket_lifetime_s;
+      self->ticket_keys = sc_ticket_keyring_new (self->ticket_lifetime_s);
+    }
   self->main_context = g_main_context_ref_thread_default ();
   self->service = g_socket_service_new ();
   g_socket_service_stop (self->service); /* new services start active; not here */
@@ -719,8 +1082,11 @@ sc_server_shutdown (ScServer *self)
       g_mutex_lock (&self->lock);
       wait_empty_locked (self, G_MAXINT64);
     }
+  g_hash_table_remove_all (self->by_id);
+  g_hash_table_remove_all (self->streams); /* undelivered messages die with the server */
   g_mutex_unlock (&self->lock);
   stop_workers (self);
+  g_clear_pointer (&self->ticket_keys, sc_ticket_keyring_free);
   g_clear_object (&self->service);
   g_clear_pointer (&self->listen_addresses, g_ptr_array_unref);
   g_info ("stopped");
@@ -732,11 +1098,13 @@ sc_server_shutdown (ScServer *self)
 static ScChannel *
 lookup_channel (ScServer *self, const char *client_id, GError **error)
 {
+  ScServerStream *st;
   ScServerClient *client;
   ScChannel *channel = NULL;
 
   g_mutex_lock (&self->lock);
-  client = client_id ? g_hash_table_lookup (self->by_id, client_id) : NULL;
+  st = client_id ? g_hash_table_lookup (self->by_id, client_id) : NULL;
+  client = st != NULL ? st->conn : NULL;
   if (client != NULL)
     channel = sc_channel_ref (client->channel);
   g_mutex_unlock (&self->lock);
@@ -750,7 +1118,9 @@ lookup_channel (ScServer *self, const char *client_id, GError **error)
  * sc_server_get_client_ids:
  * @self: a #ScServer
  *
- * Returns: (transfer full): the ids of the clients whose handshake completed
+ * Returns: (transfer full): the ids of the connected clients (whose
+ *   handshake completed); a client whose connection was lost and that may
+ *   still resume is not listed, but sc_server_send_message() queues for it
  */
 GStrv
 sc_server_get_client_ids (ScServer *self)
@@ -758,12 +1128,14 @@ sc_server_get_client_ids (ScServer *self)
   g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
   GHashTableIter iter;
   const char *id;
+  ScServerStream *st;
 
   g_return_val_if_fail (SC_IS_SERVER (self), NULL);
   g_mutex_lock (&self->lock);
   g_hash_table_iter_init (&iter, self->by_id);
-  while (g_hash_table_iter_next (&iter, (gpointer *) &id, NULL))
-    g_strv_builder_add (builder, id);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &id, (gpointer *) &st))
+    if (st->conn != NULL)
+      g_strv_builder_add (builder, id);
   g_mutex_unlock (&self->lock);
   return g_strv_builder_end (builder);
 }
@@ -781,7 +1153,7 @@ sc_server_get_client_count (ScServer *self)
 
   g_return_val_if_fail (SC_IS_SERVER (self), 0);
   g_mutex_lock (&self->lock);
-  n = g_hash_table_size (self->by_id);
+  n = self->n_attached;
   g_mutex_unlock (&self->lock);
   return n;
 }
@@ -833,7 +1205,11 @@ sc_server_get_client_info (ScServer *self, const char *client_id, GError **error
  * @out_message_id: (out) (optional): the protocol message id it was sent under
  * @error: return location for a #GError
  *
- * Encrypts and queues @message for one client. Safe from any thread.
+ * Encrypts and queues @message for one client. Safe from any thread. The
+ * message stays in the client's outbox until the client acknowledges it;
+ * if the connection is lost it is sent again when the client resumes. A
+ * client whose connection was lost (but may resume) gets it then; its
+ * message id is 0 until it is sent. A full outbox is %SC_ERROR_BUSY.
  *
  * Returns: %TRUE if queued
  */
@@ -841,17 +1217,58 @@ gboolean
 sc_server_send_bytes (ScServer *self, const char *client_id, GBytes *message,
                       guint64 *out_message_id, GError **error)
 {
+  ScServerStream *st = NULL;
   g_autoptr (ScChannel) channel = NULL;
-  gsize len;
-  const guint8 *data;
+  g_autoptr (GError) local = NULL;
+  guint64 id = 0;
+  gboolean ok = TRUE;
 
   g_return_val_if_fail (SC_IS_SERVER (self), FALSE);
   g_return_val_if_fail (message != NULL, FALSE);
-  channel = lookup_channel (self, client_id, error);
-  if (channel == NULL)
-    return FALSE;
-  data = g_bytes_get_data (message, &len);
-  return sc_channel_send (channel, data, len, out_message_id, error);
+  g_mutex_lock (&self->lock);
+  if (client_id != NULL && (st = g_hash_table_lookup (self->by_id, client_id)) != NULL)
+    stream_ref (st);
+  g_mutex_unlock (&self->lock);
+  if (st == NULL)
+    {
+      g_set_error (error, SC_ERROR, SC_ERROR_UNKNOWN_CLIENT, "no client with id “%s”",
+                   client_id ? client_id : "");
+      return FALSE;
+    }
+  g_mutex_lock (&st->send_lock);
+  g_mutex_lock (&self->lock);
+  ok = sc_outbox_push (st->outbox, message, error);
+  if (ok && st->conn != NULL)
+    channel = sc_channel_ref (st->conn->channel);
+  g_mutex_unlock (&self->lock);
+  if (ok && channel != NULL)
+    {
+      const guint8 *data;
+      gsize len;
+
+      data = g_bytes_get_data (message, &len);
+      if (sc_channel_send (channel, data, len, &id, &local))
+        {
+          g_mutex_lock (&self->lock);
+          sc_outbox_mark_sent (st->outbox, id);
+          st->sent_id = MAX (st->sent_id, id);
+          g_mutex_unlock (&self->lock);
+        }
+      else if (g_error_matches (local, SC_ERROR, SC_ERROR_MESSAGE_TOO_LARGE))
+        {
+          g_mutex_lock (&self->lock);
+          sc_outbox_drop_unsent (st->outbox);
+          g_mutex_unlock (&self->lock);
+          g_propagate_error (error, g_steal_pointer (&local));
+          ok = FALSE;
+        }
+      /* else the connection is going: the message waits for the next one */
+    }
+  g_mutex_unlock (&st->send_lock);
+  stream_unref (st);
+  if (ok && out_message_id != NULL)
+    *out_message_id = id;
+  return ok;
 }
 
 /**
@@ -896,7 +1313,21 @@ sc_server_close_client_connection (ScServer *self, const char *client_id, GError
 {
   g_autoptr (ScChannel) channel = NULL;
 
+  ScServerStream *st;
+  gboolean dropped = FALSE;
+
   g_return_val_if_fail (SC_IS_SERVER (self), FALSE);
+  /* A client that lost its connection and may resume: forget its stream. */
+  g_mutex_lock (&self->lock);
+  st = client_id != NULL ? g_hash_table_lookup (self->by_id, client_id) : NULL;
+  if (st != NULL && st->conn == NULL)
+    {
+      drop_stream_locked (self, st);
+      dropped = TRUE;
+    }
+  g_mutex_unlock (&self->lock);
+  if (dropped)
+    return TRUE;
   channel = lookup_channel (self, client_id, error);
   if (channel == NULL)
     return FALSE;
@@ -925,6 +1356,7 @@ sc_server_finalize (GObject *object)
   g_clear_object (&self->identity);
   g_hash_table_unref (self->clients);
   g_hash_table_unref (self->by_id);
+  g_hash_table_unref (self->streams);
   g_hash_table_unref (self->per_source);
   g_strfreev (self->allowed);
   g_clear_pointer (&self->main_context, g_main_context_unref);
@@ -1100,6 +1532,8 @@ sc_server_init (ScServer *self)
   g_cond_init (&self->cond);
   self->clients = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) server_client_free, NULL);
   self->by_id = g_hash_table_new (g_str_hash, g_str_equal);
+  self->streams = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                         (GDestroyNotify) stream_unref);
   self->per_source = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->extra_addresses = g_ptr_array_new_with_free_func (g_free);
   self->extra_ports = g_array_new (FALSE, FALSE, sizeof (guint16));

@@ -150,6 +150,9 @@ main (int argc, char **argv)
     }
   app.client = sc_client_new (NULL);
   sc_client_set_pinned_fingerprint (app.client, argv[3]);
+  /* A scripted client: a lost session ends it (the reconnect tests drive
+   * ScClient directly). */
+  sc_client_set_reconnect (app.client, FALSE, 0, 0, 0);
   g_signal_connect (app.client, "message-received", G_CALLBACK (on_message), &app);
   g_signal_connect (app.client, "state-changed", G_CALLBACK (on_state_changed), &app);
   g_signal_connect (app.client, "error", G_CALLBACK (on_error), &app);

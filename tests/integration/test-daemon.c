@@ -770,11 +770,13 @@ test_properties (ItFixture *fx, gconstpointer data)
 
 /* ---- stopping ------------------------------------------------------------ */
 
+/* The daemon says it is going away: its clients start reconnecting (it
+ * may be restarting), without an error. */
 static void
 assert_clean_stop (ItFixture *fx, ItClient *a, ItClient *b)
 {
-  it_client_wait_state (fx, a, SC_CLIENT_STATE_CLOSED);
-  it_client_wait_state (fx, b, SC_CLIENT_STATE_CLOSED);
+  it_client_wait_state (fx, a, SC_CLIENT_STATE_RECONNECTING);
+  it_client_wait_state (fx, b, SC_CLIENT_STATE_RECONNECTING);
   /* A close message, not a broken connection. */
   g_assert_cmpuint (a->errors->len, ==, 0);
   g_assert_cmpuint (b->errors->len, ==, 0);

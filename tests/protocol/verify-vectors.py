@@ -1,16 +1,23 @@
 #!/usr/bin/python3
 # verify-vectors.py: an independent implementation of docs/PROTOCOL.md (SecureComm v1)
-# that checks the known-answer trace docs/vectors/handshake-v1.txt (PROTOCOL.md 11).
+# that checks the known-answer traces of docs/vectors/ (PROTOCOL.md 11).
 #
-# Usage: verify-vectors.py VECTOR_FILE PROTOCOL_MD
+# Usage: verify-vectors.py VECTOR_FILE... PROTOCOL_MD
+#   e.g. verify-vectors.py docs/vectors/handshake-v1.txt docs/vectors/resumption-v1.txt \
+#                          docs/PROTOCOL.md
+# The last argument is the document; every argument before it is a trace. A trace with a
+# [resumed-handshake] group (resumption-v1.txt) is checked as a stream over two connections.
 #
 # Written from the document only (not from src/protocol/). From the [inputs] group and the wire
 # records alone -- plus the ephemeral private scalars c_ephemeral_private / s_ephemeral_private
-# from the key logs, the only secrets taken from the file -- it recomputes the ECDH, the key
-# schedule, every traffic key, opens every protected record, checks both Identity messages,
-# both Verify signatures and both Finished values, follows the application content (messages,
-# ACKs, key updates, CLOSE), and compares every logged secret and every `.inner` line with its
-# own values. It also recomputes the worked examples and constants printed in PROTOCOL.md
+# from the key logs, the only secrets taken from the file, themselves checked against the seeded
+# random streams -- it recomputes the ECDH, the key schedule (with the resumption psk for a
+# resumed handshake, 5.2), every traffic key, opens every protected record, checks the Identity
+# messages, the Verify signatures and the Finished values, follows the application content
+# (messages, ACKs, key updates, NewSessionTickets, CLOSE), opens every ticket with the server's
+# ticket key (4.7.4) and checks its contents, checks the resumption extensions of the hellos
+# (4.7.2, 4.7.5, 4.7.6), and compares every logged secret and every `.inner` line with its own
+# values. It also recomputes the worked examples and constants printed in PROTOCOL.md
 # (parsed out of the document, so a divergence between document and code fails).
 #
 # Output: TAP, one line per check group; exit status 1 if any check fails.
@@ -19,6 +26,7 @@
 
 import hashlib
 import hmac
+import os
 import re
 import struct
 import sys
@@ -49,7 +57,9 @@ INNER_NAMES = {1: "HANDSHAKE", 2: "MESSAGE", 3: "ACK", 4: "PING", 5: "PONG", 6: 
                7: "CLOSE", 8: "ERROR"}
 
 HS_CLIENT_HELLO, HS_SERVER_HELLO, HS_IDENTITY, HS_VERIFY, HS_FINISHED = 1, 2, 3, 4, 5
-HS_NAMES = {1: "ClientHello", 2: "ServerHello", 3: "Identity", 4: "Verify", 5: "Finished"}
+HS_NEW_SESSION_TICKET = 6
+HS_NAMES = {1: "ClientHello", 2: "ServerHello", 3: "Identity", 4: "Verify", 5: "Finished",
+            6: "NewSessionTicket"}
 MAX_HANDSHAKE_MSG = 16380
 MAX_OFFERED_VERSIONS = 8
 MAX_EXTENSIONS = 16
@@ -65,15 +75,57 @@ SUPPORTED_VERSIONS = (VERSION_1,)
 # P-256 curve coefficient b (SEC 2); p and n are parsed from PROTOCOL.md 1.4 and cross-checked.
 P256_B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
 
-# What the trace is documented to contain (PROTOCOL.md 11 and the brief of this test).
-EXPECTED_MESSAGES = {
-    "c2s": [(1, b"Hello, secure world!"), (2, b"after the key update")],
-    "s2c": [(1, b"Hello, client!"), (2, b"after the key update, too")],
+# Session resumption (4.7). Extension types are parsed from the 4.2.3 table and cross-checked.
+EXT_RESUMPTION_TICKET, EXT_RESUMPTION_ACCEPT = 0x0001, 0x0002
+MAX_TICKET_LIFETIME_S = 86400
+MAX_TICKET_LEN = 512
+TICKET_FORMAT = 1
+# TicketContents (4.7.4) as this script expects it; the layout used for parsing is the one parsed
+# from the document, and the group doc.resumption fails if the two differ.
+TICKET_LAYOUT = [("uint8", "format", 1), ("uint64", "issued_ms", 8), ("uint32", "lifetime_s", 4),
+                 ("opaque", "stream_id", 16), ("uint32", "generation", 4), ("opaque", "psk", 32),
+                 ("opaque", "server_fingerprint", 32), ("uint8", "client_identity_type", 1),
+                 ("opaque", "client_spki", 91)]
+
+# What each trace is documented to contain (PROTOCOL.md 11 and the brief of this test):
+# messages (id, text, epoch of the key that protected them), ACK values, KEY_UPDATEs
+# (update_requested, new epoch), the CLOSE (direction, reason) and the NewSessionTickets.
+EXPECT_FULL = {
+    "messages": {"c2s": [(1, b"Hello, secure world!", 0), (2, b"after the key update", 1)],
+                 "s2c": [(1, b"Hello, client!", 0), (2, b"after the key update, too", 1)]},
+    "acks": {"s2c": [1, 2], "c2s": [1, 2]},
+    "key_updates": {"c2s": [(1, 1)], "s2c": [(0, 1)]},
+    "close": ("c2s", 0),
+    "tickets": 0,
+}
+# resumption-v1.txt, first connection: a message each way, a ticket, then the connection breaks
+# (no CLOSE: the stream goes on in the resumed connection).
+EXPECT_RES_1 = {
+    "messages": {"c2s": [(1, b"before the break", 0)], "s2c": [(1, b"me too", 0)]},
+    "acks": {"s2c": [1], "c2s": [1]},
+    "key_updates": {"c2s": [], "s2c": []},
+    "close": None,
+    "tickets": 1,
+}
+# Resumed connection: the next ticket, a message with id 2 (ids continue the stream), its ACK,
+# the client's CLOSE.
+EXPECT_RES_2 = {
+    "messages": {"c2s": [(2, b"after the break", 0)], "s2c": []},
+    "acks": {"s2c": [2], "c2s": []},
+    "key_updates": {"c2s": [], "s2c": []},
+    "close": ("c2s", 0),
+    "tickets": 1,
 }
 
 LOG_FIXED_NAMES = ["ecdh_shared", "handshake_secret", "c_hs_traffic", "s_hs_traffic",
                    "master_secret", "exporter_secret"]
+LOG_RES = "resumption_secret"
+LOG_PSK = "resumption_psk"
 LOG_EPOCH_RE = re.compile(r"^([cs])_ap_traffic_(\d+)$")
+
+LAYOUT_FULL = ["inputs", "handshake", "application", "secrets.client", "secrets.server"]
+LAYOUT_RESUMPTION = LAYOUT_FULL + ["resumed-handshake", "resumed-application", "secrets.client",
+                                   "secrets.server"]
 
 
 class DecodeError(Exception):
@@ -85,10 +137,19 @@ class Prereq(Exception):
 
 
 class State(dict):
+    """Values of one check context. A connection's context falls back to the document's (parent)
+    for values parsed from PROTOCOL.md, never to another connection's."""
+
+    def __init__(self, parent=None):
+        dict.__init__(self)
+        self.parent = parent
+
     def __getitem__(self, k):
-        if k not in self:
-            raise Prereq(k)
-        return dict.__getitem__(self, k)
+        if dict.__contains__(self, k):
+            return dict.__getitem__(self, k)
+        if self.parent is not None:
+            return self.parent[k]
+        raise Prereq(k)
 
 
 def hx(b):
@@ -173,6 +234,7 @@ class Group:
     def __init__(self, desc):
         self.desc = desc
         self.errors = []
+        self.notes = []
         self.checks = 0
 
     def ok(self, cond, detail):
@@ -189,17 +251,16 @@ class Group:
         return self.ok(got == want, "%s: computed %s, expected %s" % (what, got_s, want_s))
 
 
-GROUPS = []
-
-
 def group(desc):
+    """Name a check group; the plans at the end of the file say which groups run on what."""
     def deco(fn):
-        GROUPS.append((desc, fn))
+        fn.desc = desc
         return fn
     return deco
 
 
-S = State()
+DOC = State()   # values parsed from PROTOCOL.md
+S = DOC         # the context the running group works on (see run_plan)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,98 +474,246 @@ def g_doc_context(g):
     S["context"] = ctx
 
 
+STRUCT_FIELD_RE = re.compile(r"^\s*(uint8|uint16|uint32|uint64|opaque)\s+(\w+)(?:\[(\d+)\])?"
+                             r"(?:<(\d+)\.\.(\d+)>)?(?:\s*=\s*(\d+))?;", re.M)
+INT_SIZES = {"uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8}
+
+
+def doc_struct(text, name):
+    """Fields of the `struct { ... } NAME;` code in a section: (type, name, fixed size or None,
+    (min, max) of a <min..max> vector or None, fixed value or None)."""
+    m = re.search(r"struct \{\n(.*?)\n\} " + name + r";", text, re.S)
+    if m is None:
+        raise DecodeError("could not parse struct %s from PROTOCOL.md" % name)
+    out = []
+    for typ, fname, arr, lo, hi, val in STRUCT_FIELD_RE.findall(m.group(1)):
+        size = INT_SIZES.get(typ) if typ != "opaque" else (int(arr) if arr else None)
+        out.append((typ, fname, size, (int(lo), int(hi)) if lo else None,
+                    int(val) if val else None))
+    return out
+
+
+@group("PROTOCOL.md 4.1, 4.2, 4.7, 5.2, 10, 11: resumption structures, sizes, extension types, "
+       "\"res master\", constants")
+def g_doc_resumption(g):
+    # 4.1: handshake type 6.
+    g.ok(re.search(r"^\| 6 \| NewSessionTicket \| PROTECTED, inner type HANDSHAKE, application keys "
+                   r"\| server", doc_sec("4.1"), re.M) is not None,
+         "4.1 does not list msg_type 6 NewSessionTicket under application keys, sent by the server")
+    # 4.2.3: extension types.
+    rows = re.findall(r"^\| 0x([0-9a-f]{4}) \| (\w+) \| (ClientHello|ServerHello) \| [\d.]+ \|",
+                      doc_sec("4.2.3"), re.M)
+    need(g, "extension table (4.2.3)", rows)
+    ext = {name: (int(code, 16), where) for code, name, where in rows}
+    g.eq("4.2.3 resumption_ticket (type, hello)", ext.get("resumption_ticket"),
+         (EXT_RESUMPTION_TICKET, "ClientHello"))
+    g.eq("4.2.3 resumption_accept (type, hello)", ext.get("resumption_accept"),
+         (EXT_RESUMPTION_ACCEPT, "ServerHello"))
+    # 4.2.1 / 4.2.2: hello body sizes (1 + 32 + 8 + 65 + 4 + 2 fixed bytes after the versions).
+    m = need(g, "ClientHello body size (4.2.1)", one(r"ClientHello body is (\d+) bytes",
+                                                     flat(doc_sec("4.2.1"))))
+    g.eq("4.2.1 ClientHello body (one version, no extensions)", int(m.group(1)),
+         1 + 1 + 32 + 8 + 65 + 4 + 2)
+    s422 = flat(doc_sec("4.2.2"))
+    m = need(g, "ServerHello body sizes (4.2.2)",
+             one(r"body is (\d+) bytes, (\d+) with `resumption_accept`", s422))
+    m2 = need(g, "ServerHello extensions_length (4.2.2)",
+              one(r"extensions_length \| 0, or (\d+) with `resumption_accept`", s422))
+    g.eq("4.2.2 ServerHello body without extensions", int(m.group(1)), 1 + 32 + 8 + 65 + 4 + 2)
+    g.eq("4.2.2 extensions_length with resumption_accept (4 + 8)", int(m2.group(1)), 4 + 8)
+    g.eq("4.2.2 ServerHello body with resumption_accept", int(m.group(2)),
+         int(m.group(1)) + int(m2.group(1)))
+    DOC["sh_body"] = (int(m.group(1)), int(m.group(2)))
+    # 4.7.1: the resumption secret.
+    m = need(g, "res formula (4.7.1)",
+             one(r'res = Derive-Secret\(master, "([^"]+)", CH\.\.client Finished\)', doc_sec("4.7.1")))
+    g.eq("4.7.1 res label", m.group(1), "res master")
+    DOC["res_label"] = m.group(1).encode()
+    # 4.7.2, 4.7.3, 4.7.6: the wire structures.
+    g.eq("4.7.2 ResumptionTicket", doc_struct(doc_sec("4.7.2"), "ResumptionTicket"),
+         [("opaque", "ticket", None, (1, MAX_TICKET_LEN), None), ("uint64", "recv_id", 8, None, None)])
+    g.eq("4.7.3 NewSessionTicket", doc_struct(doc_sec("4.7.3"), "NewSessionTicket"),
+         [("uint32", "lifetime_s", 4, None, None), ("opaque", "ticket", None, (1, MAX_TICKET_LEN), None)])
+    m = need(g, "lifetime_s range (4.7.3)", one(r"lifetime_s;\s*/\* 1\.\.(\d+) ", doc_sec("4.7.3")))
+    g.eq("4.7.3 lifetime_s maximum", int(m.group(1)), MAX_TICKET_LIFETIME_S)
+    s476 = doc_sec("4.7.6")
+    g.eq("4.7.6 ResumptionAccept", doc_struct(s476, "ResumptionAccept"),
+         [("uint64", "recv_id", 8, None, None)])
+    g.ok("ext_data: exactly 8 bytes" in s476, "4.7.6 no longer says ext_data is exactly 8 bytes")
+    # 4.7.4: ticket = key_id || nonce || AES-256-GCM(...), TicketContents.
+    s474 = doc_sec("4.7.4")
+    m = need(g, "ticket formula (4.7.4)",
+             one(r"ticket = key_id\[(\d+)\] \|\| nonce\[(\d+)\] \|\| AES-256-GCM\(ticket_key, nonce, "
+                 r"aad = key_id, contents\)", s474))
+    kid_len, nonce_len = int(m.group(1)), int(m.group(2))
+    g.eq("4.7.4 key_id length", kid_len, 8)
+    g.eq("4.7.4 nonce length (AES-256-GCM nonce)", nonce_len, 12)
+    fields = doc_struct(s474, "TicketContents")
+    layout = [(t, n, sz) for t, n, sz, _, _ in fields]
+    g.eq("4.7.4 TicketContents layout", layout, TICKET_LAYOUT)
+    fmt = [v for _, n, _, _, v in fields if n == "format"]
+    g.eq("4.7.4 format value", fmt, [TICKET_FORMAT])
+    g.ok(all(sz is not None for _, _, sz in layout), "TicketContents has a field without fixed size")
+    short = sum(sz for _, n, sz in layout if n != "client_spki")
+    full = short + dict((n, sz) for _, n, sz in layout)["client_spki"]
+    m = need(g, "TicketContents sizes (4.7.4)",
+             one(r"/\* (\d+) or (\d+) bytes; the ticket is (\d+) or (\d+) bytes \*/", s474))
+    tl = (kid_len + nonce_len + short + TAG_LEN, kid_len + nonce_len + full + TAG_LEN)
+    g.eq("4.7.4 TicketContents sizes", (int(m.group(1)), int(m.group(2))), (short, full))
+    g.eq("4.7.4 ticket sizes", (int(m.group(3)), int(m.group(4))), tl)
+    m = need(g, "ticket size range (4.7.5)",
+             one(r"the ticket is (\d+) to (\d+) bytes and opens under that key", flat(doc_sec("4.7.5"))))
+    g.eq("4.7.5 ticket size range", (int(m.group(1)), int(m.group(2))), tl)
+    DOC["ticket_layout"] = layout
+    DOC["ticket_kid_len"], DOC["ticket_nonce_len"], DOC["ticket_lens"] = kid_len, nonce_len, tl
+    # 5.2: early takes the psk.
+    g.ok(re.search(r"^early\s+= HKDF-Extract\(salt = 0\^32, IKM = psk or 0\^32\)", doc_sec("5.2"),
+                   re.M) is not None, "5.2: early is no longer HKDF-Extract(0^32, psk or 0^32)")
+    # 10: constants.
+    consts = dict((k, int(v)) for k, v in
+                  re.findall(r"^\| `(SC_[A-Z0-9_]+)` \| (\d+)", doc_sec("10"), re.M))
+    sizes = dict((n, sz) for _, n, sz in layout)
+    g.eq("10 SC_STREAM_ID_LEN = stream_id size", consts.get("SC_STREAM_ID_LEN"), sizes["stream_id"])
+    g.eq("10 SC_TICKET_KEY_ID_LEN = key_id size", consts.get("SC_TICKET_KEY_ID_LEN"), kid_len)
+    g.eq("10 SC_RESUMPTION_PSK_LEN = psk size", consts.get("SC_RESUMPTION_PSK_LEN"), sizes["psk"])
+    g.eq("10 SC_MAX_TICKET_LEN", consts.get("SC_MAX_TICKET_LEN"), MAX_TICKET_LEN)
+    g.eq("10 SC_MAX_TICKET_LIFETIME_S", consts.get("SC_MAX_TICKET_LIFETIME_S"), MAX_TICKET_LIFETIME_S)
+    g.ok(consts.get("SC_MAX_TICKET_KEYS", 0) >= 2, "10: SC_MAX_TICKET_KEYS < 2 (current + previous)")
+    m = need(g, "longest ticket (10)", one(r"longest ticket; ours are (\d+) at most", flat(doc_sec("10"))))
+    g.eq("10 longest ticket of ours", int(m.group(1)), tl[1])
+    # 11: the resumed connection's clock.
+    m = need(g, "resumption trace delay (11)",
+             one(r"then, (\d+) s later \(`wall_clock_ms` in `\[resumed-handshake\]`\)", flat(doc_sec("11"))))
+    DOC["resume_delay_ms"] = int(m.group(1)) * 1000
+    g.ok("(`resumption_psk` in the key logs)" in flat(doc_sec("11")),
+         "11 no longer names resumption_psk in the key logs")
+
+
 # ---------------------------------------------------------------------------------------------
 # Vector file
 
 def parse_vector_file(path):
-    sections = {}
-    order = []
-    cur = None
+    """PROTOCOL.md 11. Returns the groups in file order: [(name, {name: value}, [(name, value,
+    lineno)])]. A group name may repeat (the key logs of a second connection); a name may not
+    repeat inside one group."""
+    groups = []
     with open(path, encoding="utf-8") as f:
         for lineno, raw in enumerate(f, 1):
             line = raw.rstrip("\n")
             if not line.strip() or line.startswith("#"):
                 continue
-            m = re.fullmatch(r"\[([a-z.]+)\]", line)
+            m = re.fullmatch(r"\[([a-z][a-z.-]*)\]", line)
             if m:
-                cur = m.group(1)
-                if cur in sections:
-                    raise DecodeError("line %d: duplicate section [%s]" % (lineno, cur))
-                sections[cur] = {}
+                groups.append((m.group(1), {}, []))
                 continue
             m = re.fullmatch(r"([A-Za-z0-9_.]+) = (\S.*)", line)
-            if not m or cur is None:
-                raise DecodeError("line %d: not 'name = value' inside a section: %r"
-                                  % (lineno, line))
+            if not m or not groups:
+                raise DecodeError("line %d: not 'name = value' inside a group: %r" % (lineno, line))
             name, val = m.groups()
-            if name in sections[cur]:
-                raise DecodeError("line %d: duplicate name %s in [%s]" % (lineno, name, cur))
-            sections[cur][name] = val
-            order.append((cur, name, val, lineno))
-    return sections, order
+            sec, values, order = groups[-1]
+            if name in values:
+                raise DecodeError("line %d: duplicate name %s in [%s]" % (lineno, name, sec))
+            values[name] = val
+            order.append((name, val, lineno))
+    return groups
 
 
 HEX_RE = re.compile(r"^(?:[0-9a-f]{2})+$")
 
 
-@group("vector file: format, groups and names (PROTOCOL.md 11)")
-def g_vec_format(g):
-    sections, order = S["vec_sections"], S["vec_order"]
-    g.eq("groups", list(sections), ["inputs", "handshake", "application", "secrets.client",
-                                    "secrets.server"])
-    inputs = sections.get("inputs", {})
-    want_inputs = {"client.seed", "server.seed", "wall_clock_ms", "client.identity_private",
-                   "client.identity_public", "server.identity_private", "server.identity_public",
-                   "server.client_auth", "binding_type"}
-    g.eq("[inputs] names", sorted(inputs), sorted(want_inputs))
-    for k in ("client.identity_public", "server.identity_public", "client.identity_private",
-              "server.identity_private"):
-        g.ok(HEX_RE.match(inputs.get(k, "")) is not None, "[inputs] %s is not lowercase hex" % k)
-    for k in ("wall_clock_ms", "server.client_auth", "binding_type"):
-        g.ok(re.fullmatch(r"\d+", inputs.get(k, "")) is not None, "[inputs] %s is not decimal" % k)
+def log_names_ok(prefix, k, resumed):
+    return (k in LOG_FIXED_NAMES or k == LOG_RES or LOG_EPOCH_RE.match(k) is not None
+            or k == prefix + "_ephemeral_private" or (resumed and k == LOG_PSK))
 
-    # Records: NAME = c2s.NN / s2c.NN, NAME.inner for protected ones; numbered from 00 per direction.
+
+def vec_connection(g, ctx, hs_group, app_group, log_groups):
+    """Records and key logs of one connection (PROTOCOL.md 11) into its context."""
+    resumed = dict.__getitem__(ctx, "resumed")
     records = []
     counters = {"c2s": 0, "s2c": 0}
     inners = {}
-    for sec, name, val, lineno in order:
-        if sec not in ("handshake", "application"):
-            continue
-        m = re.fullmatch(r"(c2s|s2c)\.(\d\d)(\.inner)?", name)
-        if not g.ok(m is not None, "line %d: unexpected record name %s" % (lineno, name)):
-            continue
-        g.ok(HEX_RE.match(val) is not None, "line %d: %s is not lowercase hex" % (lineno, name))
-        d, num, inner = m.group(1), int(m.group(2)), m.group(3)
-        if inner:
-            g.ok(records and records[-1]["name"] == name[:-6],
-                 "line %d: %s does not follow its record" % (lineno, name))
-            inners[name[:-6]] = bytes.fromhex(val)
-            continue
-        g.eq("line %d: number of %s" % (lineno, name), num, counters[d])
-        counters[d] = num + 1
-        records.append({"name": name, "dir": d, "section": sec, "raw": bytes.fromhex(val),
-                        "line": lineno})
+    for section, (gname, _, order) in (("handshake", hs_group), ("application", app_group)):
+        for i, (name, val, lineno) in enumerate(order):
+            if gname == "resumed-handshake" and name == "wall_clock_ms":
+                g.ok(i == 0, "line %d: wall_clock_ms is not the first line of [%s]" % (lineno, gname))
+                g.ok(re.fullmatch(r"\d+", val) is not None,
+                     "line %d: [%s] wall_clock_ms is not decimal" % (lineno, gname))
+                ctx["resumed_wall_clock"] = int(val) if val.isdigit() else None
+                continue
+            m = re.fullmatch(r"(c2s|s2c)\.(\d\d)(\.inner)?", name)
+            if not g.ok(m is not None, "line %d: unexpected record name %s" % (lineno, name)):
+                continue
+            g.ok(HEX_RE.match(val) is not None, "line %d: %s is not lowercase hex" % (lineno, name))
+            d, num, inner = m.group(1), int(m.group(2)), m.group(3)
+            if inner:
+                g.ok(records and records[-1]["name"] == name[:-6],
+                     "line %d: %s does not follow its record" % (lineno, name))
+                inners[name[:-6]] = bytes.fromhex(val)
+                continue
+            # Numbered from 00 per direction, restarting for each connection (11).
+            g.eq("line %d: number of %s" % (lineno, name), num, counters[d])
+            counters[d] = num + 1
+            records.append({"name": name, "dir": d, "section": section, "raw": bytes.fromhex(val),
+                            "line": lineno})
+    if resumed:
+        g.ok("resumed_wall_clock" in ctx, "[resumed-handshake] lacks wall_clock_ms (11)")
     for r in records:
         r["inner"] = inners.get(r["name"])
-    S["records"] = records
+    ctx["records"] = records
 
-    for side, prefix in (("client", "c"), ("server", "s")):
-        log = sections.get("secrets." + side, {})
+    logs = {}
+    for side, prefix, (gname, log, _) in (("client", "c", log_groups[0]),
+                                          ("server", "s", log_groups[1])):
         for k, v in log.items():
             g.ok(HEX_RE.match(v) is not None, "[secrets.%s] %s is not lowercase hex" % (side, k))
-            ok = (k in LOG_FIXED_NAMES or LOG_EPOCH_RE.match(k)
-                  or k == prefix + "_ephemeral_private")
-            g.ok(bool(ok), "[secrets.%s]: unknown name %s" % (side, k))
+            g.ok(log_names_ok(prefix, k, resumed), "[secrets.%s]: unknown name %s" % (side, k))
         g.ok(prefix + "_ephemeral_private" in log,
              "[secrets.%s] lacks %s_ephemeral_private" % (side, prefix))
-        for k in LOG_FIXED_NAMES + ["c_ap_traffic_0", "s_ap_traffic_0"]:
+        want = LOG_FIXED_NAMES + ["c_ap_traffic_0", "s_ap_traffic_0", LOG_RES]
+        for k in want + ([LOG_PSK] if resumed else []):
             g.ok(k in log, "[secrets.%s] lacks %s" % (side, k))
-    S["logs"] = {"client": dict(sections.get("secrets.client", {})),
-                 "server": dict(sections.get("secrets.server", {}))}
-    S["inputs"] = inputs
+        logs[side] = dict(log)
+        logs[side + "_order"] = [k for k, _, _ in log_groups[0 if side == "client" else 1][2]]
+    ctx["logs"] = logs
 
 
-@group("[inputs]: identity keys from the seeds, valid points, client_auth, binding_type")
+@group("vector file: format, groups and names (PROTOCOL.md 11)")
+def g_vec_format(g):
+    F = S["file"]
+    groups = parse_vector_file(F["path"])
+    layout = LAYOUT_RESUMPTION if F["kind"] == "resumption" else LAYOUT_FULL
+    if not g.eq("groups", [n for n, _, _ in groups], layout):
+        raise DecodeError("groups of %s are not %s" % (F["name"], layout))
+    inputs = groups[0][1]
+    want_inputs = {"client.seed", "server.seed", "wall_clock_ms", "client.identity_private",
+                   "client.identity_public", "server.identity_private", "server.identity_public",
+                   "server.client_auth", "binding_type"}
+    if F["kind"] == "resumption":
+        want_inputs |= {"server.ticket_key_id", "server.ticket_key", "server.ticket_lifetime_s"}
+    g.eq("[inputs] names", sorted(inputs), sorted(want_inputs))
+    for k in ("client.identity_public", "server.identity_public", "client.identity_private",
+              "server.identity_private", "server.ticket_key_id", "server.ticket_key"):
+        if k in want_inputs:
+            g.ok(HEX_RE.match(inputs.get(k, "")) is not None, "[inputs] %s is not lowercase hex" % k)
+    for k in ("wall_clock_ms", "server.client_auth", "binding_type", "server.ticket_lifetime_s"):
+        if k in want_inputs:
+            g.ok(re.fullmatch(r"\d+", inputs.get(k, "")) is not None,
+                 "[inputs] %s is not decimal" % k)
+    for i, ctx in enumerate(F["ctxs"]):
+        base = 1 + 4 * i
+        vec_connection(g, ctx, groups[base], groups[base + 1], (groups[base + 2], groups[base + 3]))
+        ctx["inputs"] = inputs
+
+
+def ticket_keys():
+    """The server's ticket keys from [inputs] (resumption-v1.txt only): {key_id: key}."""
+    inputs = S["inputs"]
+    if "server.ticket_key_id" not in inputs:
+        return {}
+    return {bytes.fromhex(inputs["server.ticket_key_id"]): bytes.fromhex(inputs["server.ticket_key"])}
+
+
+@group("[inputs]: identity keys from the seeds, valid points, client_auth, binding_type, ticket key")
 def g_inputs(g):
     inputs, p = S["inputs"], S["p"]
     for side in ("client", "server"):
@@ -519,8 +728,25 @@ def g_inputs(g):
              bytes.fromhex(inputs[side + ".identity_private"]), d.to_bytes(32, "big"))
     g.ok(inputs["server.client_auth"] in ("0", "1", "2"), "server.client_auth not 0..2")
     g.eq("binding_type (only 0 is reproducible offline)", inputs["binding_type"], "0")
+    if S["file"]["kind"] == "resumption":
+        g.eq("server.ticket_key_id length (4.7.4)", len(bytes.fromhex(inputs["server.ticket_key_id"])),
+             S["ticket_kid_len"])
+        g.eq("server.ticket_key length (AES-256)", len(bytes.fromhex(inputs["server.ticket_key"])), 32)
+        lt = int(inputs["server.ticket_lifetime_s"])
+        g.ok(1 <= lt <= MAX_TICKET_LIFETIME_S, "server.ticket_lifetime_s %d not 1..86400" % lt)
     S["binding_block"] = b"\x00\x00"  # 5.4: binding_type 0, empty binding_data
     S["wall_clock_ms"] = int(inputs["wall_clock_ms"])
+
+
+@group("[resumed-handshake]: same inputs, the new wall clock (11: 60 s later)")
+def g_resumed_inputs(g):
+    prev = S["prev"]
+    now = S["resumed_wall_clock"]
+    g.ok(now is not None, "[resumed-handshake] wall_clock_ms missing or not decimal")
+    g.eq("resumed wall_clock_ms - first wall_clock_ms (11)", now - prev["wall_clock_ms"],
+         S["resume_delay_ms"])
+    S["binding_block"] = prev["binding_block"]
+    S["wall_clock_ms"] = now
 
 
 # ---------------------------------------------------------------------------------------------
@@ -568,19 +794,75 @@ def parse_hs_message(data, what, expect_type):
 
 
 def parse_extensions(data, what):
-    """PROTOCOL.md 4.2.3."""
+    """PROTOCOL.md 4.2.3. Returns [(ext_type, ext_data)] in order."""
     r = Reader(data, what + " extensions")
     seen = []
     while r.i < len(data):
         etype = r.uint(2)
         elen = r.uint(2)
-        r.take(elen)
-        if etype in seen:
+        edata = r.take(elen)
+        if etype in [t for t, _ in seen]:
             raise DecodeError("%s: duplicate extension 0x%04x" % (what, etype))
-        seen.append(etype)
+        seen.append((etype, edata))
         if len(seen) > MAX_EXTENSIONS:
             raise DecodeError("%s: more than 16 extensions" % what)
     return seen
+
+
+def parse_resumption_ticket(data):
+    """PROTOCOL.md 4.7.2: ResumptionTicket, filling ext_data exactly."""
+    r = Reader(data, "resumption_ticket ext_data")
+    n = r.uint(2)
+    if not 1 <= n <= MAX_TICKET_LEN:
+        raise DecodeError("resumption_ticket: ticket length %d not 1..512" % n)
+    ticket = r.take(n)
+    recv_id = r.uint(8)
+    r.end()
+    return ticket, recv_id
+
+
+def parse_new_session_ticket(body, what):
+    """PROTOCOL.md 4.7.3."""
+    r = Reader(body, what)
+    lifetime = r.uint(4)
+    if not 1 <= lifetime <= MAX_TICKET_LIFETIME_S:
+        raise DecodeError("%s: lifetime_s %d not 1..86400" % (what, lifetime))
+    n = r.uint(2)
+    if not 1 <= n <= MAX_TICKET_LEN:
+        raise DecodeError("%s: ticket length %d not 1..512" % (what, n))
+    ticket = r.take(n)
+    r.end()
+    return lifetime, ticket
+
+
+def open_ticket(ticket, keys, what):
+    """PROTOCOL.md 4.7.4 / 4.7.5 steps 1-3: key_id || nonce || AES-256-GCM(key, nonce, aad =
+    key_id, contents); strict TicketContents parse with the layout parsed from the document."""
+    kl, nl = S["ticket_kid_len"], S["ticket_nonce_len"]
+    lo, hi = S["ticket_lens"]
+    if not lo <= len(ticket) <= hi:
+        raise DecodeError("%s: ticket is %d bytes, not %d..%d" % (what, len(ticket), lo, hi))
+    key_id, nonce, sealed = ticket[:kl], ticket[kl:kl + nl], ticket[kl + nl:]
+    if key_id not in keys:
+        raise DecodeError("%s: no ticket key with key_id %s" % (what, hx(key_id)))
+    try:
+        plain = AESGCM(keys[key_id]).decrypt(nonce, sealed, key_id)
+    except InvalidTag:
+        raise DecodeError("%s: ticket does not open under key %s (AAD key_id)" % (what, hx(key_id)))
+    r = Reader(plain, what + " TicketContents")
+    tc = {"key_id": key_id, "nonce": nonce, "raw": plain}
+    for typ, name, size in S["ticket_layout"]:
+        if name == "client_spki" and tc["client_identity_type"] == 0:
+            continue
+        tc[name] = r.uint(size) if typ != "opaque" else r.take(size)
+        if name == "format" and tc[name] != TICKET_FORMAT:
+            raise DecodeError("%s: TicketContents format %d" % (what, tc[name]))
+        if name == "client_identity_type" and tc[name] not in (0, 1, 2):
+            raise DecodeError("%s: client_identity_type %d" % (what, tc[name]))
+        if name == "lifetime_s" and not 1 <= tc[name] <= MAX_TICKET_LIFETIME_S:
+            raise DecodeError("%s: lifetime_s %d" % (what, tc[name]))
+    r.end()
+    return tc
 
 
 def parse_client_hello(body):
@@ -596,7 +878,8 @@ def parse_client_hello(body):
     if not 1 <= ch["max_message_size"] <= MAX_MESSAGE_SIZE_LIMIT:
         raise DecodeError("ClientHello: max_message_size %d" % ch["max_message_size"])
     ext_len = r.uint(2)
-    ch["extensions"] = parse_extensions(r.take(ext_len), "ClientHello")
+    exts = parse_extensions(r.take(ext_len), "ClientHello")
+    ch["extensions"], ch["ext_data"] = [t for t, _ in exts], dict(exts)
     r.end()
     return ch
 
@@ -608,7 +891,8 @@ def parse_server_hello(body):
     if not 1 <= sh["max_message_size"] <= MAX_MESSAGE_SIZE_LIMIT:
         raise DecodeError("ServerHello: max_message_size %d" % sh["max_message_size"])
     ext_len = r.uint(2)
-    sh["extensions"] = parse_extensions(r.take(ext_len), "ServerHello")
+    exts = parse_extensions(r.take(ext_len), "ServerHello")
+    sh["extensions"], sh["ext_data"] = [t for t, _ in exts], dict(exts)
     r.end()
     return sh
 
@@ -711,23 +995,43 @@ def g_records(g):
     g.eq("10: plaintext ALERT size = header + 1", al, 5)
 
 
-@group("ClientHello (4.2.1): strict parse, version, timestamp, max_message_size")
+@group("ClientHello (4.2.1, 4.7.2): strict parse, version, extensions, timestamp, max_message_size")
 def g_client_hello(g):
     r = S["records"][0]
     body = parse_hs_message(r["body"], "c2s.00", HS_CLIENT_HELLO)
     ch = parse_client_hello(body)
     g.ok(VERSION_1 in ch["versions"], "ClientHello does not offer version 1")
     g.eq("ClientHello versions (version-1 client)", ch["versions"], [VERSION_1])
-    g.eq("ClientHello extensions (version-1 client)", ch["extensions"], [])
-    g.eq("ClientHello body length", len(body), 113)
+    ext_bytes = 0
+    if S["resumed"]:
+        prev = S["prev"]
+        g.eq("ClientHello extensions (a resuming client: resumption_ticket only)", ch["extensions"],
+             [EXT_RESUMPTION_TICKET])
+        data = ch["ext_data"][EXT_RESUMPTION_TICKET]
+        ticket, recv_id = parse_resumption_ticket(data)
+        last = prev["tickets"][-1]
+        g.eq("offered ticket = the ticket of the last NewSessionTicket received (%s, 4.7.3)"
+             % last["record"], ticket, last["ticket"])
+        g.eq("resumption_ticket recv_id = highest id the client delivered from the server "
+             "in the stream (4.7.2)", recv_id, prev["peers"]["s2c"].last_completed)
+        # 4.7.2: offered only before the lifetime has passed by the client's clock, which counts
+        # from the moment it received the ticket (the first connection's fixed clock).
+        age = S["wall_clock_ms"] - prev["wall_clock_ms"]
+        g.ok(0 <= age < last["lifetime_s"] * 1000,
+             "ticket offered %d ms after receipt, lifetime %d s" % (age, last["lifetime_s"]))
+        ext_bytes = 4 + len(data)
+        S["offered"] = (ticket, recv_id)
+    else:
+        g.eq("ClientHello extensions (a client without a ticket)", ch["extensions"], [])
+    g.eq("ClientHello body length", len(body), 113 + ext_bytes)
     skew = abs(S["wall_clock_ms"] - ch["timestamp_ms"])
     g.ok(skew <= DEFAULT_MAX_SKEW_MS, "ClientHello timestamp %d off wall clock by %d ms"
          % (ch["timestamp_ms"], skew))
-    g.eq("ClientHello record size (2.2)", len(r["raw"]), S["doc_sizes"]["ClientHello"])
+    g.eq("ClientHello record size (2.2)", len(r["raw"]), S["doc_sizes"]["ClientHello"] + ext_bytes)
     S["ch"], S["ch_msg"] = ch, r["body"]
 
 
-@group("ServerHello (4.2.2, 4.2.4): strict parse, selected version, no extensions, timestamp")
+@group("ServerHello (4.2.2, 4.2.4, 4.7.6): strict parse, selected version, extensions, timestamp")
 def g_server_hello(g):
     r = S["records"][1]
     body = parse_hs_message(r["body"], "s2c.00", HS_SERVER_HELLO)
@@ -736,19 +1040,102 @@ def g_server_hello(g):
     g.ok(sh["version"] in ch["versions"], "selected version %d not offered" % sh["version"])
     first_supported = next((v for v in ch["versions"] if v in SUPPORTED_VERSIONS), None)
     g.eq("selected version = first offered supported (4.2.4)", sh["version"], first_supported)
-    g.eq("ServerHello extensions", sh["extensions"], [])
-    g.eq("ServerHello body length", len(body), 112)
+    ext_bytes = 0
+    if S["resumed"]:
+        prev = S["prev"]
+        g.eq("ServerHello extensions (4.7.6: resumption_accept, nothing else)", sh["extensions"],
+             [EXT_RESUMPTION_ACCEPT])
+        data = sh["ext_data"].get(EXT_RESUMPTION_ACCEPT, b"")
+        g.eq("resumption_accept ext_data length (4.7.6)", len(data), 8)
+        recv_id = int.from_bytes(data, "big")
+        g.eq("resumption_accept recv_id = highest id the server delivered from the client in the "
+             "stream", recv_id, prev["peers"]["c2s"].last_completed)
+        g.ok(recv_id <= prev["peers"]["c2s"].sent_ids,
+             "resumption_accept recv_id %d > highest id the client sent (decode_error)" % recv_id)
+        S["accept_recv_id"] = recv_id
+        ext_bytes = 4 + len(data)
+        g.eq("ServerHello body length (4.2.2, with resumption_accept)", len(body), S["sh_body"][1])
+    else:
+        g.eq("ServerHello extensions", sh["extensions"], [])
+        g.eq("ServerHello body length", len(body), S["sh_body"][0])
     skew = abs(S["wall_clock_ms"] - sh["timestamp_ms"])
     g.ok(skew <= DEFAULT_MAX_SKEW_MS, "ServerHello timestamp %d off wall clock by %d ms"
          % (sh["timestamp_ms"], skew))
     g.ok(sh["random"] != ch["random"], "server random equals client random")
-    g.eq("ServerHello record size (2.2)", len(r["raw"]), S["doc_sizes"]["ServerHello"])
+    g.eq("ServerHello record size (2.2)", len(r["raw"]), S["doc_sizes"]["ServerHello"] + ext_bytes)
     S["sh"], S["sh_msg"] = sh, r["body"]
+
+
+@group("server processing (4.7.5): the offered ticket opens and passes checks 1-7, the server "
+       "resumes; psk = the stored res")
+def g_server_resumption(g):
+    prev = S["prev"]
+    ticket, recv_id = S["offered"]
+    tc = open_ticket(ticket, ticket_keys(), "offered ticket")      # steps 1, 2, 3 (format, types)
+    g.ok(True, "")
+    if tc["client_identity_type"] != 0:                            # step 3: a valid P-256 key
+        spki_key(g, tc["client_spki"], "offered ticket client_spki")
+    now = S["wall_clock_ms"]                                       # step 4
+    g.ok(tc["issued_ms"] <= now + DEFAULT_MAX_SKEW_MS, "issued_ms %d after now + max_skew"
+         % tc["issued_ms"])
+    g.ok(now - tc["issued_ms"] < tc["lifetime_s"] * 1000, "ticket expired: now - issued_ms = %d ms"
+         % (now - tc["issued_ms"]))
+    own = sha256(S["spki_prefix"] + bytes.fromhex(S["inputs"]["server.identity_public"]))
+    g.eq("server_fingerprint = SHA-256(own SPKI) (step 5)", tc["server_fingerprint"], own)
+    if S["inputs"]["server.client_auth"] == "2":                   # step 6
+        g.ok(tc["client_identity_type"] != 0, "anonymous ticket, client authentication required")
+    # Step 7: the stream is resumable: same stream, current generation, recv_id not beyond
+    # what the server sent.
+    g.eq("ticket stream_id = the stream's (step 7)", tc["stream_id"], prev["stream_id"])
+    g.eq("ticket generation = the stream's current generation (step 7)", tc["generation"],
+         prev["stream_generation"])
+    g.ok(recv_id <= prev["peers"]["s2c"].sent_ids, "recv_id %d > highest id the server sent %d"
+         % (recv_id, prev["peers"]["s2c"].sent_ids))
+    g.ok(EXT_RESUMPTION_ACCEPT in S["sh"]["extensions"],
+         "a ticket that passes 4.7.5 was not accepted (no resumption_accept)")
+    # The server's psk (from the ticket) and the client's (its stored res, 4.7.1) agree.
+    g.eq("ticket psk = res of the connection that issued it (the client's psk)", tc["psk"],
+         prev["res"])
+    S["psk"] = tc["psk"]
+
+
+def find_block(seed, value, start, span=64):
+    for i in range(start, start + span):
+        if sha256(seed + struct.pack(">Q", i))[:len(value)] == value:
+            return i
+    return None
+
+
+def random_uses(g, side, uses, first=False):
+    """PROTOCOL.md 11: each side's random bytes are consecutive SHA-256(seed || u64 counter)
+    blocks from counter 0, truncated to what each request needs. The values of `uses`, drawn
+    together, must each be (a prefix of) its own block, after every block drawn before; `first`:
+    they are exactly the first blocks of the stream."""
+    seed = S["inputs"][side + ".seed"].encode()
+    start = S["rand_next"][side]
+    idx = []
+    for what, v in uses:
+        i = find_block(seed, v, start)
+        if g.ok(i is not None, "%s %s is not a block of the %s's seeded random stream after "
+                "counter %d" % (side, what, side, start - 1)):
+            idx.append(i)
+    if len(idx) != len(uses):
+        return
+    g.ok(len(set(idx)) == len(idx), "%s: two random values from the same block" % side)
+    if first:
+        g.eq("%s: blocks of %s" % (side, ", ".join(w for w, _ in uses)), sorted(idx),
+             list(range(start, start + len(uses))))
+    skipped = sorted(set(range(start, max(idx) + 1)) - set(idx))
+    if skipped:
+        g.notes.append("%s random block(s) %s drawn for something the trace does not show "
+                       "(not a failure)" % (side, skipped))
+    S["rand_next"][side] = max(idx) + 1
 
 
 @group("key shares (4.2.5): valid points = ephemeral scalars * G; scalars and randoms from seeds")
 def g_key_shares(g):
     ch, sh, logs, n, p = S["ch"], S["sh"], S["logs"], S["n"], S["p"]
+    S["rand_next"] = dict(S["prev"]["rand_next"]) if S["resumed"] else {"client": 0, "server": 0}
     priv = {}
     for side, prefix, hello in (("client", "c", ch), ("server", "s", sh)):
         err = parse_point_validity(hello["key_share"], p)
@@ -760,12 +1147,12 @@ def g_key_shares(g):
         key, pt = scalar_point(d)
         g.eq("%s key_share = %s_ephemeral_private * G" % (side, prefix), hello["key_share"], pt)
         priv[side] = key
-        # PROTOCOL.md 11: each side's random bytes are SHA-256(seed || u64 counter) blocks.
-        seed = S["inputs"][side + ".seed"].encode()
-        stream = b"".join(sha256(seed + struct.pack(">Q", i)) for i in range(2))
-        g.ok({stream[:32], stream[32:]} == {d_bytes, hello["random"]},
-             "%s: ephemeral scalar and hello random are not the first two blocks of the "
-             "seeded random stream" % side)
+        # The first hello of a trace draws the first two blocks; a resumed hello later ones.
+        random_uses(g, side, [("ephemeral scalar", d_bytes), ("hello random", hello["random"])],
+                    first=not S["resumed"])
+        if S["resumed"]:
+            g.ok(d_bytes != bytes.fromhex(S["prev"]["logs"][side][prefix + "_ephemeral_private"]),
+                 "%s reuses its ephemeral scalar in the resumed handshake (4.2.5)" % side)
     g.ok(ch["key_share"] != sh["key_share"], "client and server key shares are equal")
     S["eph"] = priv
 
@@ -783,9 +1170,15 @@ def g_ecdh(g):
     S["ecdh"] = z_client
 
 
-@group("key schedule to handshake secrets (5.2): hs, c_hs, s_hs")
+@group("key schedule to handshake secrets (5.2): early (psk or 0), hs, c_hs, s_hs")
 def g_ks_hs(g):
-    early = hkdf_extract(b"\x00" * 32, b"\x00" * 32)
+    if S["resumed"]:
+        psk = S["psk"]
+        g.eq("resumption psk length", len(psk), 32)
+        log_compare(g, LOG_PSK, psk)
+    else:
+        psk = b"\x00" * 32
+    early = hkdf_extract(b"\x00" * 32, psk)
     derived_0 = expand_label(early, b"derived", sha256(b""), 32)
     hs = hkdf_extract(derived_0, S["ecdh"])
     th_sh = TH([S["ch_msg"], S["sh_msg"]])
@@ -822,8 +1215,9 @@ def open_flight(g, direction, secret):
 @group("server flight: open s2c handshake records under s_hs, compare .inner")
 def g_server_flight(g):
     msgs = open_flight(g, "s2c", S["s_hs"])
-    g.eq("server protected handshake messages", [m[1][0] for m in msgs],
-         [HS_IDENTITY, HS_VERIFY, HS_FINISHED])
+    # 4.7, 4.7.5: a resumed handshake has no Identity and no Verify: only {Finished}.
+    want = [HS_FINISHED] if S["resumed"] else [HS_IDENTITY, HS_VERIFY, HS_FINISHED]
+    g.eq("server protected handshake messages", [m[1][0] for m in msgs], want)
     S["server_flight"] = msgs
 
 
@@ -882,7 +1276,7 @@ def check_finished(g, who, r, msg, traffic_secret):
 
 @group("server Finished (4.5.3): HMAC(finished_key(s_hs), TH(CH..server Verify))")
 def g_server_finished(g):
-    r, msg = S["server_flight"][2]
+    r, msg = S["server_flight"][-1]
     check_finished(g, "server", r, msg, S["s_hs"])
     g.eq("server Finished record size (2.2)", len(r["raw"]), S["doc_sizes"]["Finished"])
     S["transcript"].append(msg)
@@ -900,14 +1294,18 @@ def g_ks_ap(g):
     log_compare(g, "c_ap_traffic_0", c_ap)
     log_compare(g, "s_ap_traffic_0", s_ap)
     log_compare(g, "exporter_secret", exporter)
-    S["c_ap_0"], S["s_ap_0"] = c_ap, s_ap
+    S["c_ap_0"], S["s_ap_0"], S["master"] = c_ap, s_ap, master
 
 
 @group("client flight: open c2s handshake records under c_hs, compare .inner, record order")
 def g_client_flight(g):
     msgs = open_flight(g, "c2s", S["c_hs"])
-    # 4.4: auth_request 2 and a client identity -> Identity, Verify, Finished.
-    want = {0: [HS_FINISHED], 1: None, 2: [HS_IDENTITY, HS_VERIFY, HS_FINISHED]}[S["auth_request"]]
+    if S["resumed"]:
+        want = [HS_FINISHED]  # 4.7.6: the resuming client sends only {Finished}
+    else:
+        # 4.4: auth_request 2 and a client identity -> Identity, Verify, Finished.
+        want = {0: [HS_FINISHED], 1: None,
+                2: [HS_IDENTITY, HS_VERIFY, HS_FINISHED]}[S["auth_request"]]
     if want is not None:
         g.eq("client protected handshake messages", [m[1][0] for m in msgs], want)
     # SIGMA-I order (2.2): the whole server flight precedes the client's protected flight.
@@ -942,10 +1340,23 @@ def g_client_verify(g):
 
 @group("client Finished (4.5.3): HMAC(finished_key(c_hs), TH(CH..client Verify))")
 def g_client_finished(g):
-    r, msg = S["client_flight"][2]
+    r, msg = S["client_flight"][-1]
     check_finished(g, "client", r, msg, S["c_hs"])
     S["transcript"].append(msg)
-    g.eq("client flight length", len(S["client_flight"]), 3)
+    g.eq("client flight length", len(S["client_flight"]), 1 if S["resumed"] else 3)
+
+
+@group("resumption secret (4.7.1): res = Derive-Secret(master, \"res master\", TH(CH..client "
+       "Finished)) vs both logs")
+def g_res(g):
+    th = TH(S["transcript"])
+    names = [HS_NAMES[m[0]] for m in S["transcript"]]
+    g.eq("transcript of res (CH..client Finished, no NewSessionTicket)", names,
+         ["ClientHello", "ServerHello"] + (["Finished", "Finished"] if S["resumed"] else
+                                           ["Identity", "Verify", "Finished"] * 2))
+    res = expand_label(S["master"], S["res_label"], th, 32)
+    log_compare(g, LOG_RES, res)
+    S["res"] = res
 
 
 # ---------------------------------------------------------------------------------------------
@@ -954,14 +1365,14 @@ def g_client_finished(g):
 class Peer:
     """Receiving state of one direction plus the bookkeeping of its sender."""
 
-    def __init__(self, d, secret, own_max):
+    def __init__(self, d, secret, own_max, last_completed=0, sent_ids=0):
         self.d = d
         self.key = TrafficKey(secret, "ap", 0)
         self.receiver_max = own_max       # the receiving side's announced max_message_size
         self.in_progress = None           # (id, total, bytearray)
-        self.last_completed = 0
-        self.delivered = []               # (id, bytes, epoch, record names)
-        self.sent_ids = 0                 # highest message id its sender has sent
+        self.last_completed = last_completed  # in the stream (4.7, 6.1)
+        self.delivered = []               # (id, bytes, epoch, record names), this connection
+        self.sent_ids = sent_ids          # highest message id its sender has sent in the stream
         self.last_ack = 0                 # last ACK value received in this direction
         self.acks = []                    # (value, record name)
         self.must_answer_ku = False       # this direction owes a KEY_UPDATE(0)
@@ -972,10 +1383,22 @@ class Peer:
 
 def app_walk(g_records, events):
     ch, sh = S["ch"], S["sh"]
-    peers = {"c2s": Peer("c2s", S["c_ap_0"], sh["max_message_size"]),
-             "s2c": Peer("s2c", S["s_ap_0"], ch["max_message_size"])}
+    if S["resumed"]:
+        # 4.7.5, 4.7.6: the resumed session continues the stream. Each receiver's last completed
+        # id is what its hello announced as recv_id; each sender has sent up to its stream's
+        # highest id (the checks of the hellos tie these to the first connection).
+        prev = S["prev"]["peers"]
+        peers = {"c2s": Peer("c2s", S["c_ap_0"], sh["max_message_size"], S["accept_recv_id"],
+                             prev["c2s"].sent_ids),
+                 "s2c": Peer("s2c", S["s_ap_0"], ch["max_message_size"], S["offered"][1],
+                             prev["s2c"].sent_ids)}
+    else:
+        peers = {"c2s": Peer("c2s", S["c_ap_0"], sh["max_message_size"]),
+                 "s2c": Peer("s2c", S["s_ap_0"], ch["max_message_size"])}
     opp = {"c2s": "s2c", "s2c": "c2s"}
     closed = None
+    S["nst"] = []
+    has_ticket_keys = bool(ticket_keys())
     for r in [r for r in S["records"] if r["section"] == "application"]:
         pr = peers[r["dir"]]
         name = r["name"]
@@ -997,8 +1420,17 @@ def app_walk(g_records, events):
         itype, content = pt[0], pt[1:]
         if not g_records.ok(itype in INNER_NAMES, "%s: inner type %d (decode_error)" % (name, itype)):
             break
-        g_records.ok(itype != IN_HANDSHAKE,
-                     "%s: HANDSHAKE under application keys (unexpected_message)" % name)
+        if itype == IN_HANDSHAKE:
+            # 3.7, 4.7.3, 8.6: under application keys only a NewSessionTicket from the server,
+            # sent by a server that has ticket keys.
+            mtype = content[0] if content else 0
+            if not g_records.ok(r["dir"] == "s2c" and mtype == HS_NEW_SESSION_TICKET,
+                                "%s: HANDSHAKE (msg_type %d) %s under application keys "
+                                "(unexpected_message)" % (name, mtype, r["dir"])):
+                break
+            g_records.ok(has_ticket_keys, "%s: NewSessionTicket from a server without ticket keys"
+                         % name)
+            S["nst"].append((r, content, epoch, seq))
         g_records.ok(itype != IN_ERROR, "%s: peer ERROR alert %s" % (name, hx(content)))
         fixed = S["doc_app_sizes"].get(itype)
         if fixed is not None:
@@ -1077,6 +1509,7 @@ def app_walk(g_records, events):
             pr.key_updates.append((name, content[0], pr.key.epoch))
             pfx = "c" if r["dir"] == "c2s" else "s"
             S.setdefault("ratcheted", {})["%s_ap_traffic_%d" % (pfx, pr.key.epoch)] = pr.key.secret
+            S.setdefault("ku_order", []).append("%s_ap_traffic_%d" % (pfx, pr.key.epoch))
             if content[0] == 1:
                 peers[opp[r["dir"]]].must_answer_ku = True
         elif itype == IN_CLOSE:
@@ -1106,54 +1539,132 @@ def g_app_records(g):
          "application record before the client's Finished")
 
 
-@group("messages (6.1): ids 1, 2 each way, fragments reassembled, expected texts and epochs")
+@group("NewSessionTicket (4.7.3, 4.7.4): the server's first application record; ticket opens "
+       "under the ticket key; TicketContents checked field by field")
+def g_tickets(g):
+    nst = S["nst"]
+    want = S["expect"]["tickets"]
+    g.eq("NewSessionTickets in this connection", len(nst), want)
+    tickets = []
+    for r, msg, epoch, seq in nst:
+        name = r["name"]
+        # Sent right after the server verified the client's Finished: its first record under
+        # s_ap_0, before any other application content of the server.
+        first_s2c = next(x for x in S["records"] if x["section"] == "application" and x["dir"] == "s2c")
+        g.eq("%s is the server's first application record" % name, name, first_s2c["name"])
+        g.eq("%s protected under s_ap_0 seq 0" % name, (epoch, seq), (0, 0))
+        body = parse_hs_message(msg, name, HS_NEW_SESSION_TICKET)
+        lifetime, ticket = parse_new_session_ticket(body, name + " NewSessionTicket")
+        g.eq("%s lifetime_s = server.ticket_lifetime_s" % name, lifetime,
+             int(S["inputs"]["server.ticket_lifetime_s"]))
+        g.eq("%s ticket length (4.7.4, raw-key client identity)" % name, len(ticket),
+             S["ticket_lens"][1])
+        tc = open_ticket(ticket, ticket_keys(), name + " ticket")
+        g.eq("%s key_id = server.ticket_key_id" % name, tc["key_id"],
+             bytes.fromhex(S["inputs"]["server.ticket_key_id"]))
+        g.eq("%s format" % name, tc["format"], TICKET_FORMAT)
+        g.eq("%s issued_ms = the server's wall clock" % name, tc["issued_ms"], S["wall_clock_ms"])
+        g.eq("%s contents lifetime_s = NewSessionTicket lifetime_s" % name, tc["lifetime_s"], lifetime)
+        g.eq("%s psk = res of this connection (4.7.1)" % name, tc["psk"], S["res"])
+        # The identities are those of the full handshake that began the stream (4.7).
+        full = S["prev"] if S["resumed"] else S
+        server_spki = parse_identity(parse_hs_message(full["server_flight"][0][1], "server Identity",
+                                                      HS_IDENTITY), True, "server Identity")["spki"]
+        g.eq("%s server_fingerprint = SHA-256(server SPKI of the full handshake)" % name,
+             tc["server_fingerprint"], sha256(server_spki))
+        g.eq("%s server_fingerprint = SHA-256(prefix || server.identity_public)" % name,
+             tc["server_fingerprint"],
+             sha256(S["spki_prefix"] + bytes.fromhex(S["inputs"]["server.identity_public"])))
+        client_ident = parse_identity(parse_hs_message(full["client_flight"][0][1], "client Identity",
+                                                       HS_IDENTITY), False, "client Identity")
+        g.eq("%s client_identity_type = the client Identity's (raw key)" % name,
+             tc["client_identity_type"], client_ident["identity_type"])
+        g.eq("%s client_identity_type" % name, tc["client_identity_type"], 1)
+        g.eq("%s client_spki = the client Identity's SPKI" % name, tc.get("client_spki"),
+             client_ident["spki"])
+        g.eq("%s client_spki = prefix || client.identity_public" % name, tc.get("client_spki"),
+             S["spki_prefix"] + bytes.fromhex(S["inputs"]["client.identity_public"]))
+        spki_key(g, tc.get("client_spki", b""), name + " client_spki")
+        g.eq("%s TicketContents length" % name, len(tc["raw"]),
+             S["ticket_lens"][1] - S["ticket_kid_len"] - S["ticket_nonce_len"] - TAG_LEN)
+        if S["resumed"]:
+            # 4.7.5: generation = ticket generation + 1; same stream; a new ticket.
+            g.eq("%s stream_id = the stream's" % name, tc["stream_id"], S["prev"]["stream_id"])
+            g.eq("%s generation = offered ticket's + 1" % name, tc["generation"],
+                 S["prev"]["stream_generation"] + 1)
+            g.ok(ticket != S["offered"][0], "%s: the new ticket equals the spent one" % name)
+            random_uses(g, "server", [("ticket nonce", tc["nonce"])])
+        else:
+            g.eq("%s generation (1 at the full handshake)" % name, tc["generation"], 1)
+            # stream_id random, chosen at the full handshake; the nonce random (4.7.4).
+            random_uses(g, "server", [("stream_id", tc["stream_id"]), ("ticket nonce", tc["nonce"])])
+            S["stream_id"] = tc["stream_id"]
+        S["stream_generation"] = tc["generation"]
+        tickets.append({"record": name, "ticket": ticket, "lifetime_s": lifetime, "contents": tc})
+    if S["resumed"]:
+        S["stream_id"] = S["prev"]["stream_id"]
+    S["tickets"] = tickets
+
+
+@group("messages (6.1, 4.7): ids continue per direction per stream, fragments reassembled, "
+       "expected texts and epochs")
 def g_messages(g):
     peers = S["peers"]
     for d in ("c2s", "s2c"):
-        got = [(mid, data) for mid, data, _, _ in peers[d].delivered]
-        g.eq("%s delivered messages" % d, got, EXPECTED_MESSAGES[d])
+        got = [(mid, data, epoch) for mid, data, epoch, _ in peers[d].delivered]
+        g.eq("%s delivered messages (id, text, epoch)" % d, got, S["expect"]["messages"][d])
         g.ok(peers[d].in_progress is None, "%s: message left incomplete" % d)
-        for mid, data, epoch, names in peers[d].delivered:
-            want_epoch = 0 if mid == 1 else 1
-            g.eq("%s message %d protected under epoch" % (d, mid), epoch, want_epoch)
+        if S["resumed"] and peers[d].delivered:
+            # 4.7.5 / 4.7.6: the first message of the resumed session is the peer's recv_id + 1.
+            recv = S["accept_recv_id"] if d == "c2s" else S["offered"][1]
+            g.eq("%s first message id = peer's recv_id + 1" % d, peers[d].delivered[0][0], recv + 1)
 
 
-@group("ACKs (6.2): each direction acknowledges the peer's messages 1 and 2")
+@group("ACKs (6.2): each direction acknowledges the peer's messages")
 def g_acks(g):
     peers = S["peers"]
     for d, other in (("s2c", "c2s"), ("c2s", "s2c")):
         vals = [v for v, _ in peers[d].acks]
-        g.eq("%s ACK values" % d, vals, [1, 2])
-        g.eq("%s final ACK = highest id %s delivered" % (d, other), peers[d].last_ack,
-             peers[other].last_completed)
+        g.eq("%s ACK values" % d, vals, S["expect"]["acks"][d])
+        if peers[other].delivered:
+            g.eq("%s final ACK = highest id %s delivered" % (d, other), peers[d].last_ack,
+                 peers[other].last_completed)
 
 
-@group("key update (7.1): KEY_UPDATE(1) answered by KEY_UPDATE(0); c_ap_1, s_ap_1 vs logs")
+@group("key update (7.1): KEY_UPDATE(1) answered by KEY_UPDATE(0); ratcheted secrets vs logs")
 def g_key_update(g):
     peers = S["peers"]
     c_ku, s_ku = peers["c2s"].key_updates, peers["s2c"].key_updates
-    g.eq("client KEY_UPDATEs (update_requested, new epoch)", [(v, e) for _, v, e in c_ku], [(1, 1)])
-    g.eq("server KEY_UPDATEs (update_requested, new epoch)", [(v, e) for _, v, e in s_ku], [(0, 1)])
+    want = S["expect"]["key_updates"]
+    g.eq("client KEY_UPDATEs (update_requested, new epoch)", [(v, e) for _, v, e in c_ku], want["c2s"])
+    g.eq("server KEY_UPDATEs (update_requested, new epoch)", [(v, e) for _, v, e in s_ku], want["s2c"])
     g.ok(not peers["c2s"].must_answer_ku and not peers["s2c"].must_answer_ku,
          "a KEY_UPDATE(1) was never answered")
     ratcheted = S.get("ratcheted", {})
-    g.ok(set(ratcheted) == {"c_ap_traffic_1", "s_ap_traffic_1"},
-         "ratcheted secrets: %s" % sorted(ratcheted))
+    want_names = {"%s_ap_traffic_%d" % (p, e) for p, d in (("c", "c2s"), ("s", "s2c"))
+                  for _, e in want[d]}
+    g.eq("ratcheted secrets", sorted(ratcheted), sorted(want_names))
     for name in sorted(ratcheted):
         log_compare(g, name, ratcheted[name])
 
 
 @group("CLOSE (6.5): client's CLOSE(normal) is the last record, nothing incomplete")
 def g_close(g):
+    want = S["expect"]["close"]
+    S["peers"]  # the application walk must have run (Prereq otherwise)
+    if want is None:
+        # The connection breaks without a CLOSE; the stream goes on in the resumed connection.
+        g.ok(S.get("close") is None, "unexpected CLOSE in %s" % (S.get("close") or ("",))[0])
+        return
     name, d, reason, in_progress = S["close"]
     recs = S["records"]
     g.eq("CLOSE record", name, recs[-1]["name"])
-    g.eq("CLOSE sender", d, "c2s")
-    g.eq("CLOSE reason (normal)", reason, 0)
+    g.eq("CLOSE sender", d, want[0])
+    g.eq("CLOSE reason (normal)", reason, want[1])
     g.ok(in_progress is None, "message in progress at CLOSE")
 
 
-@group("key logs: both sides agree and every logged secret was recomputed")
+@group("key logs: both sides agree, derivation order (11), every logged secret was recomputed")
 def g_logs(g):
     logs, computed = S["logs"], S.get("computed", {})
     for side, prefix in (("client", "c"), ("server", "s")):
@@ -1161,6 +1672,23 @@ def g_logs(g):
             if k == prefix + "_ephemeral_private":
                 continue  # an input (the only secret taken from the file)
             g.ok(k in computed, "[secrets.%s] %s was not recomputed" % (side, k))
+        # 11: derivation order: the ephemeral scalar, ecdh_shared, [resumption_psk], hs, c_hs,
+        # s_hs, master, exporter, then the application secrets in installation order (s_ap_0
+        # before c_ap_0 on both sides, 5.5) with resumption_secret where it is derived (before
+        # any key update).
+        order = logs[side + "_order"]
+        head = [prefix + "_ephemeral_private", "ecdh_shared"] + ([LOG_PSK] if S["resumed"] else []) \
+            + ["handshake_secret", "c_hs_traffic", "s_hs_traffic", "master_secret", "exporter_secret"]
+        g.eq("[secrets.%s] order of the handshake secrets" % side, order[:len(head)], head)
+        tail = order[len(head):]
+        g.eq("[secrets.%s] application secrets at the handshake" % side,
+             sorted(tail[:3]), sorted(["s_ap_traffic_0", "c_ap_traffic_0", LOG_RES]))
+        g.ok(tail.index("s_ap_traffic_0") < tail.index("c_ap_traffic_0") if
+             "s_ap_traffic_0" in tail and "c_ap_traffic_0" in tail else False,
+             "[secrets.%s]: c_ap_traffic_0 before s_ap_traffic_0" % side)
+        # Epochs >= 1 in the order of the KEY_UPDATE records in the trace (each side installs
+        # when it sends or processes one).
+        g.eq("[secrets.%s] key-update secrets in trace order" % side, tail[3:], S.get("ku_order", []))
     common = set(logs["client"]) & set(logs["server"])
     for k in sorted(common):
         g.eq("%s: client log = server log" % k, logs["client"][k], logs["server"][k])
@@ -1169,24 +1697,114 @@ def g_logs(g):
          sorted(k for k in logs["server"] if not k.endswith("_ephemeral_private")))
 
 
+@group("stream (4.7, 4.7.7): tickets chain, ids continue, the resumed session is a new one")
+def g_stream(g):
+    prev = S["prev"]
+    t1, t2 = prev["tickets"][-1], S["tickets"][-1]
+    g.ok(t1["ticket"] != t2["ticket"], "the second ticket repeats the first")
+    g.eq("stream_id unchanged across the resumption", t2["contents"]["stream_id"],
+         t1["contents"]["stream_id"])
+    g.eq("generation chain", (t1["contents"]["generation"], t2["contents"]["generation"]), (1, 2))
+    g.eq("issued_ms difference = resumed clock - first clock",
+         t2["contents"]["issued_ms"] - t1["contents"]["issued_ms"], S["resume_delay_ms"])
+    g.eq("psk chain: second ticket's psk = resumed res, not the first res",
+         (t2["contents"]["psk"] != t1["contents"]["psk"], t2["contents"]["psk"]), (True, S["res"]))
+    # Fresh ECDH (4.7): the resumed session's secrets share nothing with the first's.
+    for k in ("ecdh_shared", "handshake_secret", "master_secret", "c_ap_traffic_0", "s_ap_traffic_0",
+              "exporter_secret", LOG_RES):
+        g.ok(S["computed"][k] != prev["computed"][k], "%s repeats across connections" % k)
+    # Message ids per direction per stream: 1 in the first connection, 2 in the resumed one.
+    for d in ("c2s", "s2c"):
+        ids = [m[0] for m in prev["peers"][d].delivered] + [m[0] for m in S["peers"][d].delivered]
+        g.eq("%s stream message ids" % d, ids, list(range(1, len(ids) + 1)))
+    # 4.7.7: nothing was lost at the break: every message of the first connection was
+    # acknowledged there, so nothing is resent.
+    for d, other in (("c2s", "s2c"), ("s2c", "c2s")):
+        g.eq("%s: recv_id covers all %s sent in the first connection" % (d, d),
+             S["accept_recv_id"] if d == "c2s" else S["offered"][1], prev["peers"][d].sent_ids)
+
+
 # ---------------------------------------------------------------------------------------------
 
+DOC_PLAN = [g_doc_basics, g_doc_hkdflabel, g_doc_expand, g_doc_constants, g_doc_nonce,
+            g_doc_context, g_doc_resumption]
+
+# One full handshake (handshake-v1.txt; the first connection of resumption-v1.txt).
+FULL_PLAN = [g_vec_format, g_inputs, g_records, g_client_hello, g_server_hello, g_key_shares,
+             g_ecdh, g_ks_hs, g_server_flight, g_server_identity, g_server_verify,
+             g_server_finished, g_ks_ap, g_client_flight, g_client_identity, g_client_verify,
+             g_client_finished, g_res, g_app_records, g_tickets, g_messages, g_acks, g_key_update,
+             g_close, g_logs]
+
+# The resumed connection of resumption-v1.txt: no Identity, no Verify (4.7).
+RESUMED_PLAN = [g_resumed_inputs, g_records, g_client_hello, g_server_hello, g_server_resumption,
+                g_key_shares, g_ecdh, g_ks_hs, g_server_flight,
+                (g_server_finished, "server Finished (4.5.3, 4.7): HMAC(finished_key(s_hs), "
+                                    "TH(CH..SH)), right after the ServerHello"),
+                g_ks_ap, g_client_flight,
+                (g_client_finished, "client Finished (4.5.3, 4.7): HMAC(finished_key(c_hs), "
+                                    "TH(CH..server Finished))"),
+                g_res, g_app_records, g_tickets, g_messages, g_acks, g_key_update, g_close, g_logs,
+                g_stream]
+
+
+def trace_kind(path):
+    """A trace with a [resumed-handshake] group is a resumption stream (PROTOCOL.md 11)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            if any(line.strip() == "[resumed-handshake]" for line in f):
+                return "resumption"
+    except (OSError, UnicodeDecodeError):
+        pass
+    return "resumption" if os.path.basename(path).startswith("resumption") else "full"
+
+
+def new_ctx(F, resumed, expect):
+    ctx = State(DOC)
+    ctx["file"], ctx["resumed"], ctx["expect"] = F, resumed, expect
+    F["ctxs"].append(ctx)
+    return ctx
+
+
+def build_plan(vec_paths):
+    plan = [(fn, fn.desc, DOC, None) for fn in DOC_PLAN]
+    for path in vec_paths:
+        kind = trace_kind(path)
+        F = {"path": path, "name": os.path.basename(path), "kind": kind, "ctxs": []}
+        if kind == "full":
+            c1 = new_ctx(F, False, EXPECT_FULL)
+            plan += [(fn, fn.desc, c1, F["name"]) for fn in FULL_PLAN]
+        else:
+            c1 = new_ctx(F, False, EXPECT_RES_1)
+            c2 = new_ctx(F, True, EXPECT_RES_2)
+            c2["prev"] = c1
+            plan += [(fn, fn.desc, c1, F["name"] + " #1") for fn in FULL_PLAN]
+            for entry in RESUMED_PLAN:
+                fn, desc = entry if isinstance(entry, tuple) else (entry, entry.desc)
+                plan.append((fn, desc, c2, F["name"] + " #2 resumed"))
+    return plan
+
+
 def main(argv):
-    if len(argv) != 3:
-        sys.stderr.write("usage: %s VECTOR_FILE PROTOCOL_MD\n" % argv[0])
+    global S
+    if len(argv) < 3 or not argv[-1].endswith(".md"):
+        sys.stderr.write("usage: %s VECTOR_FILE... PROTOCOL_MD\n" % argv[0])
         return 2
-    vec_path, doc_path = argv[1], argv[2]
-    print("1..%d" % len(GROUPS))
+    vec_paths, doc_path = argv[1:-1], argv[-1]
+    plan = build_plan(vec_paths)
+    print("1..%d" % len(plan))
     failed = 0
     setup_error = None
     try:
         with open(doc_path, encoding="utf-8") as f:
-            S["doc_sections"] = doc_sections(f.read())
-        S["vec_sections"], S["vec_order"] = parse_vector_file(vec_path)
-    except (OSError, DecodeError, ValueError) as e:
+            DOC["doc_sections"] = doc_sections(f.read())
+    except (OSError, ValueError) as e:
         setup_error = str(e)
-    for num, (desc, fn) in enumerate(GROUPS, 1):
+    for num, (fn, desc, ctx, label) in enumerate(plan, 1):
+        if label is not None:
+            desc = "[%s] %s" % (label, desc)
         g = Group(desc)
+        S = ctx
         if setup_error is not None and num == 1:
             g.errors.append(setup_error)
         else:
@@ -1208,6 +1826,8 @@ def main(argv):
                 print("# %s" % e)
         else:
             print("ok %d - %s (%d checks)" % (num, desc, g.checks))
+        for note in g.notes:
+            print("# note: %s" % note)
     return 1 if failed else 0
 
 
