@@ -1294,7 +1294,7 @@ sc_server_send_message (ScServer *self, const char *client_id, const char *messa
                            "the message is not valid UTF-8");
       return FALSE;
     }
-  bytes = g_bytes_new_static (message, strlen (message));
+  bytes = g_bytes_new (message, strlen (message)); /* the outbox keeps it */
   return sc_server_send_bytes (self, client_id, bytes, NULL, error);
 }
 

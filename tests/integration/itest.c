@@ -251,13 +251,14 @@ start_daemon (ItFixture *fx)
   g_autofree char *state_dir = g_build_filename (fx->dir, "state", NULL);
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_autoptr (GError) error = NULL;
+  g_autofree char *port = g_strdup_printf ("%u", fx->port); /* 0 at first: any */
 
   g_subprocess_launcher_set_flags (launcher, G_SUBPROCESS_FLAGS_STDERR_MERGE);
   g_subprocess_launcher_set_stdout_file_path (launcher, fx->log_path);
   g_ptr_array_add (argv, (char *) need_env ("SC_SECURECOMMD"));
   g_ptr_array_add (argv, "--session");
   g_ptr_array_add (argv, "--port");
-  g_ptr_array_add (argv, "0");
+  g_ptr_array_add (argv, port);
   g_ptr_array_add (argv, "--state-dir");
   g_ptr_array_add (argv, state_dir);
   g_ptr_array_add (argv, "--verbose");
@@ -434,6 +435,37 @@ it_setup (ItFixture *fx, gconstpointer config_json)
   note_bus_pid (fx);
   start_daemon (fx);
   connect_to_daemon (fx);
+}
+
+/**
+ * it_restart_daemon:
+ *
+ * Kills the daemon with SIGKILL (no close messages, no cleanup) and starts
+ * it again on the same port with the same state directory, hence the same
+ * identity; the fixture follows the new process on the bus.
+ */
+void
+it_restart_daemon (ItFixture *fx)
+{
+  g_autofree char *old_fp = g_strdup (fx->fingerprint);
+  guint16 port = fx->port;
+
+  g_subprocess_send_signal (fx->daemon, SIGKILL);
+  IT_WAIT (fx, fx->daemon_exited);
+  g_assert_cmpint (g_subprocess_get_term_sig (fx->daemon), ==, SIGKILL);
+  IT_WAIT (fx, fx->name_vanished);
+  g_dbus_connection_signal_unsubscribe (fx->conn, fx->signal_sub);
+  g_bus_unwatch_name (fx->name_watch);
+  g_clear_object (&fx->proxy);
+  g_clear_object (&fx->daemon);
+  g_clear_pointer (&fx->daemon_unique_name, g_free);
+  g_clear_pointer (&fx->fingerprint, g_free);
+  fx->daemon_exited = FALSE;
+  fx->name_vanished = FALSE;
+  start_daemon (fx);
+  connect_to_daemon (fx);
+  g_assert_cmpuint (fx->port, ==, port);
+  g_assert_cmpstr (fx->fingerprint, ==, old_fp);
 }
 
 static void

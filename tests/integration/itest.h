@@ -128,6 +128,8 @@ GSubprocessLauncher *it_launcher_new (void);
 char *it_read_log (ItFixture *fx);
 void it_dump_log (ItFixture *fx);
 void it_wait_daemon_exit (ItFixture *fx);
+/* SIGKILLs the daemon and starts it again: same port, same identity. */
+void it_restart_daemon (ItFixture *fx);
 int it_daemon_exit_status (ItFixture *fx);
 void it_check_daemon_exit (ItFixture *fx);
 void it_fail (const char *format, ...) G_GNUC_PRINTF (1, 2);

@@ -386,6 +386,66 @@ test_client_stopped_heartbeat (ItFixture *fx, gconstpointer data)
 
 /* ---- main ----------------------------------------------------------------- */
 
+static gboolean
+has_received (ItFixture *fx, const char *id, const char *text)
+{
+  for (guint i = 0; i < fx->signals->len; i++)
+    {
+      ItSignal *s = fx->signals->pdata[i];
+      const char *sid, *msg;
+
+      if (g_strcmp0 (s->name, "MessageReceived") != 0)
+        continue;
+      g_variant_get (s->params, "(&s&s)", &sid, &msg);
+      if (g_strcmp0 (sid, id) == 0 && g_strcmp0 (msg, text) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* The daemon is killed (no close message) and started again: the client
+ * notices, reconnects by itself, and what was sent meanwhile (kept in its
+ * outbox) reaches the new daemon. The new daemon has new ticket keys, so
+ * this is a full handshake: the old stream is gone. */
+static void
+test_daemon_restart_client_reconnects (ItFixture *fx, gconstpointer data)
+{
+  g_autoptr (ScIdentity) key = sc_identity_generate (NULL);
+  g_autofree char *id = g_strdup_printf ("key-%.32s", sc_identity_get_fingerprint (key));
+  g_autoptr (GError) error = NULL;
+  ItClient *c = it_connect (fx, key);
+  guint connected_before;
+
+  sc_client_set_reconnect (c->client, TRUE, 50, 400, IT_GUARD_S * 1000);
+  it_exchange (fx, c);
+  it_restart_daemon (fx);
+  it_client_wait_state (fx, c, SC_CLIENT_STATE_RECONNECTING);
+  connected_before = 0;
+  for (guint i = 0; i < c->states->len; i++)
+    connected_before += g_array_index (c->states, ScClientState, i) == SC_CLIENT_STATE_CONNECTED;
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("sent while away %u", i);
+
+      g_assert_true (sc_client_send_message (c->client, text, &error));
+      g_assert_no_error (error);
+    }
+  g_assert_true (sc_client_flush (c->client, IT_GUARD_S * 1000, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (sc_client_get_outbox_length (c->client), ==, 0);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("sent while away %u", i);
+
+      IT_WAIT (fx, has_received (fx, id, text));
+    }
+  IT_WAIT (fx, c->states->len > 0 && g_array_index (c->states, ScClientState,
+                                                    c->states->len - 1)
+                                          == SC_CLIENT_STATE_CONNECTED);
+  g_assert_cmpuint (connected_before, >=, 1);
+  it_assert_client_ids (fx, (const char *[]) { id, NULL });
+}
+
 #define ADD(path, config, func) it_add (path, config, func)
 
 int
@@ -399,6 +459,8 @@ main (int argc, char **argv)
        test_max_per_source);
   ADD ("/faults/wrong-pin-refused", NULL, test_wrong_pin_refused);
   ADD ("/faults/client-killed-closed-without-close", NULL, test_client_killed);
+  ADD ("/faults/daemon-killed-and-restarted-client-reconnects", NULL,
+       test_daemon_restart_client_reconnects);
   ADD ("/faults/client-stopped-heartbeat-timeout", IT_CONFIG_SMALL_LIMITS,
        test_client_stopped_heartbeat);
   return g_test_run ();
