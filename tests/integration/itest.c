@@ -450,6 +450,7 @@ it_restart_daemon (ItFixture *fx)
   g_autofree char *old_fp = g_strdup (fx->fingerprint);
   guint16 port = fx->port;
 
+  fx->expect_exit = TRUE;
   g_subprocess_send_signal (fx->daemon, SIGKILL);
   IT_WAIT (fx, fx->daemon_exited);
   g_assert_cmpint (g_subprocess_get_term_sig (fx->daemon), ==, SIGKILL);
@@ -463,6 +464,7 @@ it_restart_daemon (ItFixture *fx)
   fx->daemon_exited = FALSE;
   fx->name_vanished = FALSE;
   start_daemon (fx);
+  fx->expect_exit = FALSE;
   connect_to_daemon (fx);
   g_assert_cmpuint (fx->port, ==, port);
   g_assert_cmpstr (fx->fingerprint, ==, old_fp);
