@@ -1,11 +1,16 @@
 /* securecomm: the SecureComm command-line client.
  *
- *   securecomm send   [OPTIONS] HOST[:PORT] MESSAGE...
- *   securecomm listen [OPTIONS] HOST[:PORT]
+ *   securecomm send    [OPTIONS] HOST[:PORT] MESSAGE...
+ *   securecomm listen  [OPTIONS] HOST[:PORT]
  *   securecomm connect [OPTIONS] HOST[:PORT]
+ *   securecomm keygen | fingerprint [OPTIONS] KEYFILE
+ *   securecomm gen-certs [--force] [DIR]
  *
- * Thin over ScClient. Exit codes: 0 success, 1 the session failed or a
- * message was not acknowledged, 2 usage error.
+ * Thin over ScClient (and, for gen-certs, over sc-certgen.h). Exit codes,
+ * as securecomm(1) documents them: 0 success, 1 a failure after the session
+ * was up or of a local file (a message not acknowledged, the session lost,
+ * a key that cannot be used), 2 usage error, 3 no session: the server could
+ * not be reached or its key was not trusted, and nothing was sent.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -16,21 +21,28 @@
 #include <json-glib/json-glib.h>
 #include <locale.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "sc-certgen.h"
 #include "sc-client.h"
 #include "sc-error.h"
 #include "sc-identity.h"
 
 #define DEFAULT_PORT 12345
-/* ms `send` waits for the acknowledgements before it gives up. */
-#define SEND_ACK_TIMEOUT_MS 30000
+/* Seconds `send` (and `connect` at the end of its input) waits for the
+ * acknowledgements before it gives up, unless --timeout says otherwise; and
+ * the longest --timeout, a day, which keeps the milliseconds in a guint. */
+#define ACK_TIMEOUT_DEFAULT_S 30
+#define ACK_TIMEOUT_MAX_S (24 * 3600)
+#define DEFAULT_CERT_DIR "test_certs"
 
 enum
 {
   EXIT_OK = 0,
   EXIT_FAILED = 1,
   EXIT_USAGE = 2,
+  EXIT_NO_SESSION = 3,
 };
 
 typedef struct
@@ -42,7 +54,9 @@ typedef struct
   char *passphrase_file;
   gboolean json;
   int count;
+  int timeout; /* seconds; 0: ACK_TIMEOUT_DEFAULT_S */
   gboolean quiet;
+  gboolean force;
   gboolean version;
 } Options;
 
@@ -50,10 +64,21 @@ typedef struct
 {
   Options opt;
   ScClient *client;
-  GMainLoop *loop;
+  GMainLoop *loop; /* listen and connect: runs until the session ends */
+  GCancellable *stdin_cancel;
   int received;
   int exit_code;
 } Tool;
+
+typedef int (*CommandFunc) (Tool *t, char **args, int n_args, GError **error);
+
+typedef struct
+{
+  const char *name;
+  int min_args;
+  int max_args; /* -1: any number */
+  CommandFunc run;
+} Command;
 
 static GOptionEntry *
 common_entries (Options *o)
@@ -73,7 +98,12 @@ common_entries (Options *o)
     { "json", 0, 0, G_OPTION_ARG_NONE, &o->json, N_ ("Print messages as JSON lines"), NULL },
     { "count", 'n', 0, G_OPTION_ARG_INT, &o->count, N_ ("listen: exit after this many messages"),
       N_ ("N") },
+    { "timeout", 't', 0, G_OPTION_ARG_INT, &o->timeout,
+      N_ ("send, connect: wait at most this long for the acknowledgements (default: 30)"),
+      N_ ("SECONDS") },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, N_ ("Print no state changes"), NULL },
+    { "force", 'f', 0, G_OPTION_ARG_NONE, &o->force,
+      N_ ("gen-certs: replace files that exist already"), NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &o->version, N_ ("Print the version and exit"), NULL },
     { NULL }
   };
@@ -105,11 +135,15 @@ on_state_changed (ScClient *client, ScClientState old_state, ScClientState new_s
     g_main_loop_quit (t->loop);
 }
 
+/* Errors of a session in progress (listen, connect). send reports its
+ * errors from the calls that fail, so only these are printed here. */
 static void
 on_error (ScClient *client, GError *error, gpointer data)
 {
   Tool *t = data;
 
+  if (t->loop == NULL)
+    return;
   g_printerr ("securecomm: %s\n", error->message);
   t->exit_code = EXIT_FAILED;
 }
@@ -151,7 +185,7 @@ on_message (ScClient *client, GBytes *message, gpointer data)
 
   print_message (t, message);
   t->received++;
-  if (t->opt.count > 0 && t->received >= t->opt.count)
+  if (t->opt.count > 0 && t->received >= t->opt.count && t->loop != NULL)
     g_main_loop_quit (t->loop);
 }
 
@@ -180,11 +214,43 @@ set_identity (Tool *t, GError **error)
   return TRUE;
 }
 
-static gboolean
-connect_client (Tool *t, const char *target, GError **error)
+/* Adds what to do to an error of establishing the session, when there is
+ * something to say. */
+static void
+explain_session_error (Tool *t, const char *target, GError **error)
+{
+  const GError *e = *error;
+  g_autofree char *hint = NULL;
+
+  if (g_error_matches (e, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)
+      || g_error_matches (e, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)
+      || g_error_matches (e, G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE)
+      || g_error_matches (e, G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE))
+    hint = g_strdup_printf (_ ("is securecommd running and listening on %s? "
+                               "(securecommctl status shows where it listens)"),
+                            target);
+  else if (g_error_matches (e, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND))
+    hint = g_strdup (_ ("check the host name"));
+  else if (g_error_matches (e, SC_ERROR, SC_ERROR_UNTRUSTED) && t->opt.pin != NULL)
+    hint = g_strdup (_ ("if the server's key changed on purpose, pin the new one "
+                        "(securecommctl status shows it on the server's machine)"));
+  if (hint != NULL)
+    {
+      g_autofree char *message = g_strdup_printf ("%s; %s", (*error)->message, hint);
+
+      g_free ((*error)->message);
+      (*error)->message = g_steal_pointer (&message);
+    }
+}
+
+/* Opens the session to target. Returns EXIT_OK, EXIT_FAILED when the
+ * identity key cannot be used, or EXIT_NO_SESSION. */
+static int
+open_session (Tool *t, const char *target, GError **error)
 {
   g_autofree char *host = NULL;
   guint16 port = DEFAULT_PORT;
+  gboolean ok;
 
   if (t->opt.pin == NULL && t->opt.known_hosts == NULL && !t->opt.insecure)
     {
@@ -192,10 +258,10 @@ connect_client (Tool *t, const char *target, GError **error)
                            _ ("no way to trust the server: give --pin FINGERPRINT "
                               "(securecommctl status shows the daemon's), --known-hosts FILE "
                               "(trust on first use) or, for a test, --insecure-accept-any"));
-      return FALSE;
+      return EXIT_NO_SESSION;
     }
   if (!split_target (target, &host, &port, error))
-    return FALSE;
+    return EXIT_USAGE;
   t->client = sc_client_new (NULL);
   sc_client_set_pinned_fingerprint (t->client, t->opt.pin);
   sc_client_set_accept_any_server (t->client, t->opt.insecure);
@@ -204,34 +270,72 @@ connect_client (Tool *t, const char *target, GError **error)
   g_signal_connect (t->client, "error", G_CALLBACK (on_error), t);
   g_signal_connect (t->client, "message-received", G_CALLBACK (on_message), t);
   if (!set_identity (t, error))
-    return FALSE;
-  return sc_client_establish_secure_session (t->client, host, port, NULL, error);
-}
-
-/* ---- subcommands --------------------------------------------------------- */
-
-static int
-cmd_send (Tool *t, int argc, char **argv, GError **error)
-{
-  /* argv: program, "send", HOST[:PORT], MESSAGE... */
-  for (int i = 3; i < argc; i++)
-    if (!sc_client_send_message (t->client, argv[i], error))
-      return EXIT_FAILED;
-  if (!sc_client_flush (t->client, SEND_ACK_TIMEOUT_MS, error))
     return EXIT_FAILED;
-  if (!t->opt.quiet)
-    g_printerr (_ ("securecomm: %d message(s) acknowledged\n"), argc - 3);
+  ok = sc_client_establish_secure_session (t->client, host, port, NULL, error);
+  while (g_main_context_iteration (NULL, FALSE))
+    ; /* report the state changes so far, in order */
+  if (!ok)
+    {
+      explain_session_error (t, target, error);
+      return EXIT_NO_SESSION;
+    }
   return EXIT_OK;
 }
 
-static int
-cmd_listen (Tool *t)
+/* ---- sessions ------------------------------------------------------------ */
+
+static guint
+ack_timeout_ms (const Tool *t)
 {
+  return (guint) (t->opt.timeout > 0 ? t->opt.timeout : ACK_TIMEOUT_DEFAULT_S) * 1000u;
+}
+
+/* send HOST[:PORT] MESSAGE...: exit 0 only once every message is
+ * acknowledged. */
+static int
+cmd_send (Tool *t, char **args, int n_args, GError **error)
+{
+  int n_messages = n_args - 1;
+  int ret = open_session (t, args[0], error);
+
+  if (ret != EXIT_OK)
+    return ret;
+  for (int i = 1; i < n_args; i++)
+    if (!sc_client_send_message (t->client, args[i], error))
+      {
+        g_prefix_error (error, _ ("message %d of %d not sent: "), i, n_messages);
+        return EXIT_FAILED;
+      }
+  if (!sc_client_flush (t->client, ack_timeout_ms (t), error))
+    {
+      g_prefix_error (error, _ ("not every message was acknowledged, so the server may not "
+                                "have them all: "));
+      return EXIT_FAILED;
+    }
+  if (!t->opt.quiet)
+    g_printerr (_ ("securecomm: %d message(s) acknowledged\n"), n_messages);
+  return EXIT_OK;
+}
+
+/* listen HOST[:PORT]: prints messages until the session ends (or --count). */
+static int
+cmd_listen (Tool *t, char **args, int n_args, GError **error)
+{
+  int ret = open_session (t, args[0], error);
+
+  if (ret != EXIT_OK)
+    return ret;
   t->loop = g_main_loop_new (NULL, FALSE);
   sc_client_start_listening (t->client);
   if (sc_client_is_connected (t->client))
     g_main_loop_run (t->loop);
-  return t->opt.count > 0 && t->received < t->opt.count ? EXIT_FAILED : t->exit_code;
+  if (t->opt.count > 0 && t->received < t->opt.count)
+    {
+      g_set_error (error, SC_ERROR, SC_ERROR_CLOSED,
+                   _ ("the session ended after %d of %d messages"), t->received, t->opt.count);
+      return EXIT_FAILED;
+    }
+  return t->exit_code;
 }
 
 static void on_stdin_line (GObject *source, GAsyncResult *result, gpointer data);
@@ -239,7 +343,7 @@ static void on_stdin_line (GObject *source, GAsyncResult *result, gpointer data)
 static void
 read_next_line (Tool *t, GDataInputStream *in)
 {
-  g_data_input_stream_read_line_async (in, G_PRIORITY_DEFAULT, NULL, on_stdin_line, t);
+  g_data_input_stream_read_line_async (in, G_PRIORITY_DEFAULT, t->stdin_cancel, on_stdin_line, t);
 }
 
 static void
@@ -250,10 +354,15 @@ on_stdin_line (GObject *source, GAsyncResult *result, gpointer data)
   g_autofree char *line = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (source),
                                                                 result, NULL, &error);
 
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return; /* the session ended first */
   if (line == NULL)
     {
       if (error != NULL)
-        g_printerr ("securecomm: %s\n", error->message);
+        {
+          g_printerr (_ ("securecomm: cannot read standard input: %s\n"), error->message);
+          t->exit_code = EXIT_FAILED;
+        }
       g_main_loop_quit (t->loop); /* end of input: done */
       return;
     }
@@ -267,21 +376,36 @@ on_stdin_line (GObject *source, GAsyncResult *result, gpointer data)
   read_next_line (t, G_DATA_INPUT_STREAM (source));
 }
 
+/* connect HOST[:PORT]: each line of standard input is sent, each message
+ * received printed, until the input ends or the session does; then every
+ * line sent must have been acknowledged. */
 static int
-cmd_connect (Tool *t, GError **error)
+cmd_connect (Tool *t, char **args, int n_args, GError **error)
 {
-  g_autoptr (GInputStream) raw = g_unix_input_stream_new (STDIN_FILENO, FALSE);
-  g_autoptr (GDataInputStream) in = g_data_input_stream_new (raw);
+  g_autoptr (GInputStream) raw = NULL;
+  g_autoptr (GDataInputStream) in = NULL;
+  int ret = open_session (t, args[0], error);
 
+  if (ret != EXIT_OK)
+    return ret;
+  raw = g_unix_input_stream_new (STDIN_FILENO, FALSE);
+  in = g_data_input_stream_new (raw);
   t->loop = g_main_loop_new (NULL, FALSE);
+  t->stdin_cancel = g_cancellable_new ();
   sc_client_start_listening (t->client);
   read_next_line (t, in);
-  g_main_loop_run (t->loop);
-  if (t->exit_code == EXIT_OK && sc_client_is_connected (t->client)
-      && !sc_client_flush (t->client, SEND_ACK_TIMEOUT_MS, error))
-    return EXIT_FAILED;
+  if (sc_client_is_connected (t->client))
+    g_main_loop_run (t->loop);
+  g_cancellable_cancel (t->stdin_cancel);
+  if (t->exit_code == EXIT_OK && !sc_client_flush (t->client, ack_timeout_ms (t), error))
+    {
+      g_prefix_error (error, _ ("not every line was acknowledged: "));
+      return EXIT_FAILED;
+    }
   return t->exit_code;
 }
+
+/* ---- keys and certificates ------------------------------------------------ */
 
 /* The passphrase for keygen and fingerprint, as for --identity. */
 static char *
@@ -293,8 +417,9 @@ read_passphrase (Tool *t, GError **error)
 
 /* keygen FILE: a new identity key, never over an existing file. */
 static int
-cmd_keygen (Tool *t, const char *path, GError **error)
+cmd_keygen (Tool *t, char **args, int n_args, GError **error)
 {
+  const char *path = args[0];
   g_autoptr (ScIdentity) identity = NULL;
   char *passphrase;
   gboolean ok;
@@ -319,14 +444,14 @@ cmd_keygen (Tool *t, const char *path, GError **error)
 
 /* fingerprint FILE: the SHA-256 of the key's SubjectPublicKeyInfo. */
 static int
-cmd_fingerprint (Tool *t, const char *path, GError **error)
+cmd_fingerprint (Tool *t, char **args, int n_args, GError **error)
 {
   g_autoptr (ScIdentity) identity = NULL;
   char *passphrase = read_passphrase (t, error);
 
   if (passphrase == NULL)
     return EXIT_FAILED;
-  identity = sc_identity_load (path, passphrase, error);
+  identity = sc_identity_load (args[0], passphrase, error);
   sc_passphrase_free (passphrase);
   if (identity == NULL)
     return EXIT_FAILED;
@@ -334,103 +459,184 @@ cmd_fingerprint (Tool *t, const char *path, GError **error)
   return EXIT_OK;
 }
 
-static const char usage_summary[] = N_ (
+/* gen-certs [DIR]: the seed's generate_test_certs (sc-certgen.h). */
+static int
+cmd_gen_certs (Tool *t, char **args, int n_args, GError **error)
+{
+  const char *dir = n_args > 0 ? args[0] : DEFAULT_CERT_DIR;
+  char msg[SC_CERTGEN_MSG_LEN];
+  int rc = sc_certgen_write_test_pki (dir, t->opt.force, msg, sizeof msg);
+
+  if (rc == SC_CERTGEN_EEXIST)
+    {
+      g_set_error (error, SC_ERROR, SC_ERROR_KEY_FILE,
+                   _ ("%s; nothing was written (give --force to replace the files)"), msg);
+      return EXIT_FAILED;
+    }
+  if (rc != 0)
+    {
+      g_set_error_literal (error, SC_ERROR, SC_ERROR_FAILED, msg);
+      return EXIT_FAILED;
+    }
+  if (!t->opt.quiet)
+    g_printerr (_ ("securecomm: wrote %s, %s, %s, %s and %s in %s (the keys are not encrypted: "
+                   "for tests only)\n"),
+                SC_CERTGEN_CA_CERT, SC_CERTGEN_SERVER_CERT, SC_CERTGEN_SERVER_KEY,
+                SC_CERTGEN_CLIENT_CERT, SC_CERTGEN_CLIENT_KEY, dir);
+  return EXIT_OK;
+}
+
+/* ---- options and main ----------------------------------------------------- */
+
+static const Command commands[] = {
+  { "send", 2, -1, cmd_send },
+  { "listen", 1, 1, cmd_listen },
+  { "connect", 1, 1, cmd_connect },
+  { "keygen", 1, 1, cmd_keygen },
+  { "fingerprint", 1, 1, cmd_fingerprint },
+  { "gen-certs", 0, 1, cmd_gen_certs },
+};
+
+static const char usage_description[] = N_ (
     "Commands:\n"
     "  send HOST[:PORT] MESSAGE...  send messages; exit 0 once all are acknowledged\n"
     "  listen HOST[:PORT]           print incoming messages, one per line\n"
-    "  connect HOST[:PORT]          send each line typed, print what arrives\n"
+    "  connect HOST[:PORT]          send each line typed, print what arrives;\n"
+    "                               state changes go to standard error\n"
     "  keygen FILE                  make a new identity key, encrypted with the\n"
     "                               passphrase (--passphrase-file or\n"
     "                               $SECURECOMM_PASSPHRASE); print its fingerprint\n"
     "  fingerprint FILE             print the fingerprint of an identity key\n"
+    "  gen-certs [DIR]              write a test CA, server and client certificates\n"
+    "                               and unencrypted keys into DIR (test_certs)\n"
     "\n"
-    "The port defaults to 12345. Exit status: 0 success, 1 the session failed or a\n"
-    "message was not acknowledged, 2 usage error.");
+    "The port defaults to 12345. Sessions need a way to trust the server: --pin\n"
+    "with the fingerprint that “securecommctl status” shows, or --known-hosts.\n"
+    "Put -- before a MESSAGE that starts with a dash.\n"
+    "\n"
+    "Examples:\n"
+    "  securecomm send --pin FINGERPRINT localhost \"Hello, secure world!\"\n"
+    "  securecomm listen --pin FINGERPRINT --json server.example.org:4433\n"
+    "  securecomm connect --known-hosts ~/.config/securecomm/known_hosts [::1]:12345\n"
+    "  securecomm gen-certs --force /tmp/pki\n"
+    "\n"
+    "Exit status: 0 success; 1 failure after the session was up (a message not\n"
+    "acknowledged, the session lost) or of a local file; 2 usage error; 3 no\n"
+    "session: the server could not be reached or was not trusted, nothing was sent.");
 
-static int
-parse (Tool *t, int *argc, char ***argv)
+static GOptionContext *
+make_context (GOptionEntry *entries)
 {
-  g_autofree GOptionEntry *entries = common_entries (&t->opt);
-  g_autoptr (GOptionContext) ctx = g_option_context_new (_ ("COMMAND HOST[:PORT] [MESSAGE...]"));
-  g_autoptr (GError) error = NULL;
+  GOptionContext *ctx = g_option_context_new (_ ("COMMAND [ARGUMENTS...]"));
 
   g_option_context_set_summary (ctx, _ ("SecureComm client: end-to-end encrypted messages."));
-  g_option_context_set_description (ctx, _ (usage_summary));
+  g_option_context_set_description (ctx, _ (usage_description));
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
-  if (!g_option_context_parse (ctx, argc, argv, &error))
-    {
-      g_printerr ("securecomm: %s\n", error->message);
-      return EXIT_USAGE;
-    }
-  if (t->opt.version)
-    return -1;
-  if (*argc < 3 || (g_strcmp0 ((*argv)[1], "send") == 0 && *argc < 4)
-      || (g_strcmp0 ((*argv)[1], "send") != 0 && *argc != 3))
-    {
-      g_autofree char *help = g_option_context_get_help (ctx, TRUE, NULL);
+  return ctx;
+}
 
-      g_printerr ("%s", help);
-      return EXIT_USAGE;
+static int
+usage_error (const char *message)
+{
+  g_printerr ("securecomm: %s\n%s\n", message, _ ("Try “securecomm --help”."));
+  return EXIT_USAGE;
+}
+
+/* GOption stops at "--" but leaves it in argv: drop the first one, so that
+ * `send HOST -- -MESSAGE` works. */
+static void
+drop_double_dash (int *argc, char **argv)
+{
+  for (int i = 1; i < *argc; i++)
+    if (g_str_equal (argv[i], "--"))
+      {
+        memmove (&argv[i], &argv[i + 1], (size_t) (*argc - i) * sizeof (char *));
+        (*argc)--;
+        return;
+      }
+}
+
+/* Checks the command line; on success *command is the command to run. */
+static int
+check_arguments (const Options *o, int argc, char **argv, const Command **command)
+{
+  g_autofree char *msg = NULL;
+  int n_args = argc - 2;
+
+  if (argc < 2)
+    return usage_error (_ ("no command given"));
+  for (guint i = 0; i < G_N_ELEMENTS (commands) && *command == NULL; i++)
+    if (g_str_equal (argv[1], commands[i].name))
+      *command = &commands[i];
+  if (*command == NULL)
+    {
+      msg = g_strdup_printf (_ ("unknown command “%s”"), argv[1]);
+      return usage_error (msg);
     }
+  if (n_args < (*command)->min_args || ((*command)->max_args >= 0 && n_args > (*command)->max_args))
+    {
+      msg = g_strdup_printf (_ ("wrong number of arguments for %s"), argv[1]);
+      return usage_error (msg);
+    }
+  if (o->force && (*command)->run != cmd_gen_certs)
+    return usage_error (_ ("--force applies to gen-certs only"));
+  if (o->count < 0 || (o->count > 0 && (*command)->run != cmd_listen))
+    return usage_error (_ ("--count takes a positive number and applies to listen only"));
+  if (o->timeout < 0 || o->timeout > ACK_TIMEOUT_MAX_S
+      || (o->timeout > 0 && (*command)->run != cmd_send && (*command)->run != cmd_connect))
+    return usage_error (_ ("--timeout takes 1 to 86400 seconds and applies to send and "
+                           "connect only"));
   return EXIT_OK;
+}
+
+static void
+tool_clear (Tool *t)
+{
+  if (t->client != NULL)
+    sc_client_shutdown (t->client);
+  while (g_main_context_iteration (NULL, FALSE))
+    ; /* the last state changes */
+  g_clear_object (&t->client);
+  g_clear_object (&t->stdin_cancel);
+  g_clear_pointer (&t->loop, g_main_loop_unref);
+  g_free (t->opt.pin);
+  g_free (t->opt.known_hosts);
+  g_free (t->opt.identity);
+  g_free (t->opt.passphrase_file);
 }
 
 int
 main (int argc, char **argv)
 {
   Tool t = { 0 };
+  g_autofree GOptionEntry *entries = common_entries (&t.opt);
+  g_autoptr (GOptionContext) ctx = make_context (entries);
   g_autoptr (GError) error = NULL;
-  const char *cmd;
+  const Command *command = NULL;
   int ret;
 
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
-  ret = parse (&t, &argc, &argv);
-  if (ret == -1)
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    ret = usage_error (error->message);
+  else if (t.opt.version)
     {
       g_print ("securecomm %s\n", PACKAGE_VERSION);
       ret = EXIT_OK;
     }
-  if (ret != EXIT_OK || t.opt.version)
-    {
-      g_free (t.opt.pin);
-      g_free (t.opt.known_hosts);
-      g_free (t.opt.identity);
-      g_free (t.opt.passphrase_file);
-      return ret;
-    }
-  cmd = argv[1];
-  if (g_strcmp0 (cmd, "keygen") == 0)
-    ret = cmd_keygen (&t, argv[2], &error);
-  else if (g_strcmp0 (cmd, "fingerprint") == 0)
-    ret = cmd_fingerprint (&t, argv[2], &error);
-  else if (g_strcmp0 (cmd, "send") != 0 && g_strcmp0 (cmd, "listen") != 0
-           && g_strcmp0 (cmd, "connect") != 0)
-    {
-      g_printerr (_ ("securecomm: unknown command “%s”; see securecomm --help\n"), cmd);
-      ret = EXIT_USAGE;
-    }
-  else if (!connect_client (&t, argv[2], &error))
-    ret = EXIT_FAILED;
-  else if (g_strcmp0 (cmd, "send") == 0)
-    ret = cmd_send (&t, argc, argv, &error);
-  else if (g_strcmp0 (cmd, "listen") == 0)
-    ret = cmd_listen (&t);
   else
-    ret = cmd_connect (&t, &error);
-  if (error != NULL)
-    g_printerr ("securecomm: %s\n", error->message);
-  if (t.client != NULL)
-    sc_client_shutdown (t.client);
-  while (g_main_context_iteration (NULL, FALSE))
-    ; /* the last state changes */
-  g_clear_object (&t.client);
-  g_clear_pointer (&t.loop, g_main_loop_unref);
-  g_free (t.opt.pin);
-  g_free (t.opt.known_hosts);
-  g_free (t.opt.identity);
-  g_free (t.opt.passphrase_file);
+    {
+      drop_double_dash (&argc, argv);
+      ret = check_arguments (&t.opt, argc, argv, &command);
+    }
+  if (ret == EXIT_OK && command != NULL)
+    {
+      ret = command->run (&t, argv + 2, argc - 2, &error);
+      if (error != NULL)
+        g_printerr ("securecomm: %s\n", error->message);
+    }
+  tool_clear (&t);
   return ret;
 }

@@ -5,8 +5,9 @@
  * Thin over GDBus: every command is one call of the interface
  * io.github.SecureComm1.Server (dbus/io.github.SecureComm1.Server.xml, the
  * contract) with an explicit reply type. `monitor` subscribes and prints the
- * unicast signals. Exit codes: 0 success, 1 the daemon reported an error or
- * could not be reached, 2 usage error.
+ * unicast signals. Exit codes: 0 success, 1 the daemon reported an error
+ * (or went away during monitor), 2 usage error, 3 the daemon could not be
+ * reached or the caller is not allowed to call it: nothing was done.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -31,6 +32,7 @@ enum
   EXIT_OK = 0,
   EXIT_FAILED = 1,
   EXIT_USAGE = 2,
+  EXIT_NO_DAEMON = 3,
 };
 
 typedef struct
@@ -714,8 +716,18 @@ static const char usage_description[] = N_ (
     "                    as JSON lines), until interrupted or the daemon exits\n"
     "  shutdown          close every session and stop the daemon\n"
     "\n"
-    "Put -- before a MESSAGE that starts with a dash. Exit status: 0 success,\n"
-    "1 the daemon reported an error or could not be reached, 2 usage error.");
+    "The daemon on the session bus is the default; --system talks to the system\n"
+    "service. Put -- before a MESSAGE that starts with a dash.\n"
+    "\n"
+    "Examples:\n"
+    "  securecommctl status\n"
+    "  securecommctl --system clients\n"
+    "  securecommctl send anon-0123456789abcdef \"The server restarts at noon.\"\n"
+    "  securecommctl monitor --json\n"
+    "\n"
+    "Exit status: 0 success; 1 the daemon reported an error (or went away during\n"
+    "monitor); 2 usage error; 3 the daemon could not be reached or refused the\n"
+    "caller, nothing was done.");
 
 static GOptionContext *
 make_context (Options *o)
@@ -794,6 +806,26 @@ drop_double_dash (int *argc, char **argv)
       }
 }
 
+/* EXIT_NO_DAEMON when the call did not reach the daemon or was refused
+ * before it did anything (no such name on the bus, access denied); else
+ * EXIT_FAILED. */
+static int
+exit_code_for (const GError *error)
+{
+  static const char *const not_reached[] = {
+    "org.freedesktop.DBus.Error.ServiceUnknown",
+    "org.freedesktop.DBus.Error.NameHasNoOwner",
+    "org.freedesktop.DBus.Error.AccessDenied",
+    SC_ERROR_PREFIX "AccessDenied",
+  };
+  g_autofree char *name = g_dbus_error_get_remote_error (error);
+
+  for (guint i = 0; name != NULL && i < G_N_ELEMENTS (not_reached); i++)
+    if (g_str_equal (name, not_reached[i]))
+      return EXIT_NO_DAEMON;
+  return EXIT_FAILED;
+}
+
 static int
 run (Ctl *ctl, const Command *command, char **args)
 {
@@ -807,7 +839,7 @@ run (Ctl *ctl, const Command *command, char **args)
                       ? _ ("securecommctl: cannot connect to the system bus: %s\n")
                       : _ ("securecommctl: cannot connect to the session bus: %s\n"),
                   error->message);
-      return EXIT_FAILED;
+      return EXIT_NO_DAEMON;
     }
   /* A bus that goes away is an error to report, not a reason to be killed
    * (GDBus raises SIGTERM by default). */
@@ -815,7 +847,7 @@ run (Ctl *ctl, const Command *command, char **args)
   if (!command->run (ctl, args, &error))
     {
       print_error (ctl, error);
-      return EXIT_FAILED;
+      return exit_code_for (error);
     }
   return EXIT_OK;
 }

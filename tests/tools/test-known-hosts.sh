@@ -44,13 +44,13 @@ check "the key is recorded once" test "$(grep -c "127.0.0.1:$port" "$kh")" -eq 1
 other=$(printf '%064d' 7)
 printf '127.0.0.1:%s %s\n' "$port" "$other" >"$kh"
 "$sc" send --quiet --known-hosts "$kh" "127.0.0.1:$port" three 2>"$tmp/err"
-check "a changed key is refused (exit 1)" test $? -eq 1
+check "a changed key is refused (exit 3: no session)" test $? -eq 3
 check "the error names the presented key" grep -q "$fp" "$tmp/err"
 check "the error names the recorded key" grep -q "$other" "$tmp/err"
 check "the error names the file" grep -qF "$kh" "$tmp/err"
 printf 'garbage\n' >"$kh"
 "$sc" send --quiet --known-hosts "$kh" "127.0.0.1:$port" four 2>"$tmp/err"
-check "a malformed known-hosts file is an error (exit 1)" test $? -eq 1
+check "a malformed known-hosts file is an error (exit 3: no session)" test $? -eq 3
 check "that names the file and line" grep -qF "$kh:1" "$tmp/err"
 echo "1..$n"
 exit $failed
