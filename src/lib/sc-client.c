@@ -34,6 +34,7 @@
 #include "sc-error.h"
 #include "sc-identity-private.h"
 #include "sc-outbox.h"
+#include "sc-tls.h"
 
 /* messages kept while nobody listens; past it the oldest are dropped and
  * the error signal says how many. */
@@ -72,6 +73,8 @@ struct _ScClient
   GMainLoop *io_loop;
   GThread *io_thread;
 
+  ScTlsContext *tls; /* TLS mode */
+  gboolean trust_tls; /* no pin: the server is who TLS authenticated */
   char *host; /* where to (re)connect */
   guint16 port;
   gboolean reconnect; /* reconnect by itself after a loss */
@@ -443,8 +446,10 @@ verify_server (void *data, const ScPeerIdentity *peer)
       if (g_ascii_strcasecmp (self->known_fp, hex) == 0)
         return 0;
     }
-  else if (self->record_host || self->accept_any)
-    return 0; /* first use of a known-hosts file: on_handshake_done records it */
+  else if (self->record_host || self->accept_any || self->trust_tls)
+    return 0; /* first use of a known-hosts file: on_handshake_done records it;
+               * TLS: the session is bound to the TLS connection whose server
+               * certificate was verified (PROTOCOL.md 5.4) */
   memcpy (self->refused_key, hex, sizeof hex);
   return -1;
 }
@@ -474,14 +479,74 @@ usable_ticket_locked (ScClient *self)
 
 static void attempt_failed (ScClient *self, GError *error);
 
+/* The SecureComm session over the connection (plain, or TLS with its
+ * channel binding in the transcript). Takes a reference on self's behalf
+ * of nothing: the caller keeps its own. */
+static void
+start_session (ScClient *self, GIOStream *stream)
+{
+  GError *error = NULL;
+  ScSessionConfig config;
+  ScChannel *channel;
+  guint8 binding[SC_MAX_CHANNEL_BINDING];
+  gsize binding_len = sizeof binding;
+
+  g_mutex_lock (&self->lock);
+  config = self->session_config;
+  config.resumption = usable_ticket_locked (self);
+  g_mutex_unlock (&self->lock);
+  if (G_IS_TLS_CONNECTION (stream))
+    {
+      if (!sc_tls_get_binding (G_TLS_CONNECTION (stream), &config.binding_type, binding,
+                               &binding_len, &error))
+        {
+          attempt_failed (self, error);
+          return;
+        }
+      config.binding = binding;
+      config.binding_len = binding_len;
+    }
+  g_mutex_lock (&self->lock);
+  self->refused_key[0] = '\0';
+  channel = sc_channel_new (stream, self->io_context, &config, verify_server, &channel_callbacks,
+                            self, &error);
+  if (channel == NULL)
+    {
+      g_mutex_unlock (&self->lock);
+      attempt_failed (self, error);
+      return;
+    }
+  self->channel = sc_channel_ref (channel);
+  set_state_locked (self, SC_CLIENT_STATE_HANDSHAKING);
+  g_mutex_unlock (&self->lock);
+  sc_channel_start (channel);
+  sc_channel_unref (channel);
+}
+
+static void
+on_tls_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ScClient *self = data;
+  GError *error = NULL;
+
+  if (sc_tls_handshake_finish (G_TLS_CONNECTION (source), result, &error))
+    start_session (self, G_IO_STREAM (source));
+  else
+    {
+      g_prefix_error (&error, "TLS handshake with %s: ", self->host_port);
+      attempt_failed (self, error);
+    }
+  g_object_unref (self);
+}
+
 static void
 on_connected (GObject *source, GAsyncResult *result, gpointer data)
 {
   ScClient *self = data;
   g_autoptr (GSocketConnection) conn = NULL;
+  g_autoptr (GSocketConnectable) where = NULL;
+  g_autoptr (GIOStream) tls = NULL;
   GError *error = NULL;
-  ScSessionConfig config;
-  ScChannel *channel;
 
   conn = g_socket_client_connect_to_host_finish (G_SOCKET_CLIENT (source), result, &error);
   if (conn == NULL)
@@ -490,25 +555,25 @@ on_connected (GObject *source, GAsyncResult *result, gpointer data)
       g_object_unref (self);
       return;
     }
-  g_mutex_lock (&self->lock);
-  config = self->session_config;
-  config.resumption = usable_ticket_locked (self);
-  self->refused_key[0] = '\0';
-  channel = sc_channel_new (G_IO_STREAM (conn), self->io_context, &config, verify_server,
-                            &channel_callbacks, self, &error);
-  if (channel == NULL)
+  if (self->tls == NULL)
     {
-      g_mutex_unlock (&self->lock);
+      start_session (self, G_IO_STREAM (conn));
+      g_object_unref (self);
+      return;
+    }
+  where = g_network_address_new (self->host, self->port);
+  tls = sc_tls_client_wrap (self->tls, G_IO_STREAM (conn), where, &error);
+  if (tls == NULL)
+    {
       attempt_failed (self, error);
       g_object_unref (self);
       return;
     }
-  self->channel = sc_channel_ref (channel);
+  g_mutex_lock (&self->lock);
   set_state_locked (self, SC_CLIENT_STATE_HANDSHAKING);
   g_mutex_unlock (&self->lock);
-  sc_channel_start (channel);
-  sc_channel_unref (channel);
-  g_object_unref (self);
+  sc_tls_handshake_async (G_TLS_CONNECTION (tls), G_PRIORITY_DEFAULT, self->connect_cancel,
+                          on_tls_done, self); /* keeps the reference */
 }
 
 /* Starts one connection attempt (I/O thread). */
@@ -616,17 +681,26 @@ io_main (gpointer data)
 static gboolean
 check_ready (ScClient *self, GError **error)
 {
-  if (self->tls_config != NULL && sc_tls_config_get_enabled (self->tls_config))
+  if (self->tls_config != NULL && sc_tls_config_get_enabled (self->tls_config)
+      && self->tls == NULL)
     {
-      g_set_error_literal (error, SC_ERROR, SC_ERROR_NOT_SUPPORTED,
-                           "TLS mode is not available in this version of securecomm");
-      return FALSE;
+      g_autoptr (GError) local = NULL;
+
+      self->tls = sc_tls_context_new (self->tls_config, SC_TLS_ROLE_CLIENT, error);
+      if (self->tls == NULL)
+        return FALSE;
+      if (!sc_tls_setup_process (self->tls_config, &local))
+        g_warning ("%s; versions and cipher suites are checked after each TLS handshake",
+                   local->message);
+      self->trust_tls = sc_tls_config_get_verify_mode (self->tls_config) != SC_TLS_VERIFY_NONE;
     }
-  if (self->pinned == NULL && self->known_hosts == NULL && !self->accept_any)
+  if (self->pinned == NULL && self->known_hosts == NULL && !self->accept_any && !self->trust_tls)
     {
       g_set_error_literal (error, SC_ERROR, SC_ERROR_UNTRUSTED,
                            "no way to trust the server: pin its fingerprint "
-                           "(sc_client_set_pinned_fingerprint) or use a known-hosts file");
+                           "(sc_client_set_pinned_fingerprint), use a known-hosts file, or "
+                           "verify its TLS certificate (a TLS configuration with verify_mode "
+                           "CERT_REQUIRED)");
       return FALSE;
     }
   if (self->state != SC_CLIENT_STATE_DISCONNECTED)
@@ -1264,6 +1338,7 @@ sc_client_finalize (GObject *object)
 
   g_clear_pointer (&self->channel, sc_channel_unref);
   g_clear_object (&self->connect_cancel);
+  g_clear_pointer (&self->tls, sc_tls_context_unref);
   sc_outbox_free (self->outbox);
   sc_secure_free (self->resumption, sizeof *self->resumption);
   g_free (self->host);

@@ -34,6 +34,7 @@
 #include "sc-identity-private.h"
 #include "sc-outbox.h"
 #include "sc-ticket-keys.h"
+#include "sc-tls.h"
 
 /* ms: how long shutdown waits for peers to take their close message before
  * it drops what is still queued. */
@@ -81,11 +82,17 @@ typedef struct
 struct _ScServerClient
 {
   ScServer *server; /* not a reference: shutdown outlives every client */
-  ScChannel *channel;
+  ScWorker *worker;
+  GSocketConnection *conn; /* the TCP connection */
+  ScChannel *channel;      /* NULL while the TLS handshake runs */
   char *id;     /* NULL until the handshake completes */
   char *source; /* the peer's address without the port */
   gboolean handshaking;
   ScServerStream *stream; /* a reference, once attached */
+  /* TLS mode, until the TLS handshake is done: */
+  GIOStream *tls;
+  GCancellable *tls_cancel;
+  GSource *tls_timeout;
 };
 
 struct _ScServer
@@ -122,6 +129,7 @@ struct _ScServer
   GStrv allowed; /* fingerprints, or NULL for any */
   guint ticket_lifetime_s; /* 0: no resumption */
   ScTicketKeyring *ticket_keys;
+  ScTlsContext *tls; /* TLS mode: replaced by sc_server_reload_tls */
 };
 
 G_DEFINE_TYPE (ScServer, sc_server, G_TYPE_OBJECT)
@@ -710,6 +718,12 @@ verify_client (void *data, const ScPeerIdentity *peer)
 static void
 server_client_free (ScServerClient *client)
 {
+  if (client->tls_timeout != NULL)
+    g_source_destroy (client->tls_timeout);
+  g_clear_pointer (&client->tls_timeout, g_source_unref);
+  g_clear_object (&client->tls_cancel);
+  g_clear_object (&client->tls);
+  g_clear_object (&client->conn);
   g_clear_pointer (&client->stream, stream_unref);
   g_clear_pointer (&client->channel, sc_channel_unref);
   g_free (client->id);
@@ -747,46 +761,149 @@ admit_locked (ScServer *self, const char *source)
   return NULL;
 }
 
+/* What a channel's session config points into, kept with the channel. */
+typedef struct
+{
+  GBytes *ticket_keys;
+  guint8 binding[SC_MAX_CHANNEL_BINDING];
+} ChannelHold;
+
+static void
+channel_hold_free (ChannelHold *hold)
+{
+  g_clear_pointer (&hold->ticket_keys, g_bytes_unref);
+  g_free (hold);
+}
+
+/* An admitted connection that will not become a session after all. */
+static void
+drop_client (ScServer *self, ScServerClient *client, const char *why)
+{
+  g_message ("dropped the connection from %s: %s", client->source, why);
+  g_io_stream_close (G_IO_STREAM (client->conn), NULL, NULL);
+  g_mutex_lock (&self->lock);
+  release_source_locked (self, client->source);
+  self->n_handshakes--;
+  g_hash_table_remove (self->clients, client); /* frees client */
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+/* The SecureComm session of an admitted client, over the plain connection
+ * or its TLS connection (whose channel binding then enters the transcript,
+ * PROTOCOL.md 5.4), in the client's worker. */
+static gboolean
+start_channel (ScServer *self, ScServerClient *client, GIOStream *stream, GError **error)
+{
+  ChannelHold *hold = g_new0 (ChannelHold, 1);
+  ScSessionConfig config = self->session_config;
+  ScChannel *channel;
+
+  if (self->ticket_keys != NULL
+      && (hold->ticket_keys = sc_ticket_keyring_snapshot (self->ticket_keys)) != NULL)
+    {
+      config.ticket_keys = g_bytes_get_data (hold->ticket_keys, NULL);
+      config.n_ticket_keys = g_bytes_get_size (hold->ticket_keys) / sizeof (ScTicketKey);
+    }
+  if (G_IS_TLS_CONNECTION (stream))
+    {
+      gsize len = sizeof hold->binding;
+
+      if (!sc_tls_get_binding (G_TLS_CONNECTION (stream), &config.binding_type, hold->binding,
+                               &len, error))
+        {
+          channel_hold_free (hold);
+          return FALSE;
+        }
+      config.binding = hold->binding;
+      config.binding_len = len;
+    }
+  channel = sc_channel_new (stream, client->worker->context, &config, verify_client,
+                            &channel_callbacks, client, error);
+  if (channel == NULL)
+    {
+      channel_hold_free (hold);
+      return FALSE;
+    }
+  sc_channel_hold (channel, hold, (GDestroyNotify) channel_hold_free);
+  if (self->idle_timeout_ms > 0)
+    sc_channel_set_idle_timeout (channel, self->idle_timeout_ms);
+  g_mutex_lock (&self->lock);
+  client->channel = channel;
+  g_mutex_unlock (&self->lock);
+  sc_channel_start (channel);
+  return TRUE;
+}
+
+static void
+on_tls_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ScServerClient *client = data;
+  ScServer *self = client->server;
+  g_autoptr (GError) error = NULL;
+
+  if (client->tls_timeout != NULL)
+    g_source_destroy (client->tls_timeout);
+  g_clear_pointer (&client->tls_timeout, g_source_unref);
+  if (!sc_tls_handshake_finish (G_TLS_CONNECTION (source), result, &error)
+      || !start_channel (self, client, client->tls, &error))
+    {
+      g_autofree char *why = g_strdup_printf ("TLS: %s", error->message);
+
+      drop_client (self, client, why);
+    }
+}
+
+static gboolean
+on_tls_timeout (gpointer data)
+{
+  ScServerClient *client = data;
+
+  g_cancellable_cancel (client->tls_cancel); /* on_tls_done drops it */
+  return G_SOURCE_REMOVE;
+}
+
+/* In the client's worker: the TLS handshake, under the handshake timeout. */
+static gboolean
+begin_tls (gpointer data)
+{
+  ScServerClient *client = data;
+  guint timeout_ms = client->server->session_config.limits.handshake_timeout_ms;
+
+  if (timeout_ms > 0)
+    {
+      client->tls_timeout = g_timeout_source_new (timeout_ms);
+      g_source_set_callback (client->tls_timeout, on_tls_timeout, client, NULL);
+      g_source_attach (client->tls_timeout, client->worker->context);
+    }
+  sc_tls_handshake_async (G_TLS_CONNECTION (client->tls), G_PRIORITY_DEFAULT, client->tls_cancel,
+                          on_tls_done, client);
+  return G_SOURCE_REMOVE;
+}
+
 static gboolean
 on_incoming (GSocketService *service, GSocketConnection *conn, GObject *source_object,
              gpointer data)
 {
   ScServer *self = data;
   g_autoptr (GError) error = NULL;
+  g_autoptr (ScTlsContext) tls = NULL;
   ScServerClient *client = g_new0 (ScServerClient, 1);
-  ScWorker *worker = &self->workers[self->next_worker++ % self->n_workers];
   const char *refused;
-  ScSessionConfig config = self->session_config;
-  GBytes *keys = self->ticket_keys != NULL ? sc_ticket_keyring_snapshot (self->ticket_keys) : NULL;
 
   client->server = self;
+  client->conn = g_object_ref (conn);
   client->source = source_of (conn);
   client->handshaking = TRUE;
-  if (keys != NULL)
-    {
-      config.ticket_keys = g_bytes_get_data (keys, NULL);
-      config.n_ticket_keys = g_bytes_get_size (keys) / sizeof (ScTicketKey);
-    }
+  client->worker = &self->workers[self->next_worker++ % self->n_workers];
   g_mutex_lock (&self->lock);
   sweep_streams_locked (self);
   refused = admit_locked (self, client->source);
   if (refused == NULL)
-    {
-      client->channel = sc_channel_new (G_IO_STREAM (conn), worker->context, &config,
-                                        verify_client, &channel_callbacks, client, &error);
-      if (client->channel != NULL && keys != NULL)
-        sc_channel_hold (client->channel, g_steal_pointer (&keys), (GDestroyNotify) g_bytes_unref);
-      if (client->channel == NULL)
-        {
-          release_source_locked (self, client->source);
-          self->n_handshakes--;
-          refused = error->message;
-        }
-      else
-        g_hash_table_add (self->clients, client);
-    }
+    g_hash_table_add (self->clients, client);
+  if (self->tls != NULL)
+    tls = sc_tls_context_ref (self->tls);
   g_mutex_unlock (&self->lock);
-  g_clear_pointer (&keys, g_bytes_unref);
   if (refused != NULL)
     {
       g_message ("refused a connection from %s: %s", client->source, refused);
@@ -794,10 +911,21 @@ on_incoming (GSocketService *service, GSocketConnection *conn, GObject *source_o
       server_client_free (client);
       return TRUE;
     }
-  if (self->idle_timeout_ms > 0)
-    sc_channel_set_idle_timeout (client->channel, self->idle_timeout_ms);
   g_debug ("connection from %s", client->source);
-  sc_channel_start (client->channel);
+  if (tls == NULL)
+    {
+      if (!start_channel (self, client, G_IO_STREAM (conn), &error))
+        drop_client (self, client, error->message);
+      return TRUE;
+    }
+  client->tls = sc_tls_server_wrap (tls, G_IO_STREAM (conn), &error);
+  if (client->tls == NULL)
+    {
+      drop_client (self, client, error->message);
+      return TRUE;
+    }
+  client->tls_cancel = g_cancellable_new ();
+  g_main_context_invoke (client->worker->context, begin_tls, client);
   return TRUE;
 }
 
@@ -990,9 +1118,16 @@ sc_server_start (ScServer *self, GError **error)
 
   if (self->tls_config != NULL && sc_tls_config_get_enabled (self->tls_config))
     {
-      g_set_error_literal (error, SC_ERROR, SC_ERROR_NOT_SUPPORTED,
-                           "TLS mode is not available in this version of securecomm");
-      return FALSE;
+      g_autoptr (GError) local = NULL;
+
+      self->tls = sc_tls_context_new (self->tls_config, SC_TLS_ROLE_SERVER, error);
+      if (self->tls == NULL)
+        return FALSE;
+      /* Versions and suites for the whole process (glib-networking reads
+       * them once); sc-tls checks them per connection as well. */
+      if (!sc_tls_setup_process (self->tls_config, &local))
+        g_warning ("%s; versions and cipher suites are checked after each TLS handshake",
+                   local->message);
     }
   if (self->identity == NULL)
     {
@@ -1045,7 +1180,10 @@ ref_channels_locked (ScServer *self)
 
   g_hash_table_iter_init (&iter, self->clients);
   while (g_hash_table_iter_next (&iter, (gpointer *) &client, NULL))
-    g_ptr_array_add (channels, sc_channel_ref (client->channel));
+    if (client->channel != NULL)
+      g_ptr_array_add (channels, sc_channel_ref (client->channel));
+    else if (client->tls_cancel != NULL)
+      g_cancellable_cancel (client->tls_cancel); /* a TLS handshake: stop it */
   return channels;
 }
 
@@ -1087,6 +1225,7 @@ sc_server_shutdown (ScServer *self)
   g_mutex_unlock (&self->lock);
   stop_workers (self);
   g_clear_pointer (&self->ticket_keys, sc_ticket_keyring_free);
+  g_clear_pointer (&self->tls, sc_tls_context_unref);
   g_clear_object (&self->service);
   g_clear_pointer (&self->listen_addresses, g_ptr_array_unref);
   g_info ("stopped");
@@ -1193,7 +1332,7 @@ sc_server_get_client_info (ScServer *self, const char *client_id, GError **error
   g_variant_dict_insert (&dict, "send-epoch", "u", info.session.send_epoch);
   g_variant_dict_insert (&dict, "receive-epoch", "u", info.session.recv_epoch);
   g_variant_dict_insert (&dict, "protocol-version", "y", info.session.version);
-  g_variant_dict_insert (&dict, "tls", "b", FALSE);
+  g_variant_dict_insert (&dict, "tls", "b", G_IS_TLS_CONNECTION (sc_channel_get_stream (channel)));
   return g_variant_ref_sink (g_variant_dict_end (&dict));
 }
 
@@ -1332,6 +1471,56 @@ sc_server_close_client_connection (ScServer *self, const char *client_id, GError
   if (channel == NULL)
     return FALSE;
   sc_channel_close (channel, SC_CLOSE_NORMAL, "closed by the server");
+  return TRUE;
+}
+
+/**
+ * sc_server_reload_tls:
+ * @self: a #ScServer
+ * @config: the new TLS configuration
+ * @error: return location for a #GError
+ *
+ * Loads @config's certificate, key, CA and CRL again, for a certificate
+ * renewed on disk: new TLS handshakes use them, established sessions keep
+ * running. On failure (an unreadable or broken file: the error names it)
+ * the current ones stay in use. Versions and cipher suites are fixed for
+ * the process when the first TLS connection is made (glib-networking reads
+ * them once); a stricter setting still applies, as every handshake is
+ * checked against the configuration.
+ *
+ * Returns: %TRUE when the new configuration is in use
+ */
+gboolean
+sc_server_reload_tls (ScServer *self, ScTlsConfig *config, GError **error)
+{
+  ScTlsContext *ctx, *old;
+
+  g_return_val_if_fail (SC_IS_SERVER (self), FALSE);
+  g_return_val_if_fail (SC_IS_TLS_CONFIG (config), FALSE);
+  if (!sc_tls_config_get_enabled (config))
+    {
+      g_set_error_literal (error, SC_ERROR, SC_ERROR_CONFIG,
+                           "TLS cannot be turned off by a reload: restart the server");
+      return FALSE;
+    }
+  ctx = sc_tls_context_new (config, SC_TLS_ROLE_SERVER, error);
+  if (ctx == NULL)
+    return FALSE;
+  g_mutex_lock (&self->lock);
+  if (self->tls == NULL)
+    {
+      g_mutex_unlock (&self->lock);
+      sc_tls_context_unref (ctx);
+      g_set_error_literal (error, SC_ERROR, SC_ERROR_CONFIG,
+                           "TLS cannot be turned on by a reload: restart the server");
+      return FALSE;
+    }
+  old = self->tls;
+  self->tls = ctx;
+  g_set_object (&self->tls_config, config);
+  g_mutex_unlock (&self->lock);
+  sc_tls_context_unref (old);
+  g_info ("TLS configuration reloaded");
   return TRUE;
 }
 

@@ -37,6 +37,7 @@ ScServer *sc_server_new (const char *host, guint16 port, ScTlsConfig *tls_config
 void sc_server_add_address (ScServer *self, const char *host, guint16 port);
 void sc_server_set_identity (ScServer *self, ScIdentity *identity);
 ScIdentity *sc_server_get_identity (ScServer *self);
+gboolean sc_server_reload_tls (ScServer *self, ScTlsConfig *config, GError **error);
 void sc_server_set_allowed_clients (ScServer *self, const char *const *fingerprints);
 
 gboolean sc_server_start (ScServer *self, GError **error);
