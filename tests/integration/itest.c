@@ -829,6 +829,14 @@ it_client_wait_state (ItFixture *fx, ItClient *c, ScClientState state)
   g_assert_cmpint (sc_client_get_state (c->client), ==, state);
 }
 
+/* Waits until the client has been in @state, whatever it is in now (a
+ * reconnecting client moves on by itself). */
+void
+it_client_wait_passed_state (ItFixture *fx, ItClient *c, ScClientState state)
+{
+  IT_WAIT (fx, has_state (c, state));
+}
+
 static ItSignal *
 find_message (ItFixture *fx, const char *client_id, const char *text)
 {

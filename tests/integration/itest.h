@@ -154,6 +154,7 @@ ItClient *it_client_new (ItFixture *fx, ScIdentity *identity, const char *pin);
 ItClient *it_connect (ItFixture *fx, ScIdentity *identity);
 void it_client_wait_message (ItFixture *fx, ItClient *c, const char *text);
 void it_client_wait_state (ItFixture *fx, ItClient *c, ScClientState state);
+void it_client_wait_passed_state (ItFixture *fx, ItClient *c, ScClientState state);
 void it_exchange (ItFixture *fx, ItClient *c);
 char *it_client_close (ItFixture *fx, ItClient *c);
 void it_assert_serving (ItFixture *fx, ItClient *existing);

@@ -775,8 +775,8 @@ test_properties (ItFixture *fx, gconstpointer data)
 static void
 assert_clean_stop (ItFixture *fx, ItClient *a, ItClient *b)
 {
-  it_client_wait_state (fx, a, SC_CLIENT_STATE_RECONNECTING);
-  it_client_wait_state (fx, b, SC_CLIENT_STATE_RECONNECTING);
+  it_client_wait_passed_state (fx, a, SC_CLIENT_STATE_RECONNECTING);
+  it_client_wait_passed_state (fx, b, SC_CLIENT_STATE_RECONNECTING);
   /* A close message, not a broken connection. */
   g_assert_cmpuint (a->errors->len, ==, 0);
   g_assert_cmpuint (b->errors->len, ==, 0);

@@ -419,7 +419,7 @@ test_daemon_restart_client_reconnects (ItFixture *fx, gconstpointer data)
   sc_client_set_reconnect (c->client, TRUE, 50, 400, IT_GUARD_S * 1000);
   it_exchange (fx, c);
   it_restart_daemon (fx);
-  it_client_wait_state (fx, c, SC_CLIENT_STATE_RECONNECTING);
+  it_client_wait_passed_state (fx, c, SC_CLIENT_STATE_RECONNECTING);
   connected_before = 0;
   for (guint i = 0; i < c->states->len; i++)
     connected_before += g_array_index (c->states, ScClientState, i) == SC_CLIENT_STATE_CONNECTED;
