@@ -14,6 +14,9 @@
  *     each key's type and range into a copy of the configuration, then the
  *     checks that involve several keys. Only a fully valid file replaces the
  *     caller's configuration, so a bad reload leaves the running one intact.
+ *     The "tls" section is the library's format (the seed's tls_config.json):
+ *     sc_tls_config_new_from_json_object() reads it, with the same wording of
+ *     errors, and check_tls_server() adds what a server needs.
  *
  * Every error is SC_ERROR_CONFIG: "FILE: JSON.PATH: reason" for a key,
  * "FILE:LINE:COLUMN: reason" for the syntax.
@@ -32,6 +35,7 @@
 
 #include "sc-error.h"
 #include "sc-limits.h"
+#include "sc-tls-config-private.h"
 
 /* Deeper nesting is never valid here (the schema has two levels); the bound
  * also keeps json-glib's and our recursion shallow. */
@@ -49,18 +53,10 @@ static const gsize string_fields[] = {
   CONFIG_OFFSET (passphrase_env),
   CONFIG_OFFSET (passphrase_credential),
   CONFIG_OFFSET (client_auth),
-  CONFIG_OFFSET (tls_cert_path),
-  CONFIG_OFFSET (tls_key_path),
-  CONFIG_OFFSET (tls_ca_path),
-  CONFIG_OFFSET (tls_verify_mode),
-  CONFIG_OFFSET (tls_min_version),
-  CONFIG_OFFSET (tls_crl_path),
-  CONFIG_OFFSET (tls_priority),
 };
 static const gsize strv_fields[] = {
   CONFIG_OFFSET (listen),
   CONFIG_OFFSET (allowed_clients),
-  CONFIG_OFFSET (tls_pinned_spki_sha256),
 };
 
 #define STRING_FIELD(c, off) G_STRUCT_MEMBER (char *, (c), (off))
@@ -116,8 +112,7 @@ sc_daemon_config_new (void)
   c->rekey_after_ms = SC_DEFAULT_REKEY_AFTER_MS;
   c->max_skew_ms = SC_DEFAULT_MAX_SKEW_MS;
   c->client_auth = g_strdup ("optional");
-  c->tls_verify_mode = g_strdup ("CERT_REQUIRED"); /* as ScTlsConfig */
-  c->tls_min_version = g_strdup ("1.2");
+  c->tls = sc_tls_config_new (FALSE, NULL, NULL, NULL, SC_TLS_VERIFY_REQUIRED);
   return c;
 }
 
@@ -136,6 +131,7 @@ sc_daemon_config_copy (const ScDaemonConfig *config)
     STRING_FIELD (c, string_fields[i]) = g_strdup (STRING_FIELD (config, string_fields[i]));
   for (gsize i = 0; i < G_N_ELEMENTS (strv_fields); i++)
     STRV_FIELD (c, strv_fields[i]) = g_strdupv (STRV_FIELD (config, strv_fields[i]));
+  c->tls = g_object_ref (config->tls); /* immutable: shared */
   return c;
 }
 
@@ -154,6 +150,7 @@ sc_daemon_config_free (ScDaemonConfig *config)
     g_free (STRING_FIELD (config, string_fields[i]));
   for (gsize i = 0; i < G_N_ELEMENTS (strv_fields); i++)
     g_strfreev (STRV_FIELD (config, strv_fields[i]));
+  g_clear_object (&config->tls);
   g_free (config);
 }
 
@@ -669,6 +666,7 @@ typedef enum
   KEY_STRING, /* char *: one of ->choices, or checked by ->check */
   KEY_PATH,   /* char *: a file name, made absolute from the file's folder */
   KEY_STRV,   /* char **: a non-empty array, each element checked by ->check */
+  KEY_TLS,    /* ScTlsConfig *: an object in the library's format (sc-tls-config.c) */
 } KeyType;
 
 typedef struct KeySpec KeySpec;
@@ -917,6 +915,31 @@ apply_section (LoadCtx *ctx, const KeySpec *spec, JsonNode *node, const char *pa
   return fail (ctx, path, error, reason);
 }
 
+/* The "tls" section, read by the library as a whole: its absent keys take
+ * ScTlsConfig's defaults, not the values an earlier file gave. */
+static gboolean
+apply_tls (LoadCtx *ctx, const KeySpec *spec, JsonNode *node, const char *path, GError **error)
+{
+  g_autofree char *got = NULL, *reason = NULL, *prefix = NULL;
+  ScTlsConfig **field = &G_STRUCT_MEMBER (ScTlsConfig *, ctx->config, spec->offset);
+  ScTlsConfig *tls;
+
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    {
+      got = describe (node);
+      reason = g_strdup_printf (_ ("must be an object (got %s)"), got);
+      return fail (ctx, path, error, reason);
+    }
+  prefix = g_strconcat (path, ".", NULL);
+  tls = sc_tls_config_new_from_json_object (json_node_get_object (node), ctx->base_dir, ctx->name,
+                                            prefix, error);
+  if (tls == NULL)
+    return FALSE;
+  g_clear_object (field);
+  *field = tls;
+  return TRUE;
+}
+
 static gboolean
 apply_key (LoadCtx *ctx, const KeySpec *spec, JsonNode *node, const char *path, GError **error)
 {
@@ -934,6 +957,8 @@ apply_key (LoadCtx *ctx, const KeySpec *spec, JsonNode *node, const char *path, 
       return apply_string (ctx, spec, node, path, error);
     case KEY_STRV:
       return apply_strv (ctx, spec, node, path, error);
+    case KEY_TLS:
+      return apply_tls (ctx, spec, node, path, error);
     }
   g_assert_not_reached ();
 }
@@ -1051,9 +1076,6 @@ check_credential_name (const char *value)
 }
 
 static const char *const client_auth_choices[] = { "none", "optional", "required", NULL };
-static const char *const verify_mode_choices[] = { "CERT_NONE", "CERT_OPTIONAL", "CERT_REQUIRED",
-                                                   NULL };
-static const char *const tls_version_choices[] = { "1.2", "1.3", NULL };
 
 /* clang-format off */
 #define K_SECTION(n, table) { .name = n, .type = KEY_SECTION, .section = table }
@@ -1071,6 +1093,7 @@ static const char *const tls_version_choices[] = { "1.2", "1.3", NULL };
   { .name = n, .type = KEY_STRING, .offset = CONFIG_OFFSET (f), .choices = list }
 #define K_PATH(n, f) { .name = n, .type = KEY_PATH, .offset = CONFIG_OFFSET (f) }
 #define K_STRV(n, f, fn) { .name = n, .type = KEY_STRV, .offset = CONFIG_OFFSET (f), .check = fn }
+#define K_TLS(n, f) { .name = n, .type = KEY_TLS, .offset = CONFIG_OFFSET (f) }
 #define K_END { .name = NULL }
 /* clang-format on */
 
@@ -1114,20 +1137,6 @@ static const KeySpec logging_keys[] = {
   K_END,
 };
 
-static const KeySpec tls_keys[] = {
-  K_BOOL ("enabled", tls_enabled),
-  K_PATH ("cert_path", tls_cert_path),
-  K_PATH ("key_path", tls_key_path),
-  K_PATH ("ca_path", tls_ca_path),
-  K_CHOICE ("verify_mode", tls_verify_mode, verify_mode_choices),
-  K_CHOICE ("min_version", tls_min_version, tls_version_choices),
-  K_STRING ("priority", tls_priority, NULL),
-  K_STRV ("pinned_spki_sha256", tls_pinned_spki_sha256, check_fingerprint),
-  K_BOOL ("session_tickets", tls_session_tickets),
-  K_PATH ("crl_path", tls_crl_path),
-  K_END,
-};
-
 static const KeySpec root_keys[] = {
   K_STRV ("listen", listen, check_listen),
   K_PATH ("state_directory", state_dir),
@@ -1137,7 +1146,7 @@ static const KeySpec root_keys[] = {
   K_SECTION ("rotation", rotation_keys),
   K_SECTION ("clients", client_keys),
   K_SECTION ("logging", logging_keys),
-  K_SECTION ("tls", tls_keys),
+  K_TLS ("tls", tls),
   K_END,
 };
 
@@ -1158,26 +1167,36 @@ check_clients (LoadCtx *ctx, GError **error)
   return fail (ctx, "clients.allowed", error, reason);
 }
 
-/* TLS settings matter only once TLS is on. */
+/* What a TLS server needs beyond what the library checks for any role
+ * (sc-tls.c's check_role, said here with the file and key): a certificate,
+ * and something to check client certificates against unless it asks for
+ * none. prefix is "tls." inside securecommd.json, "" in a --tls-config
+ * file. */
 static gboolean
-check_tls (LoadCtx *ctx, GError **error)
+check_tls_server (ScTlsConfig *tls, const char *name, const char *prefix, GError **error)
 {
-  const ScDaemonConfig *c = ctx->config;
+  ScTlsVerifyMode mode = sc_tls_config_get_verify_mode (tls);
   g_autofree char *reason = NULL;
 
-  if (!c->tls_enabled)
+  if (!sc_tls_config_get_enabled (tls))
     return TRUE;
-  if (c->tls_cert_path == NULL)
-    return fail (ctx, "tls.cert_path", error, _ ("must be set when tls.enabled is true"));
-  if (c->tls_key_path == NULL)
-    return fail (ctx, "tls.key_path", error, _ ("must be set when tls.enabled is true"));
-  if (g_str_equal (c->tls_verify_mode, "CERT_NONE") || c->tls_ca_path != NULL
-      || c->tls_pinned_spki_sha256 != NULL)
+  if (sc_tls_config_get_cert_path (tls) == NULL)
+    {
+      /* Translators: %s is "tls." or nothing, before the key name "enabled" */
+      reason = g_strdup_printf (_ ("must be set when %senabled is true"), prefix);
+      g_set_error (error, SC_ERROR, SC_ERROR_CONFIG, "%s: %scert_path: %s", name, prefix, reason);
+      return FALSE;
+    }
+  if (mode == SC_TLS_VERIFY_NONE || sc_tls_config_get_ca_path (tls) != NULL
+      || sc_tls_config_get_pinned_spki_sha256 (tls) != NULL)
     return TRUE;
-  reason = g_strdup_printf (_ ("%s needs tls.ca_path or tls.pinned_spki_sha256 to check client "
+  /* Translators: the first %s is CERT_REQUIRED or CERT_OPTIONAL, the others "tls." or nothing */
+  reason = g_strdup_printf (_ ("%s needs %sca_path or %spinned_spki_sha256 to check client "
                                "certificates against"),
-                            c->tls_verify_mode);
-  return fail (ctx, "tls.verify_mode", error, reason);
+                            mode == SC_TLS_VERIFY_REQUIRED ? "CERT_REQUIRED" : "CERT_OPTIONAL",
+                            prefix, prefix);
+  g_set_error (error, SC_ERROR, SC_ERROR_CONFIG, "%s: %sverify_mode: %s", name, prefix, reason);
+  return FALSE;
 }
 
 /* Whether the document sets section.key. */
@@ -1229,7 +1248,7 @@ load (ScDaemonConfig *config, const char *data, gsize len, LoadCtx *ctx, GError 
     return FALSE;
   if (!document_sets (root, "identity", "key_file"))
     follow_state_dir (tmp, config->state_dir);
-  if (!check_clients (ctx, error) || !check_tls (ctx, error))
+  if (!check_clients (ctx, error) || !check_tls_server (tmp->tls, ctx->name, "tls.", error))
     return FALSE;
   /* Commit: config takes the new values, tmp the old ones to free. */
   swap = *config;
@@ -1292,4 +1311,31 @@ sc_daemon_config_load_file (ScDaemonConfig *config, const char *path, GError **e
   dir = g_path_get_dirname (absolute);
   ctx.base_dir = dir;
   return load (config, data, len, &ctx, error);
+}
+
+/**
+ * sc_daemon_config_load_tls_file:
+ * @config: the configuration to update
+ * @path: a TLS configuration file: the seed's tls_config.json (securecommd
+ *   --tls-config)
+ * @error: return location for an %SC_ERROR_CONFIG error
+ *
+ * Replaces @config's TLS settings with those of @path, read by
+ * sc_tls_config_new_from_file() (the keys of the "tls" section, at the top
+ * level; relative file names taken from the folder that holds @path) and
+ * checked for a server as the section is. On error @config is unchanged.
+ *
+ * Returns: whether @path could be read and is a valid TLS configuration
+ */
+gboolean
+sc_daemon_config_load_tls_file (ScDaemonConfig *config, const char *path, GError **error)
+{
+  g_autoptr (ScTlsConfig) tls = NULL;
+
+  g_return_val_if_fail (config != NULL && path != NULL, FALSE);
+  tls = sc_tls_config_new_from_file (path, error);
+  if (tls == NULL || !check_tls_server (tls, path, "", error))
+    return FALSE;
+  g_set_object (&config->tls, tls);
+  return TRUE;
 }

@@ -11,6 +11,8 @@
 
 #include <glib.h>
 
+#include "sc-tls-config.h"
+
 G_BEGIN_DECLS
 
 /* The default listen address, and the port when only a host is given on the
@@ -42,17 +44,11 @@ typedef struct
   char *client_auth;           /* "none" | "optional" | "required"; default "optional" */
   char **allowed_clients;      /* lowercase hex SHA-256 fingerprints; NULL = any */
   gboolean log_messages;       /* default FALSE: never log message bodies */
-  /* "tls": the seed's tls_config.json keys, kept for the TLS milestone. */
-  gboolean tls_enabled;
-  char *tls_cert_path;
-  char *tls_key_path;
-  char *tls_ca_path;
-  char *tls_verify_mode; /* "CERT_NONE" | "CERT_OPTIONAL" | "CERT_REQUIRED" (default) */
-  char *tls_min_version; /* "1.2" (default) | "1.3" */
-  char *tls_crl_path;
-  char **tls_pinned_spki_sha256; /* lowercase hex SHA-256 of DER SubjectPublicKeyInfo */
-  gboolean tls_session_tickets;  /* default FALSE */
-  char *tls_priority;            /* GnuTLS priority string; NULL = GnuTLS default */
+  /* "tls": the seed's tls_config.json keys as the library reads them
+   * (sc_tls_config_new_from_json_object), or a --tls-config file. Never
+   * NULL (a disabled configuration by default); immutable, so copies share
+   * it, and a section in a file replaces it as a whole. */
+  ScTlsConfig *tls;
 } ScDaemonConfig;
 
 ScDaemonConfig *sc_daemon_config_new (void);
@@ -62,6 +58,8 @@ void sc_daemon_config_free (ScDaemonConfig *config);
 gboolean sc_daemon_config_load_file (ScDaemonConfig *config, const char *path, GError **error);
 gboolean sc_daemon_config_load_data (ScDaemonConfig *config, const char *json, gssize len,
                                      const char *name_for_errors, GError **error);
+
+gboolean sc_daemon_config_load_tls_file (ScDaemonConfig *config, const char *path, GError **error);
 
 void sc_daemon_config_set_state_dir (ScDaemonConfig *config, const char *state_dir);
 

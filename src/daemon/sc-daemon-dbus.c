@@ -232,13 +232,24 @@ handle_shutdown (ScDbusServer *skeleton, GDBusMethodInvocation *invocation, gpoi
 
 /* ---- life cycle --------------------------------------------------------- */
 
+/* Whether the server runs every connection inside TLS: its configuration,
+ * which a reload replaces but never turns off or on. */
+static gboolean
+server_tls_enabled (ScServer *server)
+{
+  g_autoptr (ScTlsConfig) tls = NULL;
+
+  g_object_get (server, "tls-config", &tls, NULL);
+  return tls != NULL && sc_tls_config_get_enabled (tls);
+}
+
 void
-sc_daemon_dbus_refresh (ScDaemonDbus *self, gboolean tls_enabled)
+sc_daemon_dbus_refresh (ScDaemonDbus *self)
 {
   g_auto (GStrv) addrs = sc_server_get_listen_addresses (self->server);
 
   sc_dbus_server_set_listen_addresses (self->skeleton, (const char *const *) addrs);
-  sc_dbus_server_set_tls_enabled (self->skeleton, tls_enabled);
+  sc_dbus_server_set_tls_enabled (self->skeleton, server_tls_enabled (self->server));
   sc_dbus_server_set_server_fingerprint (
       self->skeleton, sc_identity_get_fingerprint (sc_server_get_identity (self->server)));
   update_client_count (self);
@@ -280,7 +291,7 @@ sc_daemon_dbus_new (GDBusConnection *connection, ScServer *server, ScDaemonShutd
   self->skeleton = sc_dbus_server_skeleton_new ();
   sc_dbus_server_set_version (self->skeleton, PACKAGE_VERSION);
   connect_handlers (self);
-  sc_daemon_dbus_refresh (self, FALSE);
+  sc_daemon_dbus_refresh (self);
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->skeleton), connection,
                                          SC_DBUS_PATH, error))
     {

@@ -20,8 +20,9 @@ ScDaemonDbus *sc_daemon_dbus_new (GDBusConnection *connection, ScServer *server,
                                   GError **error);
 /* Unexports and drops every subscription. */
 void sc_daemon_dbus_free (ScDaemonDbus *self);
-/* Updates ListenAddresses and TlsEnabled (after start or reload). */
-void sc_daemon_dbus_refresh (ScDaemonDbus *self, gboolean tls_enabled);
+/* Updates ListenAddresses and TlsEnabled (from the server's "tls-config")
+ * after start or reload. */
+void sc_daemon_dbus_refresh (ScDaemonDbus *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ScDaemonDbus, sc_daemon_dbus_free)
 

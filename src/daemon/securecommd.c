@@ -3,7 +3,10 @@
  * Thin over libsecurecomm: parse options and the configuration, load (or
  * create) the identity key, start a ScServer, export it on D-Bus, and run
  * the main loop until SIGTERM, SIGINT or Shutdown(). SIGHUP reloads what
- * can change at run time (today: the allowed client keys).
+ * can change at run time: the allowed client keys, the idle timeout and the
+ * TLS certificate (which sc-daemon-tls.c also reloads when its files change).
+ * In TLS mode the process-wide TLS settings are applied before any thread
+ * starts (sc_daemon_tls_prepare).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -17,6 +20,7 @@
 
 #include "sc-daemon-config.h"
 #include "sc-daemon-dbus.h"
+#include "sc-daemon-tls.h"
 #include "sc-error.h"
 #include "sc-identity.h"
 #include "sc-server.h"
@@ -41,6 +45,7 @@ typedef enum
 typedef struct
 {
   char *config_path;
+  char *tls_config_path;
   char *host;
   int port;
   gboolean system_bus, session_bus, no_bus;
@@ -59,6 +64,7 @@ typedef struct
   GMainLoop *loop;
   guint name_id;
   ScDaemonDbus *dbus;
+  ScDaemonTls *tls;
   int exit_code;
 } Daemon;
 
@@ -66,6 +72,7 @@ static void
 options_clear (Options *opt)
 {
   g_clear_pointer (&opt->config_path, g_free);
+  g_clear_pointer (&opt->tls_config_path, g_free);
   g_clear_pointer (&opt->host, g_free);
   g_clear_pointer (&opt->state_dir, g_free);
 }
@@ -76,6 +83,9 @@ parse_options (Options *opt, int *argc, char ***argv, GError **error)
   const GOptionEntry entries[] = {
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &opt->config_path,
       N_ ("Configuration file (JSON, see securecommd.json(5))"), N_ ("FILE") },
+    { "tls-config", 0, 0, G_OPTION_ARG_FILENAME, &opt->tls_config_path,
+      N_ ("TLS settings (a tls_config.json file); replace the configuration's \"tls\" section"),
+      N_ ("FILE") },
     { "host", 0, 0, G_OPTION_ARG_STRING, &opt->host,
       N_ ("Listen on this host or address (default: localhost)"), N_ ("HOST") },
     { "port", 'p', 0, G_OPTION_ARG_INT, &opt->port,
@@ -134,6 +144,9 @@ load_config (Daemon *d, GError **error)
   d->config = sc_daemon_config_new ();
   if (d->opt.config_path != NULL
       && !sc_daemon_config_load_file (d->config, d->opt.config_path, error))
+    return FALSE;
+  if (d->opt.tls_config_path != NULL
+      && !sc_daemon_config_load_tls_file (d->config, d->opt.tls_config_path, error))
     return FALSE;
   if (d->opt.state_dir != NULL)
     sc_daemon_config_set_state_dir (d->config, d->opt.state_dir);
@@ -200,20 +213,11 @@ make_server (Daemon *d, ScIdentity *identity)
   ScDaemonConfig *c = d->config;
   g_autofree char *host = NULL;
   guint16 port = SC_DAEMON_DEFAULT_PORT;
-  g_autoptr (ScTlsConfig) tls = NULL;
   ScServer *server;
 
   if (!split_address (c->listen[0], &host, &port))
     g_assert_not_reached (); /* validated by the config loader */
-  /* Pass the TLS section on, so that a server that cannot do what it asks
-   * refuses to start instead of running without TLS. */
-  if (c->tls_enabled)
-    tls = sc_tls_config_new (TRUE, c->tls_cert_path, c->tls_key_path, c->tls_ca_path,
-                             g_strcmp0 (c->tls_verify_mode, "CERT_NONE") == 0 ? SC_TLS_VERIFY_NONE
-                             : g_strcmp0 (c->tls_verify_mode, "CERT_OPTIONAL") == 0
-                                 ? SC_TLS_VERIFY_OPTIONAL
-                                 : SC_TLS_VERIFY_REQUIRED);
-  server = sc_server_new (host, port, tls);
+  server = sc_server_new (host, port, sc_tls_config_get_enabled (c->tls) ? c->tls : NULL);
   for (guint i = 1; c->listen[i] != NULL; i++)
     {
       g_autofree char *h = NULL;
@@ -290,27 +294,72 @@ on_sigterm (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* The TLS configuration read again from where it came from at start-up:
+ * --tls-config, else the "tls" section of --config. */
+static ScTlsConfig *
+read_tls (gpointer data, GError **error)
+{
+  Daemon *d = data;
+  g_autoptr (ScDaemonConfig) fresh = sc_daemon_config_new ();
+
+  if (d->opt.tls_config_path != NULL)
+    {
+      if (!sc_daemon_config_load_tls_file (fresh, d->opt.tls_config_path, error))
+        return NULL;
+    }
+  else if (d->opt.config_path != NULL
+           && !sc_daemon_config_load_file (fresh, d->opt.config_path, error))
+    return NULL;
+  return g_object_ref (fresh->tls);
+}
+
+/* Reloads what --config sets that can change at run time; returns the
+ * file's configuration, or NULL when it has an error. */
+static ScDaemonConfig *
+reload_config_file (Daemon *d)
+{
+  g_autoptr (ScDaemonConfig) fresh = sc_daemon_config_new ();
+  g_autoptr (GError) error = NULL;
+
+  if (!sc_daemon_config_load_file (fresh, d->opt.config_path, &error))
+    {
+      g_warning (_ ("SIGHUP: keeping the running configuration: %s"), error->message);
+      return NULL;
+    }
+  sc_server_set_allowed_clients (d->server, (const char *const *) fresh->allowed_clients);
+  g_object_set (d->server, "idle-timeout", fresh->idle_timeout_ms, NULL);
+  g_message (_ ("SIGHUP: reloaded %s (allowed clients, idle timeout, TLS certificate; the rest "
+                "needs a restart)"),
+             d->opt.config_path);
+  return g_steal_pointer (&fresh);
+}
+
 static gboolean
 on_sighup (gpointer data)
 {
   Daemon *d = data;
-  g_autoptr (ScDaemonConfig) fresh = sc_daemon_config_new ();
+  g_autoptr (ScDaemonConfig) fresh = NULL;
+  g_autoptr (ScTlsConfig) tls = NULL;
   g_autoptr (GError) error = NULL;
 
-  if (d->opt.config_path == NULL)
+  if (d->opt.config_path == NULL && d->opt.tls_config_path == NULL)
     {
       g_message (_ ("SIGHUP: no configuration file to reload"));
       return G_SOURCE_CONTINUE;
     }
-  if (!sc_daemon_config_load_file (fresh, d->opt.config_path, &error))
-    {
-      g_warning (_ ("SIGHUP: keeping the running configuration: %s"), error->message);
-      return G_SOURCE_CONTINUE;
-    }
-  sc_server_set_allowed_clients (d->server, (const char *const *) fresh->allowed_clients);
-  g_object_set (d->server, "idle-timeout", fresh->idle_timeout_ms, NULL);
-  g_message (_ ("SIGHUP: reloaded %s (allowed clients, idle timeout; the rest needs a restart)"),
-             d->opt.config_path);
+  if (d->opt.config_path != NULL)
+    fresh = reload_config_file (d);
+  if (d->opt.tls_config_path != NULL)
+    tls = read_tls (d, &error);
+  else if (fresh != NULL)
+    tls = g_object_ref (fresh->tls);
+  else
+    return G_SOURCE_CONTINUE; /* the file's error is logged */
+  if (tls == NULL)
+    g_warning (_ ("%s: TLS certificate not reloaded, the current one stays in use: %s"), "SIGHUP",
+               error->message);
+  else
+    sc_daemon_tls_reload (d->tls, tls, "SIGHUP");
   return G_SOURCE_CONTINUE;
 }
 
@@ -333,6 +382,30 @@ log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoin
 
 /* ---- main ----------------------------------------------------------------- */
 
+/* What --check-config checked, for its message. */
+static char *
+checked_files (const Options *opt)
+{
+  if (opt->config_path != NULL && opt->tls_config_path != NULL)
+    return g_strdup_printf ("%s, %s", opt->config_path, opt->tls_config_path);
+  if (opt->config_path != NULL || opt->tls_config_path != NULL)
+    return g_strdup (opt->config_path != NULL ? opt->config_path : opt->tls_config_path);
+  return g_strdup (_ ("(defaults)"));
+}
+
+/* The process-wide TLS settings, and a check of every TLS file; the error
+ * names the configuration file it came from. */
+static gboolean
+prepare_tls (Daemon *d, GError **error)
+{
+  const char *source = d->opt.tls_config_path != NULL ? d->opt.tls_config_path : d->opt.config_path;
+
+  if (sc_daemon_tls_prepare (d->config->tls, error))
+    return TRUE;
+  g_prefix_error (error, "%s: TLS: ", source != NULL ? source : "securecommd");
+  return FALSE;
+}
+
 static int
 run (Daemon *d)
 {
@@ -350,6 +423,7 @@ run (Daemon *d)
       g_printerr ("securecommd: %s\n", error->message);
       return EXIT_RUNTIME;
     }
+  d->tls = sc_daemon_tls_new (d->server, d->config->tls, read_tls, d);
   d->loop = g_main_loop_new (NULL, FALSE);
   g_unix_signal_add (SIGTERM, on_sigterm, d);
   g_unix_signal_add (SIGINT, on_sigterm, d);
@@ -359,6 +433,7 @@ run (Daemon *d)
                                  SC_BUS_NAME, G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE, on_bus_acquired,
                                  on_name_acquired, on_name_lost, d, NULL);
   g_main_loop_run (d->loop);
+  g_clear_pointer (&d->tls, sc_daemon_tls_free);
   sc_server_shutdown (d->server);
   g_clear_pointer (&d->dbus, sc_daemon_dbus_free);
   if (d->name_id != 0)
@@ -392,7 +467,8 @@ main (int argc, char **argv)
   verbose_logging = d.opt.verbose;
   g_log_set_writer_func (log_writer, NULL, NULL);
   d.bus = d.opt.system_bus ? BUS_SYSTEM : d.opt.no_bus ? BUS_NONE : BUS_SESSION;
-  if (!load_config (&d, &error))
+  /* TLS first thing after the configuration: no thread may run yet. */
+  if (!load_config (&d, &error) || !prepare_tls (&d, &error))
     {
       g_printerr ("securecommd: %s\n", error->message);
       sc_daemon_config_free (d.config);
@@ -401,8 +477,9 @@ main (int argc, char **argv)
     }
   if (d.opt.check_config)
     {
-      g_print (_ ("%s: the configuration is valid\n"),
-               d.opt.config_path ? d.opt.config_path : _ ("(defaults)"));
+      g_autofree char *checked = checked_files (&d.opt);
+
+      g_print (_ ("%s: the configuration is valid\n"), checked);
       sc_daemon_config_free (d.config);
       options_clear (&d.opt);
       return EXIT_OK;

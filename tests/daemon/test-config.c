@@ -1,7 +1,8 @@
 /* test-config.c: securecommd's JSON configuration (src/daemon/sc-daemon-config.c).
  *
  * Defaults; a file that sets every key; every class of error, each with the
- * exact message (file, JSON path, reason); the shipped example files.
+ * exact message (file, JSON path, reason); the shipped example files; the
+ * "tls" section and --tls-config files, read by the library's ScTlsConfig.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -18,6 +19,11 @@
 
 #define FP_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define FP_B "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+
+/* Holds server.crt, server.key, ca.crt and crl.pem (write_tls_files): the
+ * folder relative TLS file names in error_cases are read from, and the one
+ * the man page's examples name. */
+static char *tls_files_dir;
 
 /* A file under $SC_SOURCE_DIR (set by tests/meson.build). */
 static char *
@@ -48,6 +54,42 @@ write_file (const char *path, const char *contents)
 
   g_file_set_contents (path, contents, -1, &error);
   g_assert_no_error (error);
+}
+
+/* Files with these names, in a folder of their own: the TLS checks want the
+ * files a configuration names to exist (their content is checked when the
+ * daemon loads them, not here). */
+static void
+write_tls_files (const char *dir)
+{
+  const char *names[] = { "server.crt", "server.key", "ca.crt", "crl.pem" };
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *path = g_build_filename (dir, names[i], NULL);
+
+      write_file (path, "not checked here\n");
+    }
+}
+
+/* Removes dir and everything under it. */
+static void
+remove_tree (const char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+
+      if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+        remove_tree (path);
+      else
+        g_unlink (path);
+    }
+  g_rmdir (dir);
 }
 
 static void
@@ -83,16 +125,17 @@ test_defaults (void)
   g_assert_cmpstr (c->client_auth, ==, "optional");
   g_assert_null (c->allowed_clients);
   g_assert_false (c->log_messages);
-  g_assert_false (c->tls_enabled);
-  g_assert_null (c->tls_cert_path);
-  g_assert_null (c->tls_key_path);
-  g_assert_null (c->tls_ca_path);
-  g_assert_cmpstr (c->tls_verify_mode, ==, "CERT_REQUIRED");
-  g_assert_cmpstr (c->tls_min_version, ==, "1.2");
-  g_assert_null (c->tls_crl_path);
-  g_assert_null (c->tls_pinned_spki_sha256);
-  g_assert_false (c->tls_session_tickets);
-  g_assert_null (c->tls_priority);
+  g_assert_nonnull (c->tls);
+  g_assert_false (sc_tls_config_get_enabled (c->tls));
+  g_assert_null (sc_tls_config_get_cert_path (c->tls));
+  g_assert_null (sc_tls_config_get_key_path (c->tls));
+  g_assert_null (sc_tls_config_get_ca_path (c->tls));
+  g_assert_cmpint (sc_tls_config_get_verify_mode (c->tls), ==, SC_TLS_VERIFY_REQUIRED);
+  g_assert_cmpint (sc_tls_config_get_min_version (c->tls), ==, SC_TLS_VERSION_1_2);
+  g_assert_null (sc_tls_config_get_cipher_suites (c->tls));
+  g_assert_null (sc_tls_config_get_crl_path (c->tls));
+  g_assert_null (sc_tls_config_get_pinned_spki_sha256 (c->tls));
+  g_assert_false (sc_tls_config_get_session_tickets (c->tls));
 }
 
 /* systemd's StateDirectory= sets $STATE_DIRECTORY, a colon-separated list. */
@@ -131,9 +174,11 @@ static const char full_config[] =
     "\"] },\n"
     "  \"logging\": { \"message_bodies\": true },\n"
     "  \"tls\": {\n"
-    "    \"enabled\": true, \"cert_path\": \"certs/server.crt\", \"key_path\": \"/k.pem\",\n"
+    "    \"enabled\": true, \"cert_path\": \"certs/server.crt\",\n"
+    "    \"key_path\": \"certs/server.key\",\n"
     "    \"ca_path\": \"certs/ca.crt\", \"verify_mode\": \"CERT_OPTIONAL\",\n"
-    "    \"min_version\": \"1.3\", \"priority\": \"SECURE256:-VERS-TLS1.2\",\n"
+    "    \"min_version\": \"1.3\",\n"
+    "    \"cipher_suites\": [\"TLS_AES_128_GCM_SHA256\", \"TLS_AES_256_GCM_SHA384\"],\n"
     "    \"pinned_spki_sha256\": [\"" FP_B "\"], \"session_tickets\": true,\n"
     "    \"crl_path\": \"../crl.pem\"\n"
     "  }\n"
@@ -144,15 +189,20 @@ static const char full_config[] =
 static void
 test_full_file (void)
 {
-  g_autofree char *dir = make_temp_dir ();
+  g_autofree char *top = make_temp_dir ();
+  g_autofree char *dir = g_build_filename (top, "etc", NULL);
+  g_autofree char *certs = g_build_filename (dir, "certs", NULL);
   g_autofree char *path = g_build_filename (dir, "securecommd.json", NULL);
-  g_autofree char *parent = g_path_get_dirname (dir);
   g_autofree char *expect = NULL;
+  const char *const suites[] = { "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", NULL };
+  ScTlsConfig *tls;
   g_autoptr (ScDaemonConfig) c = sc_daemon_config_new ();
   g_autoptr (GError) error = NULL;
   const char *listen[] = { "0.0.0.0:4433", "[::1]:4434", "host.example:1", NULL };
   const char *allowed[] = { FP_A, FP_B, NULL };
 
+  write_tls_files (certs);
+  write_tls_files (top); /* crl.pem */
   write_file (path, full_config);
   g_assert_true (sc_daemon_config_load_file (c, path, &error));
   g_assert_no_error (error);
@@ -181,25 +231,27 @@ test_full_file (void)
   g_assert_cmpstr (c->client_auth, ==, "required");
   g_assert_true (g_strv_equal ((const char *const *) c->allowed_clients, allowed));
   g_assert_true (c->log_messages);
-  g_assert_true (c->tls_enabled);
+  tls = c->tls;
+  g_assert_true (sc_tls_config_get_enabled (tls));
   g_clear_pointer (&expect, g_free);
-  expect = g_build_filename (dir, "certs", "server.crt", NULL);
-  g_assert_cmpstr (c->tls_cert_path, ==, expect);
-  g_assert_cmpstr (c->tls_key_path, ==, "/k.pem");
+  expect = g_build_filename (certs, "server.crt", NULL);
+  g_assert_cmpstr (sc_tls_config_get_cert_path (tls), ==, expect);
   g_clear_pointer (&expect, g_free);
-  expect = g_build_filename (dir, "certs", "ca.crt", NULL);
-  g_assert_cmpstr (c->tls_ca_path, ==, expect);
-  g_assert_cmpstr (c->tls_verify_mode, ==, "CERT_OPTIONAL");
-  g_assert_cmpstr (c->tls_min_version, ==, "1.3");
-  g_assert_cmpstr (c->tls_priority, ==, "SECURE256:-VERS-TLS1.2");
-  g_assert_cmpuint (g_strv_length (c->tls_pinned_spki_sha256), ==, 1);
-  g_assert_cmpstr (c->tls_pinned_spki_sha256[0], ==, FP_B);
-  g_assert_true (c->tls_session_tickets);
+  expect = g_build_filename (certs, "server.key", NULL);
+  g_assert_cmpstr (sc_tls_config_get_key_path (tls), ==, expect);
   g_clear_pointer (&expect, g_free);
-  expect = g_build_filename (parent, "crl.pem", NULL);
-  g_assert_cmpstr (c->tls_crl_path, ==, expect);
-  g_unlink (path);
-  g_rmdir (dir);
+  expect = g_build_filename (certs, "ca.crt", NULL);
+  g_assert_cmpstr (sc_tls_config_get_ca_path (tls), ==, expect);
+  g_assert_cmpint (sc_tls_config_get_verify_mode (tls), ==, SC_TLS_VERIFY_OPTIONAL);
+  g_assert_cmpint (sc_tls_config_get_min_version (tls), ==, SC_TLS_VERSION_1_3);
+  g_assert_true (g_strv_equal (sc_tls_config_get_cipher_suites (tls), suites));
+  g_assert_cmpuint (g_strv_length ((char **) sc_tls_config_get_pinned_spki_sha256 (tls)), ==, 1);
+  g_assert_cmpstr (sc_tls_config_get_pinned_spki_sha256 (tls)[0], ==, FP_B);
+  g_assert_true (sc_tls_config_get_session_tickets (tls));
+  g_clear_pointer (&expect, g_free);
+  expect = g_build_filename (top, "crl.pem", NULL);
+  g_assert_cmpstr (sc_tls_config_get_crl_path (tls), ==, expect);
+  remove_tree (top);
 }
 
 /* A configuration file named by a relative path: its relative file names
@@ -340,6 +392,8 @@ static const ErrorCase error_cases[] = {
     "t.json: logging.message_bodies: must be true or false (got 1)" },
   { "type/string-for-bool", "{\"tls\": {\"enabled\": \"true\"}}",
     "t.json: tls.enabled: must be true or false (got \"true\")" },
+  { "type/tls-not-object", "{\"tls\": [\"enabled\"]}",
+    "t.json: tls: must be an object (got an array)" },
   { "type/number-for-string", "{\"state_directory\": 5}",
     "t.json: state_directory: must be a string (got 5)" },
   { "type/null-for-string", "{\"identity\": {\"passphrase_file\": null}}",
@@ -462,14 +516,55 @@ static const ErrorCase error_cases[] = {
   { "cross/allowed-needs-required", "{\"clients\": {\"allowed\": [\"" FP_A "\"]}}",
     "t.json: clients.allowed: needs clients.authentication \"required\": with \"optional\", "
     "clients without an identity would bypass the list" },
-  { "cross/tls-needs-cert", "{\"tls\": {\"enabled\": true, \"key_path\": \"k\"}}",
+  /* The "tls" section: the library's checks (sc-tls-config.c), then the
+   * server's. Run in a folder holding server.crt, server.key and ca.crt. */
+  { "tls/raw-priority-refused", "{\"tls\": {\"priority\": \"NORMAL:+VERS-TLS1.0\"}}",
+    "t.json: tls.priority: unknown key" },
+  { "tls/unknown-suite",
+    "{\"tls\": {\"cipher_suites\": [\"TLS_AES_256_GCM_SHA384\", \"ECDHE-RSA-AES128-SHA\"]}}",
+    "t.json: tls.cipher_suites[1]: must be one of \"TLS_AES_256_GCM_SHA384\", "
+    "\"TLS_AES_128_GCM_SHA256\", \"ECDHE-ECDSA-AES256-GCM-SHA384\" or "
+    "\"ECDHE-RSA-AES256-GCM-SHA384\" (got \"ECDHE-RSA-AES128-SHA\")" },
+  { "tls/priority-string-as-suite", "{\"tls\": {\"cipher_suites\": [\"NORMAL:+ARCFOUR-128\"]}}",
+    "t.json: tls.cipher_suites[0]: must be one of \"TLS_AES_256_GCM_SHA384\", "
+    "\"TLS_AES_128_GCM_SHA256\", \"ECDHE-ECDSA-AES256-GCM-SHA384\" or "
+    "\"ECDHE-RSA-AES256-GCM-SHA384\" (got \"NORMAL:+ARCFOUR-128\")" },
+  { "tls/tls12-suite-with-min-1.3",
+    "{\"tls\": {\"min_version\": \"1.3\", \"cipher_suites\": [\"TLS_AES_256_GCM_SHA384\", "
+    "\"ECDHE-RSA-AES256-GCM-SHA384\"]}}",
+    "t.json: tls.cipher_suites[1]: \"ECDHE-RSA-AES256-GCM-SHA384\" is a TLS 1.2 suite, but "
+    "tls.min_version is \"1.3\"" },
+  { "tls/empty-suites", "{\"tls\": {\"cipher_suites\": []}}",
+    "t.json: tls.cipher_suites: must not be an empty array (leave the key out for the default)" },
+  { "tls/missing-file",
+    "{\"tls\": {\"enabled\": true, \"cert_path\": \"absent.crt\", \"key_path\": "
+    "\"server.key\", \"ca_path\": \"ca.crt\"}}",
+    "t.json: tls.cert_path: cannot read absent.crt: No such file or directory" },
+  { "tls/missing-file-only-when-enabled",
+    "{\"tls\": {\"enabled\": true, \"cert_path\": \"server.crt\", \"key_path\": "
+    "\"server.key\", \"ca_path\": \"absent-ca.crt\"}}",
+    "t.json: tls.ca_path: cannot read absent-ca.crt: No such file or directory" },
+  { "tls/cert-needs-key", "{\"tls\": {\"enabled\": true, \"cert_path\": \"server.crt\"}}",
+    "t.json: tls.key_path: must be set with tls.cert_path" },
+  { "tls/key-needs-cert", "{\"tls\": {\"enabled\": true, \"key_path\": \"server.key\"}}",
+    "t.json: tls.cert_path: must be set with tls.key_path" },
+  { "tls/crl-needs-ca",
+    "{\"tls\": {\"enabled\": true, \"cert_path\": \"server.crt\", \"key_path\": "
+    "\"server.key\", \"crl_path\": \"server.crt\", \"verify_mode\": \"CERT_NONE\"}}",
+    "t.json: tls.crl_path: needs tls.ca_path: the CRL is checked against the CA that signed it" },
+  { "tls/empty-path", "{\"tls\": {\"cert_path\": \"\"}}",
+    "t.json: tls.cert_path: must not be empty" },
+  { "cross/tls-needs-cert", "{\"tls\": {\"enabled\": true}}",
     "t.json: tls.cert_path: must be set when tls.enabled is true" },
-  { "cross/tls-needs-key", "{\"tls\": {\"enabled\": true, \"cert_path\": \"c\"}}",
-    "t.json: tls.key_path: must be set when tls.enabled is true" },
   { "cross/tls-verify-needs-ca",
-    "{\"tls\": {\"enabled\": true, \"cert_path\": \"c\", "
-    "\"key_path\": \"k\"}}",
+    "{\"tls\": {\"enabled\": true, \"cert_path\": \"server.crt\", "
+    "\"key_path\": \"server.key\"}}",
     "t.json: tls.verify_mode: CERT_REQUIRED needs tls.ca_path or tls.pinned_spki_sha256 to check "
+    "client certificates against" },
+  { "cross/tls-optional-needs-ca",
+    "{\"tls\": {\"enabled\": true, \"cert_path\": \"server.crt\", "
+    "\"key_path\": \"server.key\", \"verify_mode\": \"CERT_OPTIONAL\"}}",
+    "t.json: tls.verify_mode: CERT_OPTIONAL needs tls.ca_path or tls.pinned_spki_sha256 to check "
     "client certificates against" },
 };
 
@@ -481,12 +576,19 @@ test_error (gconstpointer data)
   const ErrorCase *tc = data;
   g_autoptr (ScDaemonConfig) c = sc_daemon_config_new ();
   g_autoptr (GError) error = NULL;
+  g_autofree char *cwd = g_get_current_dir ();
+  ScTlsConfig *tls = c->tls;
+  gboolean ok;
 
   c->workers = 3;
-  g_assert_false (sc_daemon_config_load_data (c, tc->json, -1, "t.json", &error));
+  g_assert_cmpint (g_chdir (tls_files_dir), ==, 0);
+  ok = sc_daemon_config_load_data (c, tc->json, -1, "t.json", &error);
+  g_assert_cmpint (g_chdir (cwd), ==, 0);
+  g_assert_false (ok);
   g_assert_error (error, SC_ERROR, SC_ERROR_CONFIG);
   g_assert_cmpstr (error->message, ==, tc->message);
   g_assert_cmpuint (c->workers, ==, 3);
+  g_assert_true (c->tls == tls);
 }
 
 /* json-glib's own syntax errors carry our name and a position. */
@@ -604,46 +706,134 @@ test_example_config (void)
   g_assert_cmpstr (c->client_auth, ==, defaults->client_auth);
   g_assert_null (c->allowed_clients);
   g_assert_false (c->log_messages);
-  g_assert_false (c->tls_enabled);
-  g_assert_cmpstr (c->tls_verify_mode, ==, defaults->tls_verify_mode);
-  g_assert_cmpstr (c->tls_min_version, ==, defaults->tls_min_version);
-  g_assert_false (c->tls_session_tickets);
+  g_assert_false (sc_tls_config_get_enabled (c->tls));
+  g_assert_cmpint (sc_tls_config_get_verify_mode (c->tls), ==,
+                   sc_tls_config_get_verify_mode (defaults->tls));
+  g_assert_cmpint (sc_tls_config_get_min_version (c->tls), ==,
+                   sc_tls_config_get_min_version (defaults->tls));
+  g_assert_null (sc_tls_config_get_cipher_suites (c->tls));
+  g_assert_false (sc_tls_config_get_session_tickets (c->tls));
 }
 
 /* data/tls_config.example.json, the seed's format, is a valid "tls" section,
- * both as given (relative paths kept) and from a file (made absolute). */
+ * both as given (relative paths kept, read from the working folder) and
+ * from a file (taken from its folder), and a valid --tls-config file. */
 static void
 test_seed_tls_section (void)
 {
   g_autofree char *seed_path = source_file ("data/tls_config.example.json");
   g_autofree char *seed = NULL, *json = NULL, *expect = NULL;
   g_autofree char *dir = make_temp_dir ();
+  g_autofree char *certs = g_build_filename (dir, "test_certs", NULL);
   g_autofree char *path = g_build_filename (dir, "securecommd.json", NULL);
+  g_autofree char *cwd = g_get_current_dir ();
   g_autoptr (ScDaemonConfig) c = sc_daemon_config_new ();
   g_autoptr (ScDaemonConfig) f = sc_daemon_config_new ();
   g_autoptr (GError) error = NULL;
+  gboolean ok;
 
   g_file_get_contents (seed_path, &seed, NULL, &error);
   g_assert_no_error (error);
+  write_tls_files (certs);
   json = g_strdup_printf ("{\"tls\": %s}", seed);
-  g_assert_true (sc_daemon_config_load_data (c, json, -1, "seed", &error));
+  g_assert_cmpint (g_chdir (dir), ==, 0);
+  ok = sc_daemon_config_load_data (c, json, -1, "seed", &error);
+  g_assert_cmpint (g_chdir (cwd), ==, 0);
   g_assert_no_error (error);
-  g_assert_true (c->tls_enabled);
-  g_assert_cmpstr (c->tls_cert_path, ==, "test_certs/server.crt");
-  g_assert_cmpstr (c->tls_key_path, ==, "test_certs/server.key");
-  g_assert_cmpstr (c->tls_ca_path, ==, "test_certs/ca.crt");
-  g_assert_cmpstr (c->tls_verify_mode, ==, "CERT_REQUIRED");
+  g_assert_true (ok);
+  g_assert_true (sc_tls_config_get_enabled (c->tls));
+  g_assert_cmpstr (sc_tls_config_get_cert_path (c->tls), ==, "test_certs/server.crt");
+  g_assert_cmpstr (sc_tls_config_get_key_path (c->tls), ==, "test_certs/server.key");
+  g_assert_cmpstr (sc_tls_config_get_ca_path (c->tls), ==, "test_certs/ca.crt");
+  g_assert_cmpint (sc_tls_config_get_verify_mode (c->tls), ==, SC_TLS_VERIFY_REQUIRED);
   write_file (path, json);
   g_assert_true (sc_daemon_config_load_file (f, path, &error));
   g_assert_no_error (error);
-  expect = g_build_filename (dir, "test_certs", "server.key", NULL);
-  g_assert_cmpstr (f->tls_key_path, ==, expect);
-  g_unlink (path);
-  g_rmdir (dir);
+  expect = g_build_filename (certs, "server.key", NULL);
+  g_assert_cmpstr (sc_tls_config_get_key_path (f->tls), ==, expect);
+  /* The seed's file itself, as --tls-config reads it. */
+  write_file (path, seed);
+  g_clear_pointer (&f, sc_daemon_config_free);
+  f = sc_daemon_config_new ();
+  g_assert_true (sc_daemon_config_load_tls_file (f, path, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (sc_tls_config_get_key_path (f->tls), ==, expect);
+  remove_tree (dir);
+}
+
+/* securecommd --tls-config FILE: the keys at the top level, errors that
+ * name the file and the key without "tls.", and a failed load that leaves
+ * the configuration's TLS settings as they were. */
+static void
+test_tls_file (void)
+{
+  g_autofree char *dir = make_temp_dir ();
+  g_autofree char *path = g_build_filename (dir, "tls_config.json", NULL);
+  g_autofree char *expect = NULL;
+  g_autoptr (ScDaemonConfig) c = sc_daemon_config_new ();
+  g_autoptr (GError) error = NULL;
+  ScTlsConfig *before;
+  const struct
+  {
+    const char *json, *message; /* message after "PATH: " */
+  } bad[] = {
+    { "{\"enabled\": true}", "cert_path: must be set when enabled is true" },
+    { "{\"enabled\": true, \"cert_path\": \"server.crt\", \"key_path\": \"server.key\"}",
+      "verify_mode: CERT_REQUIRED needs ca_path or pinned_spki_sha256 to check client "
+      "certificates against" },
+    { "{\"priority\": \"NORMAL\"}", "priority: unknown key" },
+    { "{\"tls\": {\"enabled\": true}}", "tls: unknown key" },
+    { "{\"enabled\": true, \"enabled\": false}", "enabled: duplicate key" },
+  };
+
+  write_tls_files (dir);
+  write_file (path, "{\"enabled\": true, \"cert_path\": \"server.crt\", \"key_path\": "
+                    "\"server.key\", \"ca_path\": \"ca.crt\", \"min_version\": \"1.3\"}");
+  g_assert_true (sc_daemon_config_load_tls_file (c, path, &error));
+  g_assert_no_error (error);
+  g_assert_true (sc_tls_config_get_enabled (c->tls));
+  g_assert_cmpint (sc_tls_config_get_min_version (c->tls), ==, SC_TLS_VERSION_1_3);
+  expect = g_build_filename (dir, "ca.crt", NULL);
+  g_assert_cmpstr (sc_tls_config_get_ca_path (c->tls), ==, expect);
+  before = c->tls;
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *message = g_strdup_printf ("%s: %s", path, bad[i].message);
+
+      write_file (path, bad[i].json);
+      g_assert_false (sc_daemon_config_load_tls_file (c, path, &error));
+      g_assert_error (error, SC_ERROR, SC_ERROR_CONFIG);
+      g_assert_cmpstr (error->message, ==, message);
+      g_assert_true (c->tls == before);
+      g_clear_error (&error);
+    }
+  remove_tree (dir);
+}
+
+/* A "tls" section replaces the TLS settings as a whole (the library reads
+ * it as one ScTlsConfig), while a file without one keeps them. */
+static void
+test_tls_section_replaces_whole (void)
+{
+  g_autoptr (ScDaemonConfig) c = sc_daemon_config_new ();
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (
+      sc_daemon_config_load_data (c, "{\"tls\": {\"min_version\": \"1.3\"}}", -1, "a", &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (sc_tls_config_get_min_version (c->tls), ==, SC_TLS_VERSION_1_3);
+  g_assert_true (sc_daemon_config_load_data (c, "{\"workers\": 2}", -1, "b", &error));
+  g_assert_cmpint (sc_tls_config_get_min_version (c->tls), ==, SC_TLS_VERSION_1_3);
+  g_assert_true (
+      sc_daemon_config_load_data (c, "{\"tls\": {\"session_tickets\": true}}", -1, "c", &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (sc_tls_config_get_min_version (c->tls), ==, SC_TLS_VERSION_1_2);
+  g_assert_true (sc_tls_config_get_session_tickets (c->tls));
 }
 
 /* Every JSON example in securecommd.json(5) (an .EX/.EE block that starts
- * with "{") is a valid configuration. */
+ * with "{") is a valid configuration; the TLS files it names in
+ * @sysconfdir@/securecomm/tls are read from tls_files_dir. */
 static void
 test_man_page_examples (void)
 {
@@ -667,11 +857,12 @@ test_man_page_examples (void)
         continue;
       json = g_string_new_len (blocks[i], end - blocks[i]);
       g_string_replace (json, "\\-", "-", 0); /* troff's minus sign */
+      g_string_replace (json, "@sysconfdir@/securecomm/tls", tls_files_dir, 0);
       g_assert_true (sc_daemon_config_load_data (c, json->str, -1, "man page example", &error));
       g_assert_no_error (error);
       n++;
     }
-  g_assert_cmpuint (n, ==, 2);
+  g_assert_cmpuint (n, ==, 3);
 }
 
 /* A copy shares nothing with its original. */
@@ -686,13 +877,15 @@ test_copy (void)
                                              "{\"tls\": {\"crl_path\": \"/c\", "
                                              "\"pinned_spki_sha256\": [\"" FP_A "\"]}}",
                                              -1, "t", &error));
+  g_assert_no_error (error);
   copy = sc_daemon_config_copy (c);
   g_assert_true (copy->listen != c->listen && copy->state_dir != c->state_dir);
-  g_assert_true (copy->tls_crl_path != c->tls_crl_path);
-  g_assert_cmpstr (copy->tls_crl_path, ==, "/c");
-  g_assert_cmpstr (copy->tls_pinned_spki_sha256[0], ==, FP_A);
+  /* The TLS settings are an immutable object: shared, with a reference. */
+  g_assert_true (copy->tls == c->tls);
   g_clear_pointer (&c, sc_daemon_config_free);
   g_assert_cmpstr (copy->listen[0], ==, "localhost:12345");
+  g_assert_cmpstr (sc_tls_config_get_crl_path (copy->tls), ==, "/c");
+  g_assert_cmpstr (sc_tls_config_get_pinned_spki_sha256 (copy->tls)[0], ==, FP_A);
   sc_daemon_config_free (NULL);
 }
 
@@ -727,7 +920,11 @@ test_translation (void)
 int
 main (int argc, char **argv)
 {
+  int ret;
+
   g_test_init (&argc, &argv, NULL);
+  tls_files_dir = make_temp_dir ();
+  write_tls_files (tls_files_dir);
   g_test_add_func ("/config/defaults", test_defaults);
   g_test_add_func ("/config/defaults/state-directory-env", test_defaults_state_directory_env);
   g_test_add_func ("/config/full-file", test_full_file);
@@ -746,8 +943,13 @@ main (int argc, char **argv)
   g_test_add_func ("/config/error/names-file", test_file_error_names_file);
   g_test_add_func ("/config/example-config-loads", test_example_config);
   g_test_add_func ("/config/seed-tls-config-is-tls-section", test_seed_tls_section);
+  g_test_add_func ("/config/tls-config-file", test_tls_file);
+  g_test_add_func ("/config/tls-section-replaces-whole", test_tls_section_replaces_whole);
   g_test_add_func ("/config/man-page-examples-load", test_man_page_examples);
   g_test_add_func ("/config/copy-is-deep", test_copy);
   g_test_add_func ("/config/translation/de", test_translation);
-  return g_test_run ();
+  ret = g_test_run ();
+  remove_tree (tls_files_dir);
+  g_free (tls_files_dir);
+  return ret;
 }

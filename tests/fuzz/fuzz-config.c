@@ -19,7 +19,7 @@ static void
 check_unchanged (const ScDaemonConfig *before, const ScDaemonConfig *after)
 {
   if (before->heartbeat_missed != after->heartbeat_missed
-      || before->max_clients != after->max_clients || before->tls_enabled != after->tls_enabled
+      || before->max_clients != after->max_clients || before->tls != after->tls
       || g_strcmp0 (before->client_auth, after->client_auth) != 0
       || !g_strv_equal ((const char *const *) before->listen, (const char *const *) after->listen))
     {
