@@ -1011,6 +1011,9 @@ sc_client_flush (ScClient *self, guint timeout_ms, GError **error)
   if (waiting > 0 && self->state == SC_CLIENT_STATE_CLOSED && self->error != NULL)
     g_propagate_prefixed_error (error, g_error_copy (self->error),
                                 "%u message(s) not acknowledged: ", waiting);
+  else if (waiting > 0 && self->state == SC_CLIENT_STATE_CLOSED)
+    g_set_error (error, SC_ERROR, SC_ERROR_CLOSED,
+                 "%u message(s) not acknowledged: the client is closed", waiting);
   else if (waiting > 0)
     g_set_error (error, SC_ERROR, SC_ERROR_TIMEOUT,
                  "%u message(s) not acknowledged after %u ms (%s)", waiting, timeout_ms,
