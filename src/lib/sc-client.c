@@ -204,7 +204,9 @@ static void known_hosts_record (ScClient *self, const char *fingerprint);
 
 /* With send_lock held: sends the outbox's unsent entries in order on the
  * channel. After a resumption they get the ids they had (the session
- * continues from the server's recv_id); after a full handshake new ones. */
+ * continues from the server's recv_id); after a full handshake new ones.
+ * When the server does not read (the channel's queue is full) the rest
+ * waits: the next acknowledgement or send pumps again. */
 static void
 pump_outbox (ScClient *self, ScChannel *channel)
 {
@@ -228,7 +230,7 @@ pump_outbox (ScClient *self, ScChannel *channel)
         {
           g_bytes_unref (message);
           if (!g_error_matches (error, SC_ERROR, SC_ERROR_MESSAGE_TOO_LARGE))
-            return; /* the channel is going away: the next connection sends it */
+            return; /* busy, or the channel is going away: sent later */
           g_mutex_lock (&self->lock);
           sc_outbox_drop_unsent (self->outbox);
           g_mutex_unlock (&self->lock);
@@ -340,6 +342,7 @@ on_acked (ScChannel *channel, guint64 id, gpointer data)
   self->last_acked = id;
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
+  pump_outbox (self, channel); /* the server reads again: what waited goes */
   g_mutex_unlock (&self->send_lock);
 }
 
@@ -900,6 +903,46 @@ sc_client_establish_secure_session_finish (ScClient *self, GAsyncResult *result,
 
 /* ==== using the session ================================================= */
 
+/* With send_lock held, message just pushed: sends what waits in the outbox,
+ * in order. A message the server does not take at all (over its size
+ * limit) comes back out of the outbox as the caller's error; *id is its
+ * message id if it went out now, else 0. */
+static gboolean
+send_now (ScClient *self, ScChannel *channel, GBytes *message, guint64 *id, GError **error)
+{
+  gboolean only = FALSE;
+
+  g_mutex_lock (&self->lock);
+  only = sc_outbox_peek_unsent (self->outbox) == message && sc_outbox_length (self->outbox) > 0;
+  g_mutex_unlock (&self->lock);
+  if (only)
+    {
+      gsize len;
+      const guint8 *data = g_bytes_get_data (message, &len);
+      g_autoptr (GError) local = NULL;
+
+      if (sc_channel_send (channel, data, len, id, &local))
+        {
+          g_mutex_lock (&self->lock);
+          sc_outbox_mark_sent (self->outbox, *id);
+          g_mutex_unlock (&self->lock);
+          return TRUE;
+        }
+      *id = 0;
+      if (g_error_matches (local, SC_ERROR, SC_ERROR_MESSAGE_TOO_LARGE))
+        {
+          g_mutex_lock (&self->lock);
+          sc_outbox_drop_unsent (self->outbox);
+          g_mutex_unlock (&self->lock);
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+      return TRUE; /* busy or going away: it waits in the outbox */
+    }
+  pump_outbox (self, channel); /* older messages wait: keep the order */
+  return TRUE;
+}
+
 static ScChannel *
 ref_channel_locked (ScClient *self)
 {
@@ -954,29 +997,10 @@ sc_client_send_bytes (ScClient *self, GBytes *message, guint64 *out_message_id, 
     }
   channel = ref_channel_locked (self);
   g_mutex_unlock (&self->lock);
-  if (channel != NULL)
+  if (channel != NULL && !send_now (self, channel, message, &id, error))
     {
-      const guint8 *data;
-      gsize len;
-      g_autoptr (GError) local = NULL;
-
-      data = g_bytes_get_data (message, &len);
-      if (sc_channel_send (channel, data, len, &id, &local))
-        {
-          g_mutex_lock (&self->lock);
-          sc_outbox_mark_sent (self->outbox, id);
-          g_mutex_unlock (&self->lock);
-        }
-      else if (g_error_matches (local, SC_ERROR, SC_ERROR_MESSAGE_TOO_LARGE))
-        {
-          g_mutex_lock (&self->lock);
-          sc_outbox_drop_unsent (self->outbox);
-          g_mutex_unlock (&self->lock);
-          g_mutex_unlock (&self->send_lock);
-          g_propagate_error (error, g_steal_pointer (&local));
-          return FALSE;
-        }
-      /* else the channel is going away: it stays queued for the next one */
+      g_mutex_unlock (&self->send_lock);
+      return FALSE;
     }
   g_mutex_unlock (&self->send_lock);
   if (out_message_id != NULL)

@@ -393,7 +393,7 @@ pump_stream (ScServer *self, ScServerStream *st, ScChannel *channel)
       if (!sc_channel_send (channel, data, len, &id, &error))
         {
           if (!g_error_matches (error, SC_ERROR, SC_ERROR_MESSAGE_TOO_LARGE))
-            return; /* the connection is going: the next one sends it */
+            return; /* busy (the client does not read) or going: sent later */
           g_warning ("dropped a message for %s that it does not accept: %s", st->id,
                      error->message);
           g_mutex_lock (&self->lock);
@@ -595,6 +595,7 @@ on_acked (ScChannel *channel, guint64 msg_id, gpointer data)
   if (st->conn == client)
     sc_outbox_ack (st->outbox, msg_id);
   g_mutex_unlock (&self->lock);
+  pump_stream (self, st, channel); /* it reads again: what waited goes */
   g_mutex_unlock (&st->send_lock);
   stream_unref (st);
 }
@@ -1379,6 +1380,14 @@ sc_server_send_bytes (ScServer *self, const char *client_id, GBytes *message,
   ok = sc_outbox_push (st->outbox, message, error);
   if (ok && st->conn != NULL)
     channel = sc_channel_ref (st->conn->channel);
+  if (ok && channel != NULL && sc_outbox_peek_unsent (st->outbox) != message)
+    {
+      /* Older messages wait (the client was not reading): keep the order. */
+      g_mutex_unlock (&self->lock);
+      pump_stream (self, st, channel);
+      g_clear_pointer (&channel, sc_channel_unref);
+      g_mutex_lock (&self->lock);
+    }
   g_mutex_unlock (&self->lock);
   if (ok && channel != NULL)
     {
