@@ -103,6 +103,10 @@ struct _ScClient
   ScOutbox *outbox;
   guint64 recv_id;          /* highest message id delivered from the server */
   ScResumption *resumption; /* secure memory: the latest ticket */
+
+  GMutex event_lock; /* guards the two below */
+  GQueue events;     /* ClientEvent *, for the user's context */
+  gboolean events_scheduled;
   gboolean have_ticket;
   gint64 ticket_expires_us; /* monotonic */
 };
@@ -133,7 +137,6 @@ typedef struct
 static void
 client_event_free (ClientEvent *ev)
 {
-  g_object_unref (ev->client);
   g_clear_pointer (&ev->message, g_bytes_unref);
   g_clear_error (&ev->error);
   g_free (ev);
@@ -153,12 +156,42 @@ emit_in_user_context (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* In the user's context: emits every queued event, in order. */
+static gboolean
+drain_events (gpointer data)
+{
+  ScClient *self = data;
+  GQueue batch;
+  ClientEvent *ev;
+
+  g_mutex_lock (&self->event_lock);
+  batch = self->events;
+  g_queue_init (&self->events);
+  self->events_scheduled = FALSE;
+  g_mutex_unlock (&self->event_lock);
+  while ((ev = g_queue_pop_head (&batch)) != NULL)
+    {
+      emit_in_user_context (ev);
+      client_event_free (ev);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* Queues a signal for the user's context; one wake-up takes all queued. */
 static void
 post (ScClient *self, ClientEvent *ev)
 {
-  ev->client = g_object_ref (self);
-  g_main_context_invoke_full (self->user_context, G_PRIORITY_DEFAULT, emit_in_user_context, ev,
-                              (GDestroyNotify) client_event_free);
+  gboolean schedule;
+
+  ev->client = self;
+  g_mutex_lock (&self->event_lock);
+  g_queue_push_tail (&self->events, ev);
+  schedule = !self->events_scheduled;
+  self->events_scheduled = TRUE;
+  g_mutex_unlock (&self->event_lock);
+  if (schedule)
+    g_main_context_invoke_full (self->user_context, G_PRIORITY_DEFAULT, drain_events,
+                                g_object_ref (self), g_object_unref);
 }
 
 /* With the lock held: moves to a new state and reports it. */
@@ -1370,6 +1403,8 @@ sc_client_finalize (GObject *object)
   sc_secure_free (self->resumption, sizeof *self->resumption);
   g_free (self->host);
   g_mutex_clear (&self->send_lock);
+  g_queue_clear_full (&self->events, (GDestroyNotify) client_event_free);
+  g_mutex_clear (&self->event_lock);
   g_clear_object (&self->tls_config);
   g_clear_object (&self->identity);
   g_free (self->pinned);
@@ -1431,6 +1466,8 @@ sc_client_init (ScClient *self)
 {
   sc_session_config_init (&self->session_config, SC_ROLE_CLIENT);
   g_mutex_init (&self->send_lock);
+  g_mutex_init (&self->event_lock);
+  g_queue_init (&self->events);
   g_mutex_init (&self->lock);
   self->outbox = sc_outbox_new (SC_OUTBOX_DEFAULT_MAX_MESSAGES, SC_OUTBOX_DEFAULT_MAX_BYTES);
   self->resumption = sc_secure_alloc (sizeof *self->resumption);

@@ -130,6 +130,10 @@ struct _ScServer
   guint ticket_lifetime_s; /* 0: no resumption */
   ScTicketKeyring *ticket_keys;
   ScTlsContext *tls; /* TLS mode: replaced by sc_server_reload_tls */
+
+  GMutex event_lock; /* guards the two below */
+  GQueue events;     /* ServerEvent *, for the main context */
+  gboolean events_scheduled;
 };
 
 G_DEFINE_TYPE (ScServer, sc_server, G_TYPE_OBJECT)
@@ -243,7 +247,6 @@ typedef struct
 static void
 server_event_free (ServerEvent *ev)
 {
-  g_object_unref (ev->server);
   g_free (ev->id);
   g_clear_pointer (&ev->message, g_bytes_unref);
   g_free (ev->reason);
@@ -264,20 +267,50 @@ emit_in_main (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* From a worker: queue a signal for the main context. Events of one client
- * come from one worker thread, so they keep their order. */
+/* In the main context: emits every queued event, in order. */
+static gboolean
+drain_events (gpointer data)
+{
+  ScServer *self = data;
+  GQueue batch;
+  ServerEvent *ev;
+
+  g_mutex_lock (&self->event_lock);
+  batch = self->events;
+  g_queue_init (&self->events);
+  self->events_scheduled = FALSE;
+  g_mutex_unlock (&self->event_lock);
+  while ((ev = g_queue_pop_head (&batch)) != NULL)
+    {
+      emit_in_main (ev);
+      server_event_free (ev);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* From a worker: queue a signal for the main context. One wake-up of the
+ * main context takes every event queued by then (a busy client's messages
+ * do not cost a wake-up each). Events of one client come from one worker
+ * thread and one queue, so they keep their order. */
 static void
 post_event (ScServer *self, guint signal, const char *id, GBytes *message, const char *reason)
 {
   ServerEvent *ev = g_new0 (ServerEvent, 1);
+  gboolean schedule;
 
-  ev->server = g_object_ref (self);
+  ev->server = self;
   ev->signal = signal;
   ev->id = g_strdup (id);
   ev->message = message ? g_bytes_ref (message) : NULL;
   ev->reason = g_strdup (reason);
-  g_main_context_invoke_full (self->main_context, G_PRIORITY_DEFAULT, emit_in_main, ev,
-                              (GDestroyNotify) server_event_free);
+  g_mutex_lock (&self->event_lock);
+  g_queue_push_tail (&self->events, ev);
+  schedule = !self->events_scheduled;
+  self->events_scheduled = TRUE;
+  g_mutex_unlock (&self->event_lock);
+  if (schedule)
+    g_main_context_invoke_full (self->main_context, G_PRIORITY_DEFAULT, drain_events,
+                                g_object_ref (self), g_object_unref);
 }
 
 /* ==== channel callbacks (worker threads) =============================== */
@@ -1559,6 +1592,8 @@ sc_server_finalize (GObject *object)
   g_strfreev (self->allowed);
   g_clear_pointer (&self->main_context, g_main_context_unref);
   g_mutex_clear (&self->lock);
+  g_queue_clear_full (&self->events, (GDestroyNotify) server_event_free);
+  g_mutex_clear (&self->event_lock);
   g_cond_clear (&self->cond);
   G_OBJECT_CLASS (sc_server_parent_class)->finalize (object);
 }
@@ -1727,6 +1762,8 @@ sc_server_init (ScServer *self)
     *uint_field (self, &uint_props[i]) = uint_props[i].def;
   self->client_auth = SC_CLIENT_AUTH_MODE_OPTIONAL;
   g_mutex_init (&self->lock);
+  g_mutex_init (&self->event_lock);
+  g_queue_init (&self->events);
   g_cond_init (&self->cond);
   self->clients = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) server_client_free, NULL);
   self->by_id = g_hash_table_new (g_str_hash, g_str_equal);
