@@ -568,10 +568,7 @@ on_tls_done (GObject *source, GAsyncResult *result, gpointer data)
   if (sc_tls_handshake_finish (G_TLS_CONNECTION (source), result, &error))
     start_session (self, G_IO_STREAM (source));
   else
-    {
-      g_prefix_error (&error, "TLS handshake with %s: ", self->host_port);
-      attempt_failed (self, error);
-    }
+    attempt_failed (self, error); /* sc-tls's message names the peer */
   g_object_unref (self);
 }
 

@@ -6,6 +6,10 @@
  *   securecomm keygen | fingerprint [OPTIONS] KEYFILE
  *   securecomm gen-certs [--force] [DIR]
  *
+ * With --tls-config FILE (the seed's tls_config.json) the session runs
+ * inside TLS, and a server whose certificate was verified needs no pin: the
+ * SecureComm handshake is bound to that TLS connection (PROTOCOL.md 5.4).
+ *
  * Thin over ScClient (and, for gen-certs, over sc-certgen.h). Exit codes,
  * as securecomm(1) documents them: 0 success, 1 a failure after the session
  * was up or of a local file (a message not acknowledged, the session lost,
@@ -28,6 +32,7 @@
 #include "sc-client.h"
 #include "sc-error.h"
 #include "sc-identity.h"
+#include "sc-tls-config.h"
 
 #define DEFAULT_PORT 12345
 /* Seconds `send` (and `connect` at the end of its input) waits for the
@@ -52,6 +57,7 @@ typedef struct
   gboolean insecure;
   char *identity;
   char *passphrase_file;
+  char *tls_config;
   gboolean json;
   int count;
   int timeout; /* seconds; 0: ACK_TIMEOUT_DEFAULT_S */
@@ -95,6 +101,10 @@ common_entries (Options *o)
       N_ ("Prove this identity key (created if missing)"), N_ ("FILE") },
     { "passphrase-file", 0, 0, G_OPTION_ARG_FILENAME, &o->passphrase_file,
       N_ ("Passphrase of the identity key (else $SECURECOMM_PASSPHRASE)"), N_ ("FILE") },
+    { "tls-config", 0, 0, G_OPTION_ARG_FILENAME, &o->tls_config,
+      N_ ("Run the session inside TLS as FILE says (the seed's tls_config.json); a verified "
+          "server certificate needs no --pin"),
+      N_ ("FILE") },
     { "json", 0, 0, G_OPTION_ARG_NONE, &o->json, N_ ("Print messages as JSON lines"), NULL },
     { "count", 'n', 0, G_OPTION_ARG_INT, &o->count, N_ ("listen: exit after this many messages"),
       N_ ("N") },
@@ -234,6 +244,9 @@ explain_session_error (Tool *t, const char *target, GError **error)
   else if (g_error_matches (e, SC_ERROR, SC_ERROR_UNTRUSTED) && t->opt.pin != NULL)
     hint = g_strdup (_ ("if the server's key changed on purpose, pin the new one "
                         "(securecommctl status shows it on the server's machine)"));
+  else if (g_error_matches (e, SC_ERROR, SC_ERROR_UNTRUSTED) && t->opt.tls_config != NULL)
+    hint = g_strdup_printf (_ ("the server was not trusted as the TLS configuration %s says"),
+                            t->opt.tls_config);
   if (hint != NULL)
     {
       g_autofree char *message = g_strdup_printf ("%s; %s", (*error)->message, hint);
@@ -243,26 +256,71 @@ explain_session_error (Tool *t, const char *target, GError **error)
     }
 }
 
-/* Opens the session to target. Returns EXIT_OK, EXIT_FAILED when the
- * identity key cannot be used, or EXIT_NO_SESSION. */
-static int
-open_session (Tool *t, const char *target, GError **error)
+/* Whether tls authenticates the server by its certificate (which then
+ * stands in for a pin: the session is bound to that TLS connection). */
+static gboolean
+tls_verifies_server (ScTlsConfig *tls)
 {
-  g_autofree char *host = NULL;
-  guint16 port = DEFAULT_PORT;
-  gboolean ok;
+  return tls != NULL && sc_tls_config_get_enabled (tls)
+         && sc_tls_config_get_verify_mode (tls) != SC_TLS_VERIFY_NONE;
+}
 
-  if (t->opt.pin == NULL && t->opt.known_hosts == NULL && !t->opt.insecure)
+/* Loads --tls-config into *tls (left NULL without it) and checks that there
+ * is a way to trust the server. Returns EXIT_OK, EXIT_FAILED when the TLS
+ * configuration cannot be used (the error names the file and the key), or
+ * EXIT_NO_SESSION. */
+static int
+prepare_trust (Tool *t, ScTlsConfig **tls, GError **error)
+{
+  if (t->opt.tls_config != NULL
+      && (*tls = sc_tls_config_new_from_file (t->opt.tls_config, error)) == NULL)
+    return EXIT_FAILED;
+  if (t->opt.pin == NULL && t->opt.known_hosts == NULL && !t->opt.insecure
+      && !tls_verifies_server (*tls))
     {
       g_set_error_literal (error, SC_ERROR, SC_ERROR_UNTRUSTED,
                            _ ("no way to trust the server: give --pin FINGERPRINT "
                               "(securecommctl status shows the daemon's), --known-hosts FILE "
-                              "(trust on first use) or, for a test, --insecure-accept-any"));
+                              "(trust on first use), --tls-config FILE (a TLS configuration that "
+                              "verifies the server's certificate) or, for a test, "
+                              "--insecure-accept-any"));
       return EXIT_NO_SESSION;
     }
+  return EXIT_OK;
+}
+
+/* The exit status of a session that could not be established: EXIT_FAILED
+ * when a file that --tls-config names could be read but not used (a broken
+ * certificate), else EXIT_NO_SESSION. */
+static int
+session_failed (Tool *t, const char *target, GError **error)
+{
+  if (g_error_matches (*error, SC_ERROR, SC_ERROR_CONFIG) && t->opt.tls_config != NULL)
+    {
+      g_prefix_error (error, "%s: ", t->opt.tls_config);
+      return EXIT_FAILED;
+    }
+  explain_session_error (t, target, error);
+  return EXIT_NO_SESSION;
+}
+
+/* Opens the session to target. Returns EXIT_OK, EXIT_FAILED when the
+ * identity key or the TLS configuration cannot be used, or
+ * EXIT_NO_SESSION. */
+static int
+open_session (Tool *t, const char *target, GError **error)
+{
+  g_autofree char *host = NULL;
+  g_autoptr (ScTlsConfig) tls = NULL;
+  guint16 port = DEFAULT_PORT;
+  gboolean ok;
+  int ret = prepare_trust (t, &tls, error);
+
+  if (ret != EXIT_OK)
+    return ret;
   if (!split_target (target, &host, &port, error))
     return EXIT_USAGE;
-  t->client = sc_client_new (NULL);
+  t->client = sc_client_new (tls);
   sc_client_set_pinned_fingerprint (t->client, t->opt.pin);
   sc_client_set_accept_any_server (t->client, t->opt.insecure);
   sc_client_set_known_hosts (t->client, t->opt.known_hosts);
@@ -274,12 +332,7 @@ open_session (Tool *t, const char *target, GError **error)
   ok = sc_client_establish_secure_session (t->client, host, port, NULL, error);
   while (g_main_context_iteration (NULL, FALSE))
     ; /* report the state changes so far, in order */
-  if (!ok)
-    {
-      explain_session_error (t, target, error);
-      return EXIT_NO_SESSION;
-    }
-  return EXIT_OK;
+  return ok ? EXIT_OK : session_failed (t, target, error);
 }
 
 /* ---- sessions ------------------------------------------------------------ */
@@ -511,13 +564,15 @@ static const char usage_description[] = N_ (
     "                               and unencrypted keys into DIR (test_certs)\n"
     "\n"
     "The port defaults to 12345. Sessions need a way to trust the server: --pin\n"
-    "with the fingerprint that “securecommctl status” shows, or --known-hosts.\n"
+    "with the fingerprint that “securecommctl status” shows, --known-hosts, or\n"
+    "--tls-config with a TLS configuration that verifies the server's certificate.\n"
     "Put -- before a MESSAGE that starts with a dash.\n"
     "\n"
     "Examples:\n"
     "  securecomm send --pin FINGERPRINT localhost \"Hello, secure world!\"\n"
     "  securecomm listen --pin FINGERPRINT --json server.example.org:4433\n"
     "  securecomm connect --known-hosts ~/.config/securecomm/known_hosts [::1]:12345\n"
+    "  securecomm send --tls-config tls_config.json localhost:4433 \"Hello\"\n"
     "  securecomm gen-certs --force /tmp/pki\n"
     "\n"
     "Exit status: 0 success; 1 failure after the session was up (a message not\n"
@@ -580,6 +635,9 @@ check_arguments (const Options *o, int argc, char **argv, const Command **comman
     }
   if (o->force && (*command)->run != cmd_gen_certs)
     return usage_error (_ ("--force applies to gen-certs only"));
+  if (o->tls_config != NULL && (*command)->run != cmd_send && (*command)->run != cmd_listen
+      && (*command)->run != cmd_connect)
+    return usage_error (_ ("--tls-config applies to send, listen and connect only"));
   if (o->count < 0 || (o->count > 0 && (*command)->run != cmd_listen))
     return usage_error (_ ("--count takes a positive number and applies to listen only"));
   if (o->timeout < 0 || o->timeout > ACK_TIMEOUT_MAX_S
@@ -603,6 +661,7 @@ tool_clear (Tool *t)
   g_free (t->opt.known_hosts);
   g_free (t->opt.identity);
   g_free (t->opt.passphrase_file);
+  g_free (t->opt.tls_config);
 }
 
 int
