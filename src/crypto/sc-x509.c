@@ -260,6 +260,48 @@ out:
   return ret;
 }
 
+/* A PKCS #11 private key proves it is the certificate's by signing: the
+ * token never shows the key itself. */
+int
+sc_x509_pkcs11_key_matches (const uint8_t *cert, size_t cert_len, const char *key_uri)
+{
+  static const uint8_t probe[] = "SecureComm PKCS #11 key check";
+  gnutls_x509_crt_t crt;
+  gnutls_privkey_t priv = NULL;
+  gnutls_pubkey_t pub = NULL;
+  gnutls_datum_t data = { (unsigned char *) probe, sizeof probe - 1 }, sig = { NULL, 0 };
+  int ret = SC_CRYPTO_EENCODING, algo;
+
+  if ((crt = crt_from_der (cert, cert_len)) == NULL || key_uri == NULL)
+    goto out;
+  if (gnutls_privkey_init (&priv) < 0 || gnutls_pubkey_init (&pub) < 0)
+    {
+      ret = SC_CRYPTO_EINTERNAL;
+      goto out;
+    }
+  ret = SC_CRYPTO_EKEY_UNAVAILABLE;
+  if (gnutls_privkey_import_url (priv, key_uri, 0) < 0)
+    goto out; /* no such object, wrong PIN, no module */
+  ret = SC_CRYPTO_EVERIFY;
+  algo = gnutls_pubkey_import_x509 (pub, crt, 0) < 0
+             ? -1
+             : (int) gnutls_pk_to_sign (gnutls_pubkey_get_pk_algorithm (pub, NULL),
+                                        GNUTLS_DIG_SHA256);
+  if (algo < 0 || gnutls_privkey_sign_data2 (priv, (gnutls_sign_algorithm_t) algo, 0, &data, &sig) < 0
+      || gnutls_pubkey_verify_data2 (pub, (gnutls_sign_algorithm_t) algo, 0, &data, &sig) < 0)
+    goto out;
+  ret = 0;
+out:
+  gnutls_free (sig.data);
+  if (pub != NULL)
+    gnutls_pubkey_deinit (pub);
+  if (priv != NULL)
+    gnutls_privkey_deinit (priv);
+  if (crt != NULL)
+    gnutls_x509_crt_deinit (crt);
+  return ret;
+}
+
 /* ---------------------------------------------------------------------------
  * Certificate revocation lists
  * ------------------------------------------------------------------------ */

@@ -58,6 +58,16 @@ int sc_x509_allows_purpose (const uint8_t *cert, size_t cert_len, ScX509Purpose 
  * before they are freed. */
 int sc_x509_key_matches (const uint8_t *cert, size_t cert_len, const uint8_t *key, size_t key_len);
 
+/* A PKCS #11 key that cannot be used at all (sc_x509_pkcs11_key_matches). */
+#define SC_CRYPTO_EKEY_UNAVAILABLE -30
+
+/* The same for a key in a PKCS #11 token, by its URI (a PIN may be in it:
+ * pin-value or pin-source): it signs a probe that cert's public key must
+ * verify. 0 when it does, SC_CRYPTO_EVERIFY when it does not,
+ * SC_CRYPTO_EKEY_UNAVAILABLE when the key cannot be used at all (no such
+ * object, a wrong PIN, no module), SC_CRYPTO_EENCODING for a bad cert. */
+int sc_x509_pkcs11_key_matches (const uint8_t *cert, size_t cert_len, const char *key_uri);
+
 /* ---------------------------------------------------------------------------
  * Certificate revocation lists
  * ------------------------------------------------------------------------ */

@@ -292,17 +292,54 @@ log_certificate_dates (GTlsCertificate *cert, const char *path)
     g_message ("TLS certificate %s expired on %s: peers will refuse it", path, when);
 }
 
+/* A PKCS #11 URI as it may be logged: without the PIN of pin-value. */
+static char *
+uri_for_log (const char *uri)
+{
+  const char *pin = uri != NULL ? strstr (uri, "pin-value=") : NULL;
+  const char *end;
+
+  if (pin == NULL)
+    return g_strdup (uri != NULL ? uri : "(none)");
+  end = strchr (pin, '&');
+  return g_strdup_printf ("%.*spin-value=(hidden)%s", (int) (pin - uri), uri, end ? end : "");
+}
+
+/* A key in a token: glib-networking would hand GnuTLS a certificate
+ * without a usable key (a wrong PIN, a missing object) and the first
+ * handshake would crash inside GnuTLS; so it signs for us once now. */
+static gboolean
+check_pkcs11_key (const GByteArray *der, ScTlsConfig *config, GError **error)
+{
+  g_autofree char *shown = uri_for_log (sc_tls_config_get_key_path (config));
+  int ret = sc_x509_pkcs11_key_matches (der->data, der->len, sc_tls_config_get_key_path (config));
+
+  if (ret == 0)
+    return TRUE;
+  g_set_error (error, SC_ERROR, SC_ERROR_CONFIG, "key_path %s: %s", shown,
+               ret == SC_CRYPTO_EVERIFY ? "not the key of the certificate in cert_path"
+               : ret == SC_CRYPTO_EKEY_UNAVAILABLE
+                   ? "the token does not let us use this key (no such object, a wrong PIN, or "
+                     "no PKCS #11 module for the token)"
+                   : "cannot check this key against cert_path");
+  return FALSE;
+}
+
 /* Whether the private key of cert is the one for its public key. */
 static gboolean
 check_key_matches (GTlsCertificate *cert, ScTlsConfig *config, GError **error)
 {
   g_autoptr (GByteArray) der = NULL;
   g_autoptr (GByteArray) key = NULL;
+  const char *key_path = sc_tls_config_get_key_path (config);
   int ret;
 
   g_object_get (cert, "certificate", &der, "private-key", &key, NULL);
+  if (der != NULL && key == NULL && key_path != NULL
+      && g_ascii_strncasecmp (key_path, "pkcs11:", 7) == 0)
+    return check_pkcs11_key (der, config, error);
   if (der == NULL || key == NULL)
-    return TRUE; /* a key GIO does not show (PKCS #11): the handshake will tell */
+    return TRUE;
   ret = sc_x509_key_matches (der->data, der->len, key->data, key->len);
   sc_memzero (key->data, key->len);
   if (ret == 0)
@@ -331,8 +368,10 @@ load_certificate (ScTlsConfig *config, GError **error)
     cert = g_tls_certificate_new_from_files (cert_path, key_path, &local);
   if (cert == NULL)
     {
+      g_autofree char *shown = uri_for_log (key_path);
+
       g_set_error (error, SC_ERROR, SC_ERROR_CONFIG, "cert_path %s, key_path %s: %s", cert_path,
-                   key_path != NULL ? key_path : "(none)", local->message);
+                   shown, local->message);
       return NULL;
     }
   if (!check_key_matches (cert, config, error))
