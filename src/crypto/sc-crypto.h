@@ -65,16 +65,42 @@ void sc_memzero (void *p, size_t len);
  * Running time depends only on len. */
 bool sc_memeq_ct (const void *a, const void *b, size_t len);
 
-/* Secure memory for key material: page-backed, locked into RAM with mlock()
- * where RLIMIT_MEMLOCK allows (a failure to lock is not an error, see
- * sc_secure_locked_ok), excluded from core dumps with MADV_DONTDUMP, zeroed
- * on allocation and wiped on free. Returns NULL only when out of memory. */
+/* Secure memory for key material: pages locked into RAM with mlock() where
+ * RLIMIT_MEMLOCK allows (a failure to lock is not an error, see
+ * sc_secure_locked_ok), excluded from core dumps (MADV_DONTDUMP), zeroed in
+ * a forked child (MADV_WIPEONFORK), zeroed on allocation and wiped on free.
+ * Blocks of up to SC_SECURE_SLAB_MAX_BLOCK bytes share pages (slabs of one
+ * size class) and are 16-byte aligned; bigger ones get whole pages of their
+ * own. Thread-safe. Returns NULL only when out of memory. */
 void *sc_secure_alloc (size_t len);
 /* Wipes and releases a block from sc_secure_alloc. len must be the length
- * passed to sc_secure_alloc. NULL is allowed. */
+ * passed to sc_secure_alloc. NULL is allowed. A pointer that is not a live
+ * block (a double free) aborts the process. */
 void sc_secure_free (void *p, size_t len);
-/* Whether every sc_secure_alloc so far could be locked into RAM. */
+/* Whether all secure memory so far could be locked into RAM. */
 bool sc_secure_locked_ok (void);
+
+/* bytes: the largest block served from slabs; a session's keys (about
+ * 9.5 KB) fit. */
+#define SC_SECURE_SLAB_MAX_BLOCK (16 * 1024)
+/* Address ranges reserved for slabs at most, each 1 GiB by default; past
+ * them every block gets its own mapping. */
+#define SC_SECURE_MAX_ARENAS 64
+
+/* What the secure allocator holds, for tests and diagnostics. */
+typedef struct
+{
+  size_t arenas;        /* address ranges reserved for slabs */
+  size_t slabs;         /* slabs with pages in use */
+  size_t slab_bytes;    /*   and their size */
+  size_t slab_blocks;   /* live blocks in slabs */
+  size_t direct_blocks; /* live blocks with a mapping of their own */
+  size_t direct_bytes;  /*   and the size of those mappings */
+} ScSecureStats;
+
+void sc_secure_get_stats (ScSecureStats *out);
+/* Tests: the size of arenas reserved from now on (0: the default). */
+void sc_secure_set_arena_size (size_t bytes);
 
 /* ---------------------------------------------------------------------------
  * SHA-256, HMAC-SHA256, HKDF-SHA256

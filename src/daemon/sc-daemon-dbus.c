@@ -78,8 +78,10 @@ on_client_connected (ScServer *server, const char *client_id, gpointer data)
   g_autoptr (GVariant) info = sc_server_get_client_info (server, client_id, NULL);
 
   update_client_count (self);
+  /* A client already gone again still connected: say so, with what is
+   * known (nothing); its ClientDisconnected follows. */
   if (info == NULL)
-    return; /* gone already: its ClientDisconnected follows */
+    info = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
   emit_to_subscribers (self, "ClientConnected", g_variant_new ("(s@a{sv})", client_id, info));
 }
 

@@ -6,15 +6,19 @@
 
 #include "sc-channel.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 
 #include "sc-error.h"
 #include "sc-identity-private.h"
+#include "sc-poller.h"
 
 /* bytes: what one read asks for; a little more than one whole record. */
 #define SC_CHANNEL_READ_CHUNK (SC_MAX_RECORD_LEN + 1024)
-/* reads per wake-up before yielding to the other sources of the context,
- * so that one fast peer cannot starve the rest (64 x 17 KiB ~ 1 MiB). */
+/* reads per wake-up before yielding to the other channels of the context,
+ * so that one fast peer cannot starve the rest (64 x 17 KiB ~ 1 MiB); the
+ * channel then wakes itself to go on in the next iteration. */
 #define SC_CHANNEL_READS_PER_WAKEUP 64
 /* bytes: most ciphertext queued for a peer that does not read. Past it
  * sc_channel_send fails with SC_ERROR_BUSY: the caller sees the back
@@ -43,12 +47,17 @@ struct _ScChannel
   int (*verify_peer) (void *user, const ScPeerIdentity *peer);
   ScChannelCallbacks callbacks;
   gpointer user_data;
-  GQueue events; /* ChannelEvent, dispatched outside the lock */
-  GSource *read_source;
-  GSource *write_source;
-  GSource *timer_source;
-  gboolean flush_pending;
-  gboolean started; /* sc_channel_start ran: the loop holds a ref */
+  GQueue events;         /* ChannelEvent, dispatched outside the lock */
+  int fd;                /* the socket under the stream (and under TLS) */
+  gboolean plain_socket; /* the stream is the socket connection itself */
+  ScPoller *poller;
+  ScPollerWatch *watch;   /* NULL once finished */
+  gboolean running;       /* the socket is watched: started in the context */
+  gboolean reading;       /* running and not closing */
+  gboolean want_out;      /* output is waiting for the socket */
+  gboolean read_more;     /* a read loop stopped before the stream would block */
+  gboolean flush_pending; /* a wake-up is queued; it holds a reference */
+  gboolean started;       /* sc_channel_start ran: the loop holds a ref */
   gboolean handshake_done;
   gboolean closing;  /* flush, then close the stream */
   gboolean finished; /* `closed` was called (or is about to be) */
@@ -170,22 +179,49 @@ channel_event_free (ChannelEvent *ce)
 
 /* ---- life cycle -------------------------------------------------------- */
 
-static char *
-describe_peer (GIOStream *stream)
+/* The socket connection under stream (under any TLS layers), or NULL. */
+static GSocketConnection *
+base_connection (GIOStream *stream)
 {
-  GSocketConnection *conn = NULL;
+  g_autoptr (GIOStream) base = g_object_ref (stream);
+
+  while (G_IS_TLS_CONNECTION (base))
+    {
+      GIOStream *inner = NULL;
+
+      g_object_get (base, "base-io-stream", &inner, NULL);
+      g_object_unref (base);
+      base = inner;
+    }
+  if (!G_IS_SOCKET_CONNECTION (base))
+    return NULL;
+  return G_SOCKET_CONNECTION (g_steal_pointer (&base));
+}
+
+/* Records leave in one write per wake-up (flush_locked), so Nagle's
+ * algorithm would only hold the last one back until the peer's delayed
+ * ACK, 40 ms on Linux: every request-reply exchange would pay it. */
+static void
+set_nodelay (GSocket *socket)
+{
+  GSocketFamily family = g_socket_get_family (socket);
+  GSocketProtocol protocol = g_socket_get_protocol (socket);
+
+  /* (a socket GLib made itself says DEFAULT: for a stream, TCP) */
+  if (g_socket_get_socket_type (socket) == G_SOCKET_TYPE_STREAM
+      && (protocol == G_SOCKET_PROTOCOL_TCP || protocol == G_SOCKET_PROTOCOL_DEFAULT)
+      && (family == G_SOCKET_FAMILY_IPV4 || family == G_SOCKET_FAMILY_IPV6))
+    (void) g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+}
+
+static char *
+describe_peer (GSocketConnection *conn)
+{
   g_autoptr (GSocketAddress) addr = NULL;
   GInetAddress *inet;
   g_autofree char *host = NULL;
 
-  if (G_IS_TLS_CONNECTION (stream))
-    g_object_get (stream, "base-io-stream", &conn, NULL);
-  else if (G_IS_SOCKET_CONNECTION (stream))
-    conn = g_object_ref (G_SOCKET_CONNECTION (stream));
-  if (conn == NULL)
-    return NULL;
   addr = g_socket_connection_get_remote_address (conn, NULL);
-  g_object_unref (conn);
   if (!G_IS_INET_SOCKET_ADDRESS (addr))
     return NULL;
   inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (addr));
@@ -197,11 +233,15 @@ describe_peer (GIOStream *stream)
                           g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (addr)));
 }
 
+static void on_poll (ScPollerWatch *watch, guint events, gpointer data);
+
 ScChannel *
 sc_channel_new (GIOStream *stream, GMainContext *context, const ScSessionConfig *config,
                 int (*verify_peer) (void *user, const ScPeerIdentity *peer),
                 const ScChannelCallbacks *callbacks, gpointer user_data, GError **error)
 {
+  g_autoptr (GSocketConnection) conn = NULL;
+  g_autoptr (ScPoller) poller = NULL;
   ScChannel *self;
   ScProtoCtx ctx = {
     .wall_ms = ctx_wall_ms,
@@ -220,6 +260,17 @@ sc_channel_new (GIOStream *stream, GMainContext *context, const ScSessionConfig 
       g_set_error_literal (error, SC_ERROR, SC_ERROR_NOT_SUPPORTED, "the stream is not pollable");
       return NULL;
     }
+  conn = base_connection (stream);
+  if (conn == NULL)
+    {
+      g_set_error_literal (error, SC_ERROR, SC_ERROR_NOT_SUPPORTED,
+                           "the stream does not run over a socket");
+      return NULL;
+    }
+  poller = sc_poller_get (context, error);
+  if (poller == NULL)
+    return NULL;
+  set_nodelay (g_socket_connection_get_socket (conn));
   self = g_new0 (ScChannel, 1);
   g_atomic_ref_count_init (&self->ref);
   g_mutex_init (&self->lock);
@@ -233,7 +284,13 @@ sc_channel_new (GIOStream *stream, GMainContext *context, const ScSessionConfig 
   self->verify_peer = verify_peer;
   self->callbacks = *callbacks;
   self->user_data = user_data;
-  self->peer_address = describe_peer (stream);
+  self->peer_address = describe_peer (conn);
+  self->fd = g_socket_get_fd (g_socket_connection_get_socket (conn));
+  self->plain_socket = G_IO_STREAM (conn) == stream
+                       && g_socket_get_socket_type (g_socket_connection_get_socket (conn))
+                              == G_SOCKET_TYPE_STREAM;
+  self->poller = g_steal_pointer (&poller);
+  self->watch = sc_poller_watch_new (self->poller, on_poll, self);
   self->peer_close_reason = -1;
   self->connected_since_us = g_get_real_time ();
   self->last_message_mono_us = g_get_monotonic_time ();
@@ -300,22 +357,14 @@ sc_channel_get_peer_close_reason (ScChannel *self)
   return reason;
 }
 
-static void
-destroy_source (GSource **source)
-{
-  if (*source != NULL)
-    {
-      g_source_destroy (*source);
-      g_clear_pointer (source, g_source_unref);
-    }
-}
-
 void
 sc_channel_unref (ScChannel *self)
 {
   if (!g_atomic_ref_count_dec (&self->ref))
     return;
-  g_assert (self->read_source == NULL && self->write_source == NULL && self->timer_source == NULL);
+  /* Finished, or never started: either way no callback is coming. */
+  g_clear_pointer (&self->watch, sc_poller_watch_destroy);
+  g_clear_pointer (&self->poller, sc_poller_unref);
   sc_session_free (self->session);
   sc_secure_free (self->ticket, sizeof *self->ticket);
   if (self->held_destroy != NULL)
@@ -350,6 +399,7 @@ channel_finish (ScChannel *self)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *reason = NULL;
+  gboolean flush_ref, started;
 
   g_mutex_lock (&self->lock);
   if (self->finished)
@@ -358,9 +408,13 @@ channel_finish (ScChannel *self)
       return;
     }
   self->finished = TRUE;
-  destroy_source (&self->read_source);
-  destroy_source (&self->write_source);
-  destroy_source (&self->timer_source);
+  self->reading = FALSE;
+  /* In the context: no callback comes after this, queued wake-up included,
+   * so its reference is ours to drop. */
+  g_clear_pointer (&self->watch, sc_poller_watch_destroy);
+  flush_ref = self->flush_pending;
+  self->flush_pending = FALSE;
+  started = self->started;
   error = g_steal_pointer (&self->error);
   reason = g_strdup (self->close_reason ? self->close_reason : "closed");
   g_mutex_unlock (&self->lock);
@@ -369,7 +423,9 @@ channel_finish (ScChannel *self)
                            sc_channel_ref (self));
   if (self->callbacks.closed != NULL)
     self->callbacks.closed (self, error, reason, self->user_data);
-  if (self->started)
+  if (flush_ref)
+    sc_channel_unref (self);
+  if (started)
     sc_channel_unref (self); /* the reference the running channel held */
 }
 
@@ -378,7 +434,7 @@ channel_finish (ScChannel *self)
 static void
 set_end_locked (ScChannel *self, GError *error, const char *reason)
 {
-  destroy_source (&self->read_source);
+  self->reading = FALSE;
   if (self->close_reason == NULL)
     {
       self->close_reason = g_strdup (reason);
@@ -409,7 +465,15 @@ set_failed_locked (ScChannel *self, int err)
 
 /* ---- writing ----------------------------------------------------------- */
 
-static gboolean on_writable (GObject *stream, gpointer data);
+/* With the lock held: asks the poller for writability, or stops asking. */
+static void
+want_out_locked (ScChannel *self, gboolean want)
+{
+  if (self->want_out == want || self->watch == NULL)
+    return;
+  self->want_out = want;
+  sc_poller_watch_want_out (self->watch, want);
+}
 
 /* With the lock held: writes as much of outbuf as the stream takes now, and
  * waits for writability for the rest. Returns FALSE on a write error. */
@@ -429,59 +493,34 @@ flush_locked (ScChannel *self)
         }
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         {
-          if (self->write_source == NULL)
-            {
-              self->write_source = g_pollable_output_stream_create_source (self->out, NULL);
-              g_source_set_callback (self->write_source, G_SOURCE_FUNC (on_writable), self, NULL);
-              g_source_attach (self->write_source, self->context);
-            }
+          want_out_locked (self, TRUE);
           return TRUE;
         }
       set_end_locked (self, g_steal_pointer (&error), "write failed");
-      self->outbuf.len = 0;
+      sc_buffer_clear (&self->outbuf);
+      want_out_locked (self, FALSE);
       return FALSE;
     }
-  destroy_source (&self->write_source);
+  /* Everything is written: the buffer goes (it holds sealed records only)
+   * rather than keep 4 KiB or more for each of thousands of idle channels;
+   * the next send allocates it again. */
+  sc_buffer_clear (&self->outbuf);
+  want_out_locked (self, FALSE);
   return TRUE;
-}
-
-static gboolean
-on_writable (GObject *stream, gpointer data)
-{
-  ScChannel *self = data;
-
-  g_mutex_lock (&self->lock);
-  g_clear_pointer (&self->write_source, g_source_unref); /* removed by returning FALSE */
-  flush_locked (self);
-  g_mutex_unlock (&self->lock);
-  channel_process (self);
-  return G_SOURCE_REMOVE;
 }
 
 /* ---- timers ------------------------------------------------------------ */
 
-static gboolean
-on_timer (gpointer data)
+/* With the lock held: the deadline passed; the session's timers run (and
+ * channel_process re-arms them). */
+static void
+on_timer_locked (ScChannel *self)
 {
-  ScChannel *self = data;
-  int ret;
+  int ret = self->closing ? SC_OK : sc_session_tick (self->session, &self->outbuf, NULL);
 
-  g_mutex_lock (&self->lock);
-  ret = self->closing ? SC_OK : sc_session_tick (self->session, &self->outbuf, NULL);
   if (ret != SC_OK)
     set_failed_locked (self, ret);
-  g_mutex_unlock (&self->lock);
-  channel_process (self);
-  return G_SOURCE_CONTINUE;
 }
-
-static gboolean
-timer_dispatch (GSource *source, GSourceFunc callback, gpointer data)
-{
-  return callback (data);
-}
-
-static GSourceFuncs timer_funcs = { NULL, NULL, timer_dispatch, NULL, NULL, NULL };
 
 /* With the lock held: closes a connected session that has carried no
  * message for idle_timeout_ms; else lowers *next_ms to when it would. */
@@ -505,7 +544,7 @@ check_idle_locked (ScChannel *self, uint32_t *next_ms)
 }
 
 /* With the lock held: runs the session's timers and re-arms ours for the
- * next one. A single GSource with a ready time, re-aimed on each call. */
+ * next one: one deadline in the poller's heap, moved on each call. */
 static void
 rearm_timer_locked (ScChannel *self)
 {
@@ -519,15 +558,8 @@ rearm_timer_locked (ScChannel *self)
     }
   if (check_idle_locked (self, &next_ms))
     return;
-  if (self->timer_source == NULL)
-    {
-      self->timer_source = g_source_new (&timer_funcs, sizeof (GSource));
-      g_source_set_callback (self->timer_source, on_timer, self, NULL);
-      g_source_attach (self->timer_source, self->context);
-    }
-  g_source_set_ready_time (
-      self->timer_source,
-      next_ms == UINT32_MAX ? -1 : g_get_monotonic_time () + (gint64) next_ms * 1000);
+  sc_poller_watch_set_deadline (
+      self->watch, next_ms == UINT32_MAX ? -1 : g_get_monotonic_time () + (gint64) next_ms * 1000);
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -557,33 +589,126 @@ eof_locked (ScChannel *self)
     set_failed_locked (self, ret);
 }
 
-static gboolean
-on_readable (GObject *stream, gpointer data)
+/* The buffer reads go into: one per thread, so that an idle channel holds
+ * none. It only ever holds what the socket (or the TLS layer) gave: records
+ * still sealed, or public handshake messages; the session opens records
+ * into its own buffer. */
+static GPrivate read_chunk = G_PRIVATE_INIT (g_free);
+
+static guint8 *
+read_chunk_get (void)
 {
-  ScChannel *self = data;
-  g_autofree guint8 *buf = g_malloc (SC_CHANNEL_READ_CHUNK);
+  guint8 *buf = g_private_get (&read_chunk);
+
+  if (buf == NULL)
+    {
+      buf = g_malloc (SC_CHANNEL_READ_CHUNK);
+      g_private_set (&read_chunk, buf);
+    }
+  return buf;
+}
+
+/* Reads until the stream would block, feeding the session. The poller is
+ * edge-triggered: it reports new bytes once, and GnuTLS may hold records it
+ * already took from the socket, so stopping earlier could leave input
+ * unread with no wake-up to come. After SC_CHANNEL_READS_PER_WAKEUP reads
+ * the channel wakes itself to go on in the next iteration. In the context. */
+static void
+read_available (ScChannel *self)
+{
+  guint8 *buf = read_chunk_get ();
 
   for (int i = 0; i < SC_CHANNEL_READS_PER_WAKEUP; i++)
     {
       g_autoptr (GError) error = NULL;
-      gssize n = g_pollable_input_stream_read_nonblocking (self->in, buf, SC_CHANNEL_READ_CHUNK,
-                                                           NULL, &error);
+      gboolean reading;
+      gssize n;
 
+      g_mutex_lock (&self->lock);
+      reading = self->reading;
+      g_mutex_unlock (&self->lock);
+      if (!reading)
+        return;
+      n = g_pollable_input_stream_read_nonblocking (self->in, buf, SC_CHANNEL_READ_CHUNK, NULL,
+                                                    &error);
       if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        break;
+        return;
       g_mutex_lock (&self->lock);
       if (n > 0)
         feed_locked (self, buf, (gsize) n);
-      else if (n == 0)
-        eof_locked (self);
+      else if (n == 0 || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
+        eof_locked (self); /* a reset (a killed peer with bytes unread) is an end too */
       else
         set_end_locked (self, g_steal_pointer (&error), "read failed");
       g_mutex_unlock (&self->lock);
-      if (n <= 0 || self->closing)
-        break;
+      /* A short read from a stream socket emptied its receive queue: what
+       * arrives later is a new edge. (Not through TLS: GnuTLS hands out
+       * one record per read and may hold more.) Saves the read that would
+       * only say EAGAIN. */
+      if (n > 0 && n < SC_CHANNEL_READ_CHUNK && self->plain_socket)
+        return;
     }
+  g_mutex_lock (&self->lock);
+  if (self->reading)
+    {
+      self->read_more = TRUE;
+      sc_poller_watch_wake (self->watch);
+    }
+  g_mutex_unlock (&self->lock);
+}
+
+/* With the lock held, in the context, on the first wake-up after
+ * sc_channel_start: a client sends its ClientHello, and the socket joins
+ * the poller. Returns TRUE: read at once, for bytes may be waiting already
+ * (in the socket, or in GnuTLS after the TLS handshake) with no edge left
+ * to report them. */
+static gboolean
+start_locked (ScChannel *self)
+{
+  g_autoptr (GError) error = NULL;
+  int ret = SC_OK;
+
+  self->running = TRUE;
+  self->reading = !self->closing;
+  if (self->config.role == SC_ROLE_CLIENT && !self->closing)
+    ret = sc_session_start (self->session, &self->outbuf);
+  if (ret != SC_OK)
+    set_failed_locked (self, ret);
+  if (!sc_poller_watch_set_fd (self->watch, self->fd, &error))
+    set_end_locked (self, g_steal_pointer (&error), "cannot watch the socket");
+  return self->reading;
+}
+
+/* The poller's callback: what happened to the socket, the deadline, or a
+ * wake-up (start, a flush for sends from any thread, more to read). */
+static void
+on_poll (ScPollerWatch *watch, guint events, gpointer data)
+{
+  ScChannel *self = data;
+  gboolean flush_ref = FALSE, read_now = FALSE;
+
+  g_mutex_lock (&self->lock);
+  if (events & SC_POLLER_WAKE)
+    {
+      flush_ref = self->flush_pending; /* the reference the wake-up held */
+      self->flush_pending = FALSE;
+      if (self->started && !self->running && !self->finished)
+        read_now = start_locked (self);
+      read_now |= self->read_more;
+      self->read_more = FALSE;
+    }
+  if (events & (SC_POLLER_IN | SC_POLLER_ERROR))
+    read_now = TRUE;
+  if ((events & (SC_POLLER_OUT | SC_POLLER_ERROR)) && !self->finished)
+    flush_locked (self);
+  if ((events & SC_POLLER_TIMER) && !self->finished)
+    on_timer_locked (self);
+  g_mutex_unlock (&self->lock);
+  if (read_now)
+    read_available (self);
   channel_process (self);
-  return G_SOURCE_CONTINUE;
+  if (flush_ref)
+    sc_channel_unref (self);
 }
 
 /* ---- after every wake-up ----------------------------------------------- */
@@ -625,75 +750,38 @@ channel_process (ScChannel *self)
   sc_channel_unref (self);
 }
 
-static gboolean
-start_in_context (gpointer data)
-{
-  ScChannel *self = data;
-
-  g_mutex_lock (&self->lock);
-  if (!self->finished && self->read_source == NULL)
-    {
-      int ret = SC_OK;
-
-      if (self->config.role == SC_ROLE_CLIENT)
-        ret = sc_session_start (self->session, &self->outbuf);
-      if (ret != SC_OK)
-        set_failed_locked (self, ret);
-      self->read_source = g_pollable_input_stream_create_source (self->in, NULL);
-      g_source_set_callback (self->read_source, G_SOURCE_FUNC (on_readable), self, NULL);
-      g_source_attach (self->read_source, self->context);
-    }
-  g_mutex_unlock (&self->lock);
-  channel_process (self);
-  return G_SOURCE_REMOVE;
-}
-
 void
 sc_channel_start (ScChannel *self)
 {
   /* The running channel holds a reference until channel_finish. */
-  gboolean again;
+  gboolean again, finished;
 
   g_mutex_lock (&self->lock);
   again = self->started;
-  self->started = TRUE;
+  finished = self->finished;
+  if (!again && !finished)
+    {
+      self->started = TRUE;
+      sc_channel_ref (self);
+      sc_poller_watch_wake (self->watch);
+    }
   g_mutex_unlock (&self->lock);
   g_return_if_fail (!again);
-  sc_channel_ref (self);
-  g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, start_in_context, self, NULL);
 }
 
 /* ---- from any thread --------------------------------------------------- */
 
-static gboolean
-flush_in_context (gpointer data)
-{
-  ScChannel *self = data;
-
-  g_mutex_lock (&self->lock);
-  self->flush_pending = FALSE;
-  g_mutex_unlock (&self->lock);
-  channel_process (self);
-  return G_SOURCE_REMOVE;
-}
-
 /* With the lock held: makes sure the context flushes soon. Sends made in
  * the same main-loop iteration share one flush, so their records leave in
- * one write. */
+ * one write. The queued wake-up holds a reference. */
 static void
 schedule_flush_locked (ScChannel *self)
 {
-  GSource *idle;
-
   if (self->flush_pending || self->finished)
     return;
   self->flush_pending = TRUE;
-  idle = g_idle_source_new ();
-  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
-  g_source_set_callback (idle, flush_in_context, sc_channel_ref (self),
-                         (GDestroyNotify) sc_channel_unref);
-  g_source_attach (idle, self->context);
-  g_source_unref (idle);
+  sc_channel_ref (self);
+  sc_poller_watch_wake (self->watch);
 }
 
 gboolean

@@ -515,6 +515,21 @@ usable_ticket_locked (ScClient *self)
 
 static void attempt_failed (ScClient *self, GError *error);
 
+static gboolean
+drop_ref (gpointer data)
+{
+  g_object_unref (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* The I/O thread lets go of its reference in the user's context: were it
+ * the last one, dispose would join the I/O thread from itself. */
+static void
+release_from_io (ScClient *self)
+{
+  g_main_context_invoke (self->user_context, drop_ref, self);
+}
+
 /* The SecureComm session over the connection (plain, or TLS with its
  * channel binding in the transcript). Takes a reference on self's behalf
  * of nothing: the caller keeps its own. */
@@ -569,7 +584,7 @@ on_tls_done (GObject *source, GAsyncResult *result, gpointer data)
     start_session (self, G_IO_STREAM (source));
   else
     attempt_failed (self, error); /* sc-tls's message names the peer */
-  g_object_unref (self);
+  release_from_io (self);
 }
 
 static void
@@ -585,13 +600,13 @@ on_connected (GObject *source, GAsyncResult *result, gpointer data)
   if (conn == NULL)
     {
       attempt_failed (self, error);
-      g_object_unref (self);
+      release_from_io (self);
       return;
     }
   if (self->tls == NULL)
     {
       start_session (self, G_IO_STREAM (conn));
-      g_object_unref (self);
+      release_from_io (self);
       return;
     }
   where = g_network_address_new (self->host, self->port);
@@ -599,7 +614,7 @@ on_connected (GObject *source, GAsyncResult *result, gpointer data)
   if (tls == NULL)
     {
       attempt_failed (self, error);
-      g_object_unref (self);
+      release_from_io (self);
       return;
     }
   g_mutex_lock (&self->lock);

@@ -4,7 +4,10 @@
  * that accepting never waits on the caller's main loop (a client and a
  * server in one thread, as in the seed's examples, must work). Each
  * accepted connection becomes a ScChannel running in one of N worker
- * threads, each with its own GMainContext, chosen round robin. The registry of clients is guarded by
+ * threads, each with its own GMainContext, chosen round robin. Each worker
+ * context has one epoll-backed event source (ScPoller) that carries all its
+ * channels, so an iteration costs what is ready, not how many clients there
+ * are (docs/DESIGN-scale.md). The registry of clients is guarded by
  * one mutex; every public method is safe from any thread. Signals are
  * emitted in the main context.
  *
@@ -33,6 +36,7 @@
 #include "sc-error.h"
 #include "sc-identity-private.h"
 #include "sc-outbox.h"
+#include "sc-poller.h"
 #include "sc-ticket-keys.h"
 #include "sc-tls.h"
 
@@ -61,6 +65,7 @@ typedef struct
   GThread *thread;
   GMainContext *context;
   GMainLoop *loop;
+  ScPoller *poller; /* its channels' event source, for the worker's life */
 } ScWorker;
 
 typedef struct _ScServerClient ScServerClient;
@@ -993,6 +998,9 @@ start_workers (ScServer *self)
 
       w->context = g_main_context_new ();
       w->loop = g_main_loop_new (w->context, FALSE);
+      /* NULL only without a descriptor for epoll: each channel then fails
+       * to start with the reason. */
+      w->poller = sc_poller_get (w->context, NULL);
       w->thread = g_thread_new (name, worker_main, w);
     }
 }
@@ -1009,6 +1017,7 @@ stop_workers (ScServer *self)
       /* Run what the channels left behind (stream closes, idles). */
       while (g_main_context_iteration (w->context, FALSE))
         ;
+      g_clear_pointer (&w->poller, sc_poller_unref);
       g_main_loop_unref (w->loop);
       g_main_context_unref (w->context);
     }

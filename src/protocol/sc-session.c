@@ -607,9 +607,12 @@ buffer_partial (ScSession *s, const uint8_t *data, size_t len)
   ScRecordHeader h;
   int ret;
 
+  /* The buffer holds the header alone until the header is known, then
+   * grows to exactly the record: a partial record costs its own size, not
+   * SC_MAX_RECORD_LEN (a server may hold thousands of them at once). */
   if (s->inbuf == NULL)
     {
-      s->inbuf = malloc (SC_MAX_RECORD_LEN);
+      s->inbuf = malloc (SC_RECORD_HEADER_LEN);
       if (s->inbuf == NULL)
         return SC_ERR_NOMEM;
     }
@@ -621,9 +624,15 @@ buffer_partial (ScSession *s, const uint8_t *data, size_t len)
   s->inlen += take;
   if (s->inlen == SC_RECORD_HEADER_LEN)
     {
+      uint8_t *grown;
+
       ret = record_acceptable (s, s->inbuf, &h);
       if (ret != SC_OK)
         return ret;
+      grown = realloc (s->inbuf, SC_RECORD_HEADER_LEN + (size_t) h.length);
+      if (grown == NULL)
+        return SC_ERR_NOMEM;
+      s->inbuf = grown;
     }
   return (long) take;
 }
@@ -635,7 +644,7 @@ alive (const ScSession *s)
 }
 
 /* Consumes the input: whole records straight from data, partial ones through
- * s->inbuf (at most one record, SC_MAX_RECORD_LEN bytes). */
+ * s->inbuf (at most one record, allocated to its size). */
 static int
 consume_input (ScSession *s, const uint8_t *data, size_t len, ScBuffer *out)
 {
