@@ -287,7 +287,8 @@ sc_x509_pkcs11_key_matches (const uint8_t *cert, size_t cert_len, const char *ke
              ? -1
              : (int) gnutls_pk_to_sign (gnutls_pubkey_get_pk_algorithm (pub, NULL),
                                         GNUTLS_DIG_SHA256);
-  if (algo < 0 || gnutls_privkey_sign_data2 (priv, (gnutls_sign_algorithm_t) algo, 0, &data, &sig) < 0
+  if (algo < 0
+      || gnutls_privkey_sign_data2 (priv, (gnutls_sign_algorithm_t) algo, 0, &data, &sig) < 0
       || gnutls_pubkey_verify_data2 (pub, (gnutls_sign_algorithm_t) algo, 0, &data, &sig) < 0)
     goto out;
   ret = 0;

@@ -48,7 +48,7 @@ typedef struct
 typedef struct
 {
   gboolean resumed;
-  guint64 peer_recv_id; /* resumed: the highest message id the peer had delivered */
+  guint64 peer_recv_id;               /* resumed: the highest message id the peer had delivered */
   guint8 stream_id[SC_STREAM_ID_LEN]; /* servers: the stream and the generation */
   guint32 generation;                 /*   of the ticket issued for it */
 } ScChannelHandshake;

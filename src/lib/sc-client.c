@@ -73,9 +73,9 @@ struct _ScClient
   GMainLoop *io_loop;
   GThread *io_thread;
 
-  ScTlsContext *tls; /* TLS mode */
+  ScTlsContext *tls;  /* TLS mode */
   gboolean trust_tls; /* no pin: the server is who TLS authenticated */
-  char *host; /* where to (re)connect */
+  char *host;         /* where to (re)connect */
   guint16 port;
   gboolean reconnect; /* reconnect by itself after a loss */
   guint backoff_initial_ms, backoff_max_ms, give_up_ms;
@@ -435,7 +435,7 @@ on_closed (ScChannel *channel, const GError *error, const char *reason, gpointer
   if (self->channel == channel)
     g_clear_pointer (&self->channel, sc_channel_unref);
   trust = trust_error_locked (self);
-  why = trust != NULL  ? g_error_copy (trust)
+  why = trust != NULL   ? g_error_copy (trust)
         : error != NULL ? g_error_copy (error)
                         : g_error_new (SC_ERROR, SC_ERROR_CLOSED, "connection %s", reason);
   if (!self->shutting_down && self->reconnect && self->ever_connected && trust == NULL
@@ -729,8 +729,7 @@ io_main (gpointer data)
 static gboolean
 check_ready (ScClient *self, GError **error)
 {
-  if (self->tls_config != NULL && sc_tls_config_get_enabled (self->tls_config)
-      && self->tls == NULL)
+  if (self->tls_config != NULL && sc_tls_config_get_enabled (self->tls_config) && self->tls == NULL)
     {
       g_autoptr (GError) local = NULL;
 

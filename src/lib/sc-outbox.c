@@ -16,7 +16,7 @@ typedef struct
 
 struct _ScOutbox
 {
-  GQueue entries;    /* Entry *, oldest first */
+  GQueue entries;      /* Entry *, oldest first */
   GList *first_unsent; /* link of the oldest unsent entry, or NULL */
   guint max_messages;
   gsize max_bytes;

@@ -75,15 +75,15 @@ typedef struct _ScServerClient ScServerClient;
 typedef struct
 {
   gatomicrefcount ref;
-  char *id;                             /* the client id */
+  char *id;                                  /* the client id */
   char stream_key[2 * SC_STREAM_ID_LEN + 1]; /* hex stream id */
-  guint32 generation;                   /* a ticket with it may resume */
-  char fingerprint[2 * SC_SHA256_LEN + 1]; /* the client's key (hex), or empty */
-  GMutex send_lock; /* serialises the outbox with sc_channel_send */
+  guint32 generation;                        /* a ticket with it may resume */
+  char fingerprint[2 * SC_SHA256_LEN + 1];   /* the client's key (hex), or empty */
+  GMutex send_lock;                          /* serialises the outbox with sc_channel_send */
   /* Guarded by the server lock (the outbox by both locks): */
   ScOutbox *outbox;
-  guint64 recv_id;   /* highest message id delivered from the client */
-  guint64 sent_id;   /* highest message id sent to the client */
+  guint64 recv_id;      /* highest message id delivered from the client */
+  guint64 sent_id;      /* highest message id sent to the client */
   ScServerClient *conn; /* attached connection, or NULL: detached */
   gint64 detached_us;   /* monotonic, when conn went away */
 } ScServerStream;
@@ -94,8 +94,8 @@ struct _ScServerClient
   ScWorker *worker;
   GSocketConnection *conn; /* the TCP connection */
   ScChannel *channel;      /* NULL while the TLS handshake runs */
-  char *id;     /* NULL until the handshake completes */
-  char *source; /* the peer's address without the port */
+  char *id;                /* NULL until the handshake completes */
+  char *source;            /* the peer's address without the port */
   gboolean handshaking;
   ScServerStream *stream; /* a reference, once attached */
   /* TLS mode, until the TLS handshake is done: */
@@ -135,7 +135,7 @@ struct _ScServer
   guint n_handshakes;
   guint n_attached;
   gint64 last_sweep_us;
-  GStrv allowed; /* fingerprints, or NULL for any */
+  GStrv allowed;           /* fingerprints, or NULL for any */
   guint ticket_lifetime_s; /* 0: no resumption */
   ScTicketKeyring *ticket_keys;
   ScTlsContext *tls; /* TLS mode: replaced by sc_server_reload_tls */
@@ -852,8 +852,8 @@ start_channel (ScServer *self, ScServerClient *client, GIOStream *stream, GError
     {
       gsize len = sizeof hold->binding;
 
-      if (!sc_tls_get_binding (G_TLS_CONNECTION (stream), &config.binding_type, hold->binding,
-                               &len, error))
+      if (!sc_tls_get_binding (G_TLS_CONNECTION (stream), &config.binding_type, hold->binding, &len,
+                               error))
         {
           channel_hold_free (hold);
           return FALSE;

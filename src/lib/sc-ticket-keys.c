@@ -12,8 +12,8 @@ struct _ScTicketKeyring
 {
   GMutex lock;
   guint lifetime_s;
-  GBytes *current;    /* ScTicketKey[1 or 2], newest first */
-  gint64 created_us;  /* monotonic time the newest key was made */
+  GBytes *current;   /* ScTicketKey[1 or 2], newest first */
+  gint64 created_us; /* monotonic time the newest key was made */
 };
 
 typedef struct
@@ -77,8 +77,7 @@ sc_ticket_keyring_snapshot (ScTicketKeyring *ring)
   GBytes *snap = NULL;
 
   g_mutex_lock (&ring->lock);
-  if (ring->current == NULL
-      || now - ring->created_us >= (gint64) ring->lifetime_s * G_USEC_PER_SEC)
+  if (ring->current == NULL || now - ring->created_us >= (gint64) ring->lifetime_s * G_USEC_PER_SEC)
     {
       GBytes *next = rotate (ring->current);
 

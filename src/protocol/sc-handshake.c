@@ -234,8 +234,7 @@ build_hello (ScSession *s, uint8_t type, const uint8_t *versions, size_t n, cons
                      s->cfg.role == SC_ROLE_CLIENT ? "c_ephemeral_private" : "s_ephemeral_private",
                      s->sec->eph.d);
   return sc_wire_build_hello (msg, type, versions, n, random, s->ctx.wall_ms (s->ctx.user),
-                              s->sec->eph.pub, s->cfg.limits.max_message_size, ext->data,
-                              ext->len);
+                              s->sec->eph.pub, s->cfg.limits.max_message_size, ext->data, ext->len);
 }
 
 int

@@ -90,8 +90,8 @@
 #define SC_MAX_CHANNEL_BINDING 64u /* bytes: tls-exporter uses 32 */
 
 /* Session resumption (docs/PROTOCOL.md 4.7). */
-#define SC_STREAM_ID_LEN 16u     /* bytes: random id of a message stream */
-#define SC_TICKET_KEY_ID_LEN 8u  /* bytes: names the ticket key a ticket is sealed under */
+#define SC_STREAM_ID_LEN 16u      /* bytes: random id of a message stream */
+#define SC_TICKET_KEY_ID_LEN 8u   /* bytes: names the ticket key a ticket is sealed under */
 #define SC_RESUMPTION_PSK_LEN 32u /* bytes: the resumption secret, a SHA-256 output */
 /* bytes: longest ticket a client accepts and sends. Ours are 225 bytes at
  * most (PROTOCOL.md 4.7.4); the slack lets a server change its format. */

@@ -42,8 +42,8 @@ struct ScSession
   uint64_t hs_started_ms;
 
   /* Resumption (PROTOCOL.md 4.7). */
-  bool offered_ticket; /* client: our ClientHello carried a ticket */
-  bool resumed;        /* this handshake resumed a stream */
+  bool offered_ticket;                 /* client: our ClientHello carried a ticket */
+  bool resumed;                        /* this handshake resumed a stream */
   uint8_t stream_id[SC_STREAM_ID_LEN]; /* server: the stream's id */
   uint32_t generation;                 /*   and its ticket generation */
 

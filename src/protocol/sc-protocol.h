@@ -159,10 +159,10 @@ typedef struct
 /* A server's question to its host: may this stream be resumed? */
 typedef struct
 {
-  const uint8_t *stream_id; /* SC_STREAM_ID_LEN bytes */
-  uint32_t generation;      /* the ticket's; the host knows the current one */
+  const uint8_t *stream_id;     /* SC_STREAM_ID_LEN bytes */
+  uint32_t generation;          /* the ticket's; the host knows the current one */
   const ScPeerIdentity *client; /* from the ticket; type 0: anonymous */
-  uint64_t client_recv_id;  /* highest message id the client delivered */
+  uint64_t client_recv_id;      /* highest message id the client delivered */
 } ScResumeRequest;
 
 typedef enum
@@ -265,8 +265,8 @@ typedef struct
   /* Servers: ticket keys, the first one seals new tickets; none: no
    * tickets are issued and none accepted. Borrowed. */
   const ScTicketKey *ticket_keys;
-  size_t n_ticket_keys;        /* <= SC_MAX_TICKET_KEYS */
-  uint32_t ticket_lifetime_s;  /* 1 .. SC_MAX_TICKET_LIFETIME_S */
+  size_t n_ticket_keys;       /* <= SC_MAX_TICKET_KEYS */
+  uint32_t ticket_lifetime_s; /* 1 .. SC_MAX_TICKET_LIFETIME_S */
   /* Clients: a stream to resume, or NULL for a full handshake. Borrowed. */
   const ScResumption *resumption;
 } ScSessionConfig;

@@ -42,8 +42,7 @@ own_fingerprint (const ScSession *s, uint8_t fp[SC_SHA256_LEN])
 
 /* TicketContents for this session under psk; returns its length. */
 static size_t
-build_contents (const ScSession *s, const uint8_t psk[SC_RESUMPTION_PSK_LEN],
-                uint8_t pt[T_LEN_MAX])
+build_contents (const ScSession *s, const uint8_t psk[SC_RESUMPTION_PSK_LEN], uint8_t pt[T_LEN_MAX])
 {
   const ScPeerIdentity *client = s->have_peer ? &s->peer : NULL;
 

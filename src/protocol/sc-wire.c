@@ -434,8 +434,8 @@ sc_wire_parse_resumption_ticket (const uint8_t *data, size_t len, const uint8_t 
   uint16_t n;
 
   sc_reader_init (&r, data, len);
-  if (!sc_reader_u16 (&r, &n) || n == 0 || n > SC_MAX_TICKET_LEN
-      || !sc_reader_bytes (&r, n, ticket) || !sc_reader_u64 (&r, recv_id) || !sc_reader_done (&r))
+  if (!sc_reader_u16 (&r, &n) || n == 0 || n > SC_MAX_TICKET_LEN || !sc_reader_bytes (&r, n, ticket)
+      || !sc_reader_u64 (&r, recv_id) || !sc_reader_done (&r))
     return SC_ERR_DECODE;
   *ticket_len = n;
   return SC_OK;
@@ -488,9 +488,9 @@ sc_wire_parse_new_session_ticket (const uint8_t *body, size_t len, uint32_t *lif
   uint16_t n;
 
   sc_reader_init (&r, body, len);
-  if (!sc_reader_u32 (&r, lifetime_s) || *lifetime_s == 0
-      || *lifetime_s > SC_MAX_TICKET_LIFETIME_S || !sc_reader_u16 (&r, &n) || n == 0
-      || n > SC_MAX_TICKET_LEN || !sc_reader_bytes (&r, n, ticket) || !sc_reader_done (&r))
+  if (!sc_reader_u32 (&r, lifetime_s) || *lifetime_s == 0 || *lifetime_s > SC_MAX_TICKET_LIFETIME_S
+      || !sc_reader_u16 (&r, &n) || n == 0 || n > SC_MAX_TICKET_LEN
+      || !sc_reader_bytes (&r, n, ticket) || !sc_reader_done (&r))
     return SC_ERR_DECODE;
   *ticket_len = n;
   return SC_OK;

@@ -68,8 +68,7 @@ check_accepted (const ScOpenedTicket *t, const uint8_t *contents, size_t len, in
   if (sealed)
     {
       FUZZ_CHECK (len > CONTENTS_PSK_OFFSET + SC_RESUMPTION_PSK_LEN);
-      FUZZ_CHECK (memcmp (server.s->sec->psk, contents + CONTENTS_PSK_OFFSET,
-                          SC_RESUMPTION_PSK_LEN)
+      FUZZ_CHECK (memcmp (server.s->sec->psk, contents + CONTENTS_PSK_OFFSET, SC_RESUMPTION_PSK_LEN)
                   == 0);
     }
 }

@@ -439,9 +439,9 @@ test_daemon_restart_client_reconnects (ItFixture *fx, gconstpointer data)
 
       IT_WAIT (fx, has_received (fx, id, text));
     }
-  IT_WAIT (fx, c->states->len > 0 && g_array_index (c->states, ScClientState,
-                                                    c->states->len - 1)
-                                          == SC_CLIENT_STATE_CONNECTED);
+  IT_WAIT (fx, c->states->len > 0
+                   && g_array_index (c->states, ScClientState, c->states->len - 1)
+                          == SC_CLIENT_STATE_CONNECTED);
   g_assert_cmpuint (connected_before, >=, 1);
   it_assert_client_ids (fx, (const char *[]) { id, NULL });
 }

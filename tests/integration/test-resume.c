@@ -33,14 +33,14 @@
 
 typedef struct
 {
-  gboolean s2c;  /* count bytes server to client (else client to server) */
-  gsize bytes;   /* cut after this many bytes past the ticket */
+  gboolean s2c; /* count bytes server to client (else client to server) */
+  gsize bytes;  /* cut after this many bytes past the ticket */
 } Cut;
 
 static const Cut cuts[] = {
-  { TRUE, 1 },     { FALSE, 3 },    { TRUE, 29 },   { FALSE, 37 },   { TRUE, 100 },
-  { FALSE, 150 },  { TRUE, 333 },   { FALSE, 512 }, { TRUE, 777 },   { FALSE, 1024 },
-  { TRUE, 1500 },  { FALSE, 2222 }, { TRUE, 4096 }, { FALSE, 5000 }, { TRUE, 8191 },
+  { TRUE, 1 },    { FALSE, 3 },    { TRUE, 29 },   { FALSE, 37 },   { TRUE, 100 },
+  { FALSE, 150 }, { TRUE, 333 },   { FALSE, 512 }, { TRUE, 777 },   { FALSE, 1024 },
+  { TRUE, 1500 }, { FALSE, 2222 }, { TRUE, 4096 }, { FALSE, 5000 }, { TRUE, 8191 },
 };
 
 /* ---- the proxy ----------------------------------------------------------- */
@@ -267,8 +267,8 @@ proxy_new (guint16 upstream)
   g_autoptr (GError) error = NULL;
 
   proxy->upstream = upstream;
-  proxy->listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                                  G_SOCKET_PROTOCOL_TCP, &error);
+  proxy->listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                  &error);
   g_assert_no_error (error);
   g_assert_true (g_socket_bind (proxy->listener, any, TRUE, &error));
   g_assert_true (g_socket_listen (proxy->listener, &error));
@@ -402,14 +402,14 @@ test_cut_connections_resume (void)
   g_assert_no_error (error);
   proxy = proxy_new (sc_server_get_port (server));
 
-  sc_client_set_pinned_fingerprint (
-      client, sc_identity_get_fingerprint (sc_server_get_identity (server)));
+  sc_client_set_pinned_fingerprint (client,
+                                    sc_identity_get_fingerprint (sc_server_get_identity (server)));
   sc_client_set_reconnect (client, TRUE, 5, 50, GUARD_S * 1000);
   g_signal_connect (client, "message-received", G_CALLBACK (on_client_message), &seen);
   g_signal_connect (client, "state-changed", G_CALLBACK (on_state), &seen);
   sc_client_start_listening (client);
-  g_assert_true (sc_client_establish_secure_session (client, "127.0.0.1", proxy->port, NULL,
-                                                     &error));
+  g_assert_true (
+      sc_client_establish_secure_session (client, "127.0.0.1", proxy->port, NULL, &error));
   g_assert_no_error (error);
   iterate_until (have_id, &seen, "the server to announce the client");
   signs = sc_p256_sign_count ();
@@ -434,8 +434,9 @@ test_cut_connections_resume (void)
   assert_exactly_once_in_order (seen.at_server, "c2s");
   assert_exactly_once_in_order (seen.at_client, "s2c");
   cuts_done = (guint) g_atomic_int_get (&proxy->n_cuts);
-  g_test_message ("%u connections, %u cuts, %u resumptions", g_atomic_int_get (&proxy->n_connections),
-                  cuts_done, sc_client_get_resumption_count (client));
+  g_test_message ("%u connections, %u cuts, %u resumptions",
+                  g_atomic_int_get (&proxy->n_connections), cuts_done,
+                  sc_client_get_resumption_count (client));
   g_assert_cmpuint (cuts_done, >=, G_N_ELEMENTS (cuts) / 2); /* the cuts did happen */
   g_assert_cmpuint (sc_client_get_resumption_count (client), ==, cuts_done);
   g_assert_cmpuint (seen.reconnecting, ==, cuts_done);
@@ -490,8 +491,8 @@ client_of_vanished_server (Watch *w, guint give_up_ms)
   g_autoptr (GError) error = NULL;
 
   g_assert_true (sc_server_start (server, &error));
-  sc_client_set_pinned_fingerprint (
-      client, sc_identity_get_fingerprint (sc_server_get_identity (server)));
+  sc_client_set_pinned_fingerprint (client,
+                                    sc_identity_get_fingerprint (sc_server_get_identity (server)));
   sc_client_set_reconnect (client, TRUE, 20, 100, give_up_ms);
   g_signal_connect (client, "state-changed", G_CALLBACK (on_watch_state), w);
   g_signal_connect (client, "error", G_CALLBACK (on_watch_error), w);

@@ -40,8 +40,8 @@ send_text (TestPeer *p, const char *text, uint64_t expect_id)
 {
   uint64_t id = 0;
 
-  g_assert_cmpint (sc_session_send (p->s, (const uint8_t *) text, strlen (text), &id, &p->out),
-                   ==, SC_OK);
+  g_assert_cmpint (sc_session_send (p->s, (const uint8_t *) text, strlen (text), &id, &p->out), ==,
+                   SC_OK);
   g_assert_cmpuint (id, ==, expect_id);
 }
 
@@ -145,8 +145,7 @@ test_resume_fresh_keys (Fixture *f, gconstpointer data)
   g_assert_cmpint (reconnect (f), ==, SC_OK);
   g_assert_true (f->client.resumed);
   g_assert_nonnull (test_peer_secret (&f->client, "resumption_psk"));
-  g_assert_cmpmem (test_peer_secret (&f->client, "resumption_psk"), SC_SECRET_LEN, psk,
-                   sizeof psk);
+  g_assert_cmpmem (test_peer_secret (&f->client, "resumption_psk"), SC_SECRET_LEN, psk, sizeof psk);
   g_assert_true (memcmp (test_peer_secret (&f->client, "handshake_secret"), first, sizeof first)
                  != 0);
   g_assert_cmpmem (f->client.s->sec->psk, SC_SECRET_LEN, zero, sizeof zero);
@@ -442,9 +441,9 @@ test_accept_without_offer (Fixture *f, gconstpointer data)
   test_peer_start (&f->client);
   test_peer_start (&f->server);
   g_assert_cmpint (sc_session_start (f->client.s, &f->client.out), ==, SC_OK);
-  g_assert_cmpint (sc_session_recv (f->server.s, f->client.out.data, f->client.out.len,
-                                    &f->server.out),
-                   ==, SC_OK);
+  g_assert_cmpint (
+      sc_session_recv (f->server.s, f->client.out.data, f->client.out.len, &f->server.out), ==,
+      SC_OK);
   sc_buffer_init (&ext);
   g_assert_cmpint (sc_wire_build_resumption_accept (&ext, 0), ==, SC_OK);
   sh = server_hello_with (&f->server.out, ext.data, ext.len);
@@ -494,7 +493,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-#define ADD(path, fn, mutual) \
+#define ADD(path, fn, mutual)                                                        \
   g_test_add ("/resume/" path, Fixture, GINT_TO_POINTER (mutual), fixture_setup, fn, \
               fixture_teardown)
   ADD ("basic/anonymous-client", test_resume_basic, FALSE);
