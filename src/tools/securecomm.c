@@ -102,7 +102,7 @@ common_entries (Options *o)
     { "passphrase-file", 0, 0, G_OPTION_ARG_FILENAME, &o->passphrase_file,
       N_ ("Passphrase of the identity key (else $SECURECOMM_PASSPHRASE)"), N_ ("FILE") },
     { "tls-config", 0, 0, G_OPTION_ARG_FILENAME, &o->tls_config,
-      N_ ("Run the session inside TLS as FILE says (the seed's tls_config.json); a verified "
+      N_ ("Run the session inside TLS as FILE says (a tls_config.json file); a verified "
           "server certificate needs no --pin"),
       N_ ("FILE") },
     { "json", 0, 0, G_OPTION_ARG_NONE, &o->json, N_ ("Print messages as JSON lines"), NULL },
