@@ -24,6 +24,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
 
+WAIT_TRIES=50 # for the bus and the responder to start, 0.1 s apart
+# shellcheck source-path=SCRIPTDIR source=../tap-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../tap-lib.sh"
+
 policy=${1:?usage: test-bus-policy.sh POLICY INTERFACE_XML}
 xml=${2:?usage: test-bus-policy.sh POLICY INTERFACE_XML}
 readonly NAME=io.github.SecureComm1
@@ -31,15 +35,8 @@ readonly OBJ=/io/github/SecureComm1
 readonly IFACE=io.github.SecureComm1.Server
 readonly PYTHON=/usr/bin/python3
 
-skip_all () {
-  echo "1..0 # SKIP $*"
-  exit 0
-}
-
 [[ $EUID -eq 0 ]] || skip_all "needs root to run callers as other users"
-for tool in dbus-daemon gdbus setpriv getent; do
-  command -v "$tool" >/dev/null || skip_all "$tool is not installed"
-done
+require_tools dbus-daemon gdbus setpriv getent
 "$PYTHON" -c 'import gi; gi.require_version("Gio", "2.0")' 2>/dev/null \
   || skip_all "$PYTHON with python3-gi is not available"
 
@@ -127,18 +124,12 @@ cat >"$tmp/bus.conf" <<EOF
   <includedir>$tmp/system.d</includedir>
 </busconfig>
 EOF
+# shellcheck disable=SC2016 # $1 is sh -c's own argument
 unshare --mount sh -c 'mount --bind "$1/passwd" /etc/passwd && mount --bind "$1/group" /etc/group \
   && exec dbus-daemon --nofork --nopidfile --config-file="$1/bus.conf"' sh "$tmp" \
   2>"$tmp/bus.log" &
 pids+=($!)
-for _ in $(seq 50); do
-  [[ -S $tmp/bus ]] && break
-  sleep 0.1
-done
-if [[ ! -S $tmp/bus ]]; then
-  echo "Bail out! dbus-daemon did not start: $(cat "$tmp/bus.log")"
-  exit 1
-fi
+wait_for test -S "$tmp/bus" || bail_out "dbus-daemon did not start" "$tmp/bus.log"
 export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$tmp/bus"
 
 # --- the responder ---
@@ -194,23 +185,14 @@ as_user () {
 as_user "$sc_uid" "$sc_gid" "" -- "$PYTHON" "$tmp/responder.py" "$xml" serve \
   >"$tmp/responder.out" 2>&1 &
 pids+=($!)
-for _ in $(seq 50); do
-  grep -q owned "$tmp/responder.out" && break
-  sleep 0.1
-done
+wait_for grep -q owned "$tmp/responder.out"
 
-n=0
-failed=0
-# check DESCRIPTION EXPECTED OUTPUT: passes when OUTPUT contains EXPECTED.
-check () {
-  n=$((n + 1))
+# check_has DESCRIPTION EXPECTED OUTPUT: passes when OUTPUT contains EXPECTED.
+check_has () {
   if [[ $3 == *"$2"* ]]; then
-    echo "ok $n - $1"
+    ok "$1"
   else
-    echo "not ok $n - $1"
-    echo "# expected: $2"
-    echo "# got: $3" | head -5
-    failed=1
+    not_ok "$1" "expected: $2" "got: $(head -n 5 <<<"$3")"
   fi
 }
 
@@ -222,34 +204,33 @@ call () { # call UID GID GROUPS METHOD [ARGS...]
 }
 
 denied=org.freedesktop.DBus.Error.AccessDenied
-echo "1..13"
-check "user securecomm owns the name (the daemon's user)" "owned" "$(cat "$tmp/responder.out")"
-check "root may own the name" "allowed" "$("$PYTHON" "$tmp/responder.py" "$xml" own 2>&1)"
-check "nobody may not own the name" "$denied" \
+check_has "user securecomm owns the name (the daemon's user)" "owned" "$(cat "$tmp/responder.out")"
+check_has "root may own the name" "allowed" "$("$PYTHON" "$tmp/responder.py" "$xml" own 2>&1)"
+check_has "nobody may not own the name" "$denied" \
   "$(as_user "$nobody_uid" "$nobody_gid" "" -- "$PYTHON" "$tmp/responder.py" "$xml" own 2>&1)"
-check "root calls GetClientIds and reaches the daemon" "responder-ok" \
+check_has "root calls GetClientIds and reaches the daemon" "responder-ok" \
   "$(call 0 0 "" "$IFACE.GetClientIds")"
-check "root reads a property" "responder-version" \
+check_has "root reads a property" "responder-version" \
   "$(call 0 0 "" org.freedesktop.DBus.Properties.Get "$IFACE" Version)"
-check "nobody is refused GetClientIds by the bus" "$denied" \
+check_has "nobody is refused GetClientIds by the bus" "$denied" \
   "$(call "$nobody_uid" "$nobody_gid" "" "$IFACE.GetClientIds")"
-check "nobody is refused Shutdown by the bus" "$denied" \
+check_has "nobody is refused Shutdown by the bus" "$denied" \
   "$(call "$nobody_uid" "$nobody_gid" "" "$IFACE.Shutdown")"
-check "nobody is refused Properties.Get by the bus" "$denied" \
+check_has "nobody is refused Properties.Get by the bus" "$denied" \
   "$(call "$nobody_uid" "$nobody_gid" "" org.freedesktop.DBus.Properties.Get "$IFACE" Version)"
-check "nobody is refused Introspect by the bus" "$denied" \
+check_has "nobody is refused Introspect by the bus" "$denied" \
   "$(call "$nobody_uid" "$nobody_gid" "" org.freedesktop.DBus.Introspectable.Introspect)"
-check "a member of group securecomm calls GetClientIds" "responder-ok" \
+check_has "a member of group securecomm calls GetClientIds" "responder-ok" \
   "$(call "$member_uid" "$member_uid" "$sc_gid" "$IFACE.GetClientIds")"
-check "a member of group securecomm reads a property" "responder-version" \
+check_has "a member of group securecomm reads a property" "responder-version" \
   "$(call "$member_uid" "$member_uid" "$sc_gid" org.freedesktop.DBus.Properties.Get "$IFACE" \
        Version)"
-check "a member is refused an interface the policy does not list" "$denied" \
+check_has "a member is refused an interface the policy does not list" "$denied" \
   "$(call "$member_uid" "$member_uid" "$sc_gid" org.example.NotListed.Method)"
-check "a user outside group securecomm is refused GetClientIds" "$denied" \
+check_has "a user outside group securecomm is refused GetClientIds" "$denied" \
   "$(call "$outsider_uid" "$outsider_uid" "" "$IFACE.GetClientIds")"
 if [[ $failed -ne 0 ]]; then
   echo "# dbus-daemon said:"
   sed 's/^/#   /' "$tmp/bus.log"
 fi
-exit $failed
+finish

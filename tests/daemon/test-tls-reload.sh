@@ -21,34 +21,12 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
 
+# shellcheck source-path=SCRIPTDIR source=../tap-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../tap-lib.sh"
+
 # meson passes paths relative to the build folder; the test works elsewhere.
 securecommd=$(realpath "${1:?usage: test-tls-reload.sh SECURECOMMD SECURECOMM}") || exit 1
 securecomm=$(realpath "${2:?usage: test-tls-reload.sh SECURECOMMD SECURECOMM}") || exit 1
-
-# The log lines checked are the untranslated ones.
-export LC_ALL=C
-unset LANGUAGE
-
-n=0
-failed=0
-ok () {
-  n=$((n + 1))
-  echo "ok $n - $1"
-}
-not_ok () {
-  n=$((n + 1))
-  failed=$((failed + 1))
-  echo "not ok $n - $1"
-}
-check () { # check DESCRIPTION COMMAND...
-  local what=$1
-  shift
-  if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-skip () {
-  n=$((n + 1))
-  echo "ok $n - $1 # SKIP $2"
-}
 
 tmp=$(mktemp -d /tmp/sc-tls-reload.XXXXXX) || exit 1
 daemon_pid=
@@ -62,10 +40,9 @@ cleanup () {
 trap cleanup EXIT
 cd "$tmp" || exit 1
 
-"$securecomm" gen-certs a >/dev/null 2>&1 && "$securecomm" gen-certs b >/dev/null 2>&1 || {
-  echo "1..0 # SKIP securecomm gen-certs failed"
-  exit 0
-}
+if ! "$securecomm" gen-certs a >/dev/null 2>&1 || ! "$securecomm" gen-certs b >/dev/null 2>&1; then
+  skip_all "securecomm gen-certs failed"
+fi
 mkdir live && cp a/* live/
 echo "not a certificate" >junk.crt
 
@@ -88,8 +65,7 @@ expect_refused () { # expect_refused DESCRIPTION FILE PATTERN [OPTION]
   if [[ $status -eq 2 ]] && grep -q -- "$3" <<<"$out"; then
     ok "$1"
   else
-    not_ok "$1"
-    echo "# exit $status: $out"
+    not_ok "$1" "exit $status: $out"
   fi
 }
 
@@ -107,19 +83,19 @@ printf '{"tls": {"enabled": true, "cert_path": "live/server.crt", "key_path": "l
 expect_refused "--check-config: CERT_REQUIRED without a CA in the \"tls\" section" no-ca.json \
   "no-ca.json: tls.verify_mode: CERT_REQUIRED needs tls.ca_path" --config
 
-SECURECOMMD_PASSPHRASE=test "$securecommd" --no-bus --port 0 --state-dir "$tmp/state0" \
+SECURECOMMD_PASSPHRASE='test' "$securecommd" --no-bus --port 0 --state-dir "$tmp/state0" \
   --tls-config junk.json >bad-start.log 2>&1
 status=$?
 if [[ $status -eq 2 && ! -e state0/identity.key ]]; then
   ok "a bad TLS file stops the start-up (exit 2) before the identity key"
 else
-  not_ok "a bad TLS file stops the start-up (exit 2) before the identity key"
-  echo "# exit $status: $(cat bad-start.log)"
+  not_ok "a bad TLS file stops the start-up (exit 2) before the identity key" \
+    "exit $status: $(cat bad-start.log)"
 fi
 
 # --- reload -------------------------------------------------------------------
 
-SECURECOMMD_PASSPHRASE=test "$securecommd" --no-bus --port 0 --state-dir "$tmp/state" \
+SECURECOMMD_PASSPHRASE='test' "$securecommd" --no-bus --port 0 --state-dir "$tmp/state" \
   --tls-config tls.json >daemon.log 2>&1 &
 daemon_pid=$!
 
@@ -135,10 +111,9 @@ wait_log () {
 }
 
 if ! wait_log 1 "listening on port"; then
-  not_ok "the daemon starts in TLS mode"
-  sed 's/^/# /' daemon.log
-  echo "1..$n"
-  exit 1
+  not_ok "the daemon starts in TLS mode" "$(cat daemon.log)"
+  finish
+  exit
 fi
 ok "the daemon starts in TLS mode"
 port=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' daemon.log | head -n 1)
@@ -195,8 +170,4 @@ wait "$daemon_pid"
 status=$?
 daemon_pid=
 check "the daemon exits 0 on SIGTERM" test "$status" -eq 0
-if [[ $failed -gt 0 ]]; then
-  sed 's/^/# /' daemon.log
-fi
-echo "1..$n"
-exit $((failed > 0))
+finish_with_log daemon.log

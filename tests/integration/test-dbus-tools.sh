@@ -23,24 +23,16 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
 
+WAIT_TRIES=300 # 30 s: the hang guard of tap-lib.sh wait_for
+# shellcheck source-path=SCRIPTDIR source=../tap-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../tap-lib.sh"
+
 readonly NAME=io.github.SecureComm1
 readonly OBJ=/io/github/SecureComm1
 readonly IFACE=io.github.SecureComm1.Server
-readonly WAIT_TRIES=300
 
-if [[ -z ${SC_ITEST_INNER:-} ]]; then
-  for tool in dbus-run-session dbus-daemon busctl gdbus mkfifo; do
-    if ! command -v "$tool" >/dev/null; then
-      echo "1..0 # SKIP $tool is not installed"
-      exit 0
-    fi
-  done
-  SC_ITEST_INNER=1 exec dbus-run-session -- bash "$0" "$@"
-fi
-
-# The connections go to 127.0.0.1: no proxy. (GIO's libproxy module, C++,
-# aborts under AddressSanitizer when sc-test-client's GSocketClient asks it.)
-export GIO_USE_PROXY_RESOLVER=dummy
+require_tools dbus-run-session dbus-daemon busctl gdbus mkfifo
+exec_on_private_bus "$@"
 
 securecommd=${1:?usage: test-dbus-tools.sh SECURECOMMD SC_TEST_CLIENT INTERFACE_XML VERSION}
 client=${2:?usage}
@@ -48,8 +40,6 @@ xml=${3:?usage}
 version=${4:?usage}
 
 tmp=$(mktemp -d /tmp/sc-dbus-tools.XXXXXX) || exit 1
-n=0
-failed=0
 
 cleanup () {
   local f pid
@@ -64,22 +54,6 @@ cleanup () {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-ok () {
-  n=$((n + 1))
-  echo "ok $n - $1"
-}
-
-not_ok () {
-  n=$((n + 1))
-  failed=$((failed + 1))
-  echo "not ok $n - $1"
-  shift
-  local line
-  for line in "$@"; do
-    printf '%s\n' "$line" | sed 's/^/# /'
-  done
-}
 
 # check DESCRIPTION GOT WANT: exact comparison.
 check_eq () {
@@ -97,16 +71,6 @@ check_re () {
   else
     not_ok "$1" "got:  $2" "want: /$3/"
   fi
-}
-
-# wait_for COMMAND...: until it succeeds (bounded; see above).
-wait_for () {
-  local i
-  for ((i = 0; i < WAIT_TRIES; i++)); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  return 1
 }
 
 has_line () {
@@ -131,13 +95,11 @@ dump () {
   echo "# ---- $1 ----"
   sed 's/^/# /' "$2" 2>/dev/null
 }
-
-bail_out () {
+# dump_logs: what the daemon and the client said, as TAP diagnostics.
+dump_logs () {
   dump "securecommd output" "$tmp/daemon.log"
   dump "sc-test-client output" "$tmp/client.out"
   dump "sc-test-client errors" "$tmp/client.err"
-  echo "Bail out! $1"
-  exit 1
 }
 
 # ---- the daemon ------------------------------------------------------------
@@ -157,6 +119,7 @@ if gdbus wait --session --timeout 30 "$NAME"; then
   ok "securecommd owns $NAME"
 else
   not_ok "securecommd owns $NAME"
+  dump_logs
   bail_out "without the daemon the rest cannot run"
 fi
 
@@ -192,6 +155,7 @@ if has_line "$tmp/client.out" connected; then
   ok "sc-test-client connects to port $port, pinned to $fp"
 else
   not_ok "sc-test-client connects to port $port" "$(cat "$tmp/client.err")"
+  dump_logs
   bail_out "without a client the rest cannot run"
 fi
 
@@ -307,10 +271,5 @@ check_eq "the bus name is released" \
   "$(gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
        --method org.freedesktop.DBus.NameHasOwner "$NAME")" "(false,)"
 
-if [[ $failed -gt 0 ]]; then
-  dump "securecommd output" "$tmp/daemon.log"
-  dump "sc-test-client output" "$tmp/client.out"
-  dump "sc-test-client errors" "$tmp/client.err"
-fi
-echo "1..$n"
-[[ $failed -eq 0 ]]
+[[ $failed -eq 0 ]] || dump_logs
+finish

@@ -35,63 +35,15 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
 
+# shellcheck source-path=SCRIPTDIR source=../tap-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../tap-lib.sh"
+
 usage="usage: test-tls-pkcs11.sh SECURECOMMD SECURECOMM"
 # meson passes paths relative to the build folder; the test works elsewhere.
 securecommd=$(realpath "${1:?$usage}") || exit 1
 securecomm=$(realpath "${2:?$usage}") || exit 1
 
-# Untranslated messages; no proxy for 127.0.0.1 (GIO's libproxy module, C++,
-# aborts under AddressSanitizer).
-export LC_ALL=C
-unset LANGUAGE
-export GIO_USE_PROXY_RESOLVER=dummy
-
-# ---- TAP ----------------------------------------------------------------------
-
-n=0
-failed=0
-ok () {
-  n=$((n + 1))
-  echo "ok $n - $1"
-}
-# not_ok DESCRIPTION [DETAIL...]: each DETAIL is shown as TAP diagnostics.
-not_ok () {
-  local line
-  n=$((n + 1))
-  failed=$((failed + 1))
-  echo "not ok $n - $1"
-  shift
-  for line in "$@"; do
-    printf '%s\n' "$line" | sed 's/^/# /'
-  done
-}
-check () { # check DESCRIPTION COMMAND...
-  local what=$1
-  shift
-  if "$@"; then ok "$what"; else not_ok "$what" "failed: $*"; fi
-}
-bail_out () { # bail_out REASON [FILE...]
-  local f
-  echo "Bail out! $1"
-  shift
-  for f in "$@"; do
-    [[ -f $f ]] && sed 's/^/# /' "$f"
-  done
-  exit 1
-}
-
-missing=()
-for tool in softhsm2-util p11tool certtool openssl gnutls-cli; do
-  command -v "$tool" >/dev/null || missing+=("$tool")
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-  if [[ ${SC_REQUIRE_TLS_TOOLS:-0} == 1 ]]; then
-    echo "Bail out! not installed: ${missing[*]} (SC_REQUIRE_TLS_TOOLS=1)"
-    exit 1
-  fi
-  echo "1..0 # SKIP not installed: ${missing[*]}"
-  exit 0
-fi
+tls_require softhsm2-util p11tool certtool openssl gnutls-cli
 
 # The SoftHSM2 library, for p11tool --provider (the daemon finds it through
 # p11-kit instead): SC_SOFTHSM2_MODULE, else where distributions put it.
@@ -115,18 +67,6 @@ cleanup () {
 }
 trap cleanup EXIT
 cd "$tmp" || exit 1
-
-# Hang guards, not timing assertions: up to 60 s, polled every 0.1 s.
-wait_for () {
-  local _
-  for _ in $(seq 600); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-alive () { kill -0 "$1" 2>/dev/null; }
-gone () { ! kill -0 "$1" 2>/dev/null; }
 
 # ---- the token ------------------------------------------------------------------
 
@@ -244,11 +184,8 @@ daemon_listening () {
 }
 # stop_daemon NAME: SIGTERM; it must exit 0.
 stop_daemon () {
-  local rc
   kill -TERM "$daemon_pid" 2>/dev/null
-  wait_for gone "$daemon_pid" || kill -KILL "$daemon_pid" 2>/dev/null
-  wait "$daemon_pid" 2>/dev/null
-  rc=$?
+  wait_exit "$daemon_pid"
   daemon_pid=
   if [[ $rc -eq 0 ]]; then
     ok "securecommd ($1) exits 0 on SIGTERM"
@@ -405,5 +342,4 @@ fi
 no_pin_printed () { ! grep -q -- "$PIN" missing-cert.out; }
 check "an error about the token's URIs does not print the PIN" no_pin_printed
 
-echo "1..$n"
-exit $((failed > 0))
+finish

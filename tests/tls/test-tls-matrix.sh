@@ -47,12 +47,11 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
 
+# shellcheck source-path=SCRIPTDIR source=tls-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/tls-lib.sh"
 
-if [[ -z ${SC_TLS_INNER:-} ]]; then
-  tls_require dbus-run-session dbus-daemon mkfifo openssl gnutls-cli certtool sslscan
-  SC_TLS_INNER=1 exec dbus-run-session -- bash "$0" "$@"
-fi
+tls_require dbus-run-session dbus-daemon mkfifo openssl gnutls-cli certtool sslscan
+exec_on_private_bus "$@"
 
 : "${daemon:?set SC_TLS_SECURECOMMD}" "${sc:?set SC_TLS_SECURECOMM}" "${ctl:?set SC_TLS_SECURECOMMCTL}"
 
@@ -96,7 +95,8 @@ target=127.0.0.1:$port
 run status "$ctl" status
 expect "securecommctl status reports TLS on" 0 status '^TLS: +yes$'
 fp=$(sed -n 's/^Server fingerprint: *\([0-9a-f]\{64\}\)$/\1/p' "$tmp/status.out")
-[[ -n $fp ]] || bail_out "no fingerprint in securecommctl status" "$tmp/status.out"
+[[ -n $fp ]] || bail_out "no fingerprint in securecommctl status" "$tmp/status.out" \
+  "$tmp/status.err"
 
 # ---- our client ---------------------------------------------------------------------
 start=$(log_size)
@@ -338,7 +338,4 @@ for bad in good2:'' expired:'peer certificate: expired' notyet:'peer certificate
   stop_daemon
 done
 
-if [[ $failed -ne 0 ]]; then
-  echo "# $failed test(s) failed"
-fi
 finish

@@ -28,12 +28,11 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
 
+# shellcheck source-path=SCRIPTDIR source=tls-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/tls-lib.sh"
 
-if [[ -z ${SC_TLS_INNER:-} ]]; then
-  tls_require dbus-run-session dbus-daemon mkfifo openssl certtool
-  SC_TLS_INNER=1 exec dbus-run-session -- bash "$0" "$@"
-fi
+tls_require dbus-run-session dbus-daemon mkfifo openssl certtool
+exec_on_private_bus "$@"
 
 : "${daemon:?set SC_TLS_SECURECOMMD}" "${sc:?set SC_TLS_SECURECOMM}" "${ctl:?set SC_TLS_SECURECOMMCTL}"
 
@@ -167,8 +166,4 @@ check "and it never reconnected" not_reconnected
 
 stop_daemon
 
-if [[ $failed -ne 0 ]]; then
-  echo "# $failed test(s) failed; securecommd said:"
-  sed 's/^/#   /' "$daemon_log"
-fi
-finish
+finish_with_log "$daemon_log"

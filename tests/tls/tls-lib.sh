@@ -1,9 +1,7 @@
-# tls-lib.sh: what the TLS shell tests share; sourced, not run.
+# shellcheck shell=bash
+# tls-lib.sh: what the TLS shell tests share beyond ../tap-lib.sh (which it
+# sources: TAP output, waits, tls_require); sourced, not run.
 #
-#   - TAP output (ok, not_ok, check, expect, todo) and waits that are hang
-#     guards, not timing assertions (WAIT_TRIES polls, 0.1 s apart);
-#   - tls_require: skip the whole test (TAP "1..0 # SKIP") when an outside
-#     tool is missing, or fail instead with SC_REQUIRE_TLS_TOOLS=1 (CI);
 #   - make_pki: the test PKI, `securecomm gen-certs` for the good one and
 #     certtool for the bad cases (see make_pki);
 #   - tls_json: a TLS configuration file in the seed's tls_config.json format;
@@ -18,129 +16,14 @@
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
-readonly WAIT_TRIES=600
+# shellcheck source-path=SCRIPTDIR source=../tap-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../tap-lib.sh"
+
 # ms the daemon waits for the SecureComm ClientHello once TLS is up: long,
 # so that an outside client the daemon accepted (and that never speaks
 # SecureComm) is still connected when the test looks at it. Refusals are
 # immediate and never wait for it.
 readonly HANDSHAKE_TIMEOUT_MS=300000
-
-# English messages; no proxy for 127.0.0.1 (GIO's libproxy module, C++,
-# aborts under AddressSanitizer).
-export LC_ALL=C.UTF-8 LANGUAGE=
-export GIO_USE_PROXY_RESOLVER=dummy
-
-# ---- TAP ----------------------------------------------------------------------
-
-n=0
-failed=0
-ok () {
-  n=$((n + 1))
-  echo "ok $n - $1"
-}
-# not_ok DESCRIPTION [DETAIL...]: each DETAIL is shown as TAP diagnostics.
-not_ok () {
-  local line
-  n=$((n + 1))
-  failed=$((failed + 1))
-  echo "not ok $n - $1"
-  shift
-  for line in "$@"; do
-    printf '%s\n' "$line" | sed 's/^/# /'
-  done
-}
-# todo DESCRIPTION REASON [DETAIL...]: a known failure (TAP TODO): reported,
-# not counted as a failure.
-todo () {
-  local what=$1 reason=$2 line
-  shift 2
-  n=$((n + 1))
-  echo "not ok $n - $what # TODO $reason"
-  for line in "$@"; do
-    printf '%s\n' "$line" | sed 's/^/# /'
-  done
-}
-check () {
-  local what=$1
-  shift
-  if "$@"; then ok "$what"; else not_ok "$what" "failed: $*"; fi
-}
-# run NAME CMD...: runs CMD; its stdout and stderr in $tmp/NAME.out, its
-# status in $rc.
-rc=0
-run () {
-  local name=$1
-  shift
-  "$@" >"$tmp/$name.out" 2>&1
-  rc=$?
-}
-# expect DESCRIPTION STATUS NAME [PATTERN...]: the last run exited STATUS and
-# $tmp/NAME.out matches every extended regex PATTERN.
-expect () {
-  local what=$1 status=$2 name=$3 pattern
-  shift 3
-  if [[ $rc -ne $status ]]; then
-    not_ok "$what" "exit status $rc, expected $status" "$(cat "$tmp/$name.out")"
-    return
-  fi
-  for pattern in "$@"; do
-    if ! grep -Eq -- "$pattern" "$tmp/$name.out"; then
-      not_ok "$what" "no match for: $pattern" "$(cat "$tmp/$name.out")"
-      return
-    fi
-  done
-  ok "$what"
-}
-wait_for () {
-  local _
-  for _ in $(seq "$WAIT_TRIES"); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-alive () { kill -0 "$1" 2>/dev/null; }
-gone () { ! kill -0 "$1" 2>/dev/null; }
-# wait_exit PID: waits for the child PID to end (killing it after the
-# guard); sets $rc to its status.
-wait_exit () {
-  if ! wait_for gone "$1"; then
-    kill -KILL "$1" 2>/dev/null
-  fi
-  wait "$1" 2>/dev/null
-  rc=$?
-}
-bail_out () {
-  echo "Bail out! $1"
-  shift
-  local f
-  for f in "$@"; do
-    [[ -f $f ]] && sed 's/^/# /' "$f"
-  done
-  exit 1
-}
-# finish: the plan, and the status meson reads.
-finish () {
-  echo "1..$n"
-  [[ $failed -eq 0 ]]
-}
-
-# tls_require TOOL...: every TOOL must be installed. Without one the test
-# is skipped as a whole, unless SC_REQUIRE_TLS_TOOLS=1 (CI installs them
-# all, so there a missing tool is a failure).
-tls_require () {
-  local tool missing=()
-  for tool in "$@"; do
-    command -v "$tool" >/dev/null || missing+=("$tool")
-  done
-  [[ ${#missing[@]} -eq 0 ]] && return 0
-  if [[ ${SC_REQUIRE_TLS_TOOLS:-0} == 1 ]]; then
-    echo "Bail out! not installed: ${missing[*]} (SC_REQUIRE_TLS_TOOLS=1)"
-    exit 1
-  fi
-  echo "1..0 # SKIP not installed: ${missing[*]}"
-  exit 0
-}
 
 # ---- the test PKI ------------------------------------------------------------------
 
@@ -284,6 +167,7 @@ port=
 # (--tls-config) on 127.0.0.1 and a free port, on the session bus unless
 # --no-bus; its output in $tmp/NAME.log ($daemon_log), its port in $port.
 # Bails out when it does not start.
+# shellcheck disable=SC2034 # $port is for the caller
 start_daemon () {
   local name=$1 tls=$2 bus=${3:---session}
   daemon_name=$name

@@ -27,8 +27,10 @@
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
+# shellcheck source-path=SCRIPTDIR source=../tap-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../tap-lib.sh"
+
 sc=${SC_TOOLS_SECURECOMM:?set SC_TOOLS_SECURECOMM to the securecomm to test}
-export LC_ALL=C.UTF-8 LANGUAGE=
 
 tmp=$(mktemp -d /tmp/sc-gen-certs.XXXXXX) || exit 1
 server_pid=
@@ -39,24 +41,6 @@ cleanup () {
 }
 trap cleanup EXIT
 
-n=0
-failed=0
-ok () { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok () {
-  local line
-  n=$((n + 1))
-  failed=$((failed + 1))
-  echo "not ok $n - $1"
-  shift
-  for line in "$@"; do printf '%s\n' "$line" | sed 's/^/# /'; done
-}
-skip () { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-# check DESCRIPTION CMD...: passes when CMD succeeds.
-check () {
-  local what=$1
-  shift
-  if "$@" >/dev/null; then ok "$what"; else not_ok "$what" "failed: $*"; fi
-}
 # check_out DESCRIPTION PATTERN CMD...: passes when CMD succeeds and its
 # output (stdout and stderr) matches the extended regex PATTERN.
 check_out () {
@@ -91,8 +75,7 @@ if [[ $rc -eq 0 ]]; then
   ok "gen-certs DIR exits 0"
 else
   not_ok "gen-certs DIR exits 0" "status $rc" "$(cat "$tmp/gen.err")"
-  echo "Bail out! nothing to check"
-  exit 1
+  bail_out "nothing to check"
 fi
 check "it says the keys are for tests only" grep -q 'for tests only' "$tmp/gen.err"
 missing=()
@@ -262,5 +245,4 @@ touch "$tmp/a-file"
 check "gen-certs into a file exits 1" test $? -eq 1
 check "and says it is not a directory" grep -q 'not a directory' "$tmp/notdir.err"
 
-echo "1..$n"
-[[ $failed -eq 0 ]]
+finish

@@ -5,21 +5,14 @@
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
-if [[ -z "${SC_KH_INNER:-}" ]]; then
-  exec env SC_KH_INNER=1 dbus-run-session -- bash "$0" "$@"
-fi
-# ASan builds abort inside GIO's libproxy module when GSocketClient asks it
-# for a proxy (see tests/integration); no proxy is involved here anyway.
-export GIO_USE_PROXY_RESOLVER=dummy
+# shellcheck source-path=SCRIPTDIR source=../tap-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../tap-lib.sh"
+
+exec_on_private_bus "$@"
 sc=${SC_TOOLS_SECURECOMM:?}
 daemon=${SC_TOOLS_SECURECOMMD:?}
 ctl=${SC_TOOLS_SECURECOMMCTL:?}
 tmp=$(mktemp -d)
-n=0
-failed=0
-ok () { n=$((n + 1)); echo "ok $n - $1"; }
-fail () { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
-check () { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
 
 SECURECOMMD_PASSPHRASE=x "$daemon" --session --port 0 --state-dir "$tmp/state" \
   >"$tmp/daemon.log" 2>&1 &
@@ -52,5 +45,4 @@ printf 'garbage\n' >"$kh"
 "$sc" send --quiet --known-hosts "$kh" "127.0.0.1:$port" four 2>"$tmp/err"
 check "a malformed known-hosts file is an error (exit 3: no session)" test $? -eq 3
 check "that names the file and line" grep -qF "$kh:1" "$tmp/err"
-echo "1..$n"
-exit $failed
+finish

@@ -32,27 +32,17 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
 
-readonly WAIT_TRIES=600
+# shellcheck source-path=SCRIPTDIR source=../tap-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../tap-lib.sh"
+
 readonly MAX_MESSAGE_SIZE=64 # bytes: the daemon's limit here, for the too-large case
 
-if [[ -z ${SC_CLI_INNER:-} ]]; then
-  for tool in dbus-run-session dbus-daemon mkfifo; do
-    if ! command -v "$tool" >/dev/null; then
-      echo "1..0 # SKIP $tool is not installed"
-      exit 0
-    fi
-  done
-  SC_CLI_INNER=1 exec dbus-run-session -- bash "$0" "$@"
-fi
+require_tools dbus-run-session dbus-daemon mkfifo
+exec_on_private_bus "$@"
 
 daemon=${SC_TOOLS_SECURECOMMD:?set SC_TOOLS_SECURECOMMD to the securecommd to test}
 sc=${SC_TOOLS_SECURECOMM:?set SC_TOOLS_SECURECOMM to the securecomm to test}
 ctl=${SC_TOOLS_SECURECOMMCTL:?set SC_TOOLS_SECURECOMMCTL to the securecommctl to test}
-
-# English messages; no proxy for 127.0.0.1 (GIO's libproxy module, C++,
-# aborts under AddressSanitizer).
-export LC_ALL=C.UTF-8 LANGUAGE=
-export GIO_USE_PROXY_RESOLVER=dummy
 
 tmp=$(mktemp -d /tmp/sc-cli.XXXXXX) || exit 1
 pids=()
@@ -69,75 +59,6 @@ cleanup () {
 }
 trap cleanup EXIT
 
-n=0
-failed=0
-ok () {
-  n=$((n + 1))
-  echo "ok $n - $1"
-}
-# not_ok DESCRIPTION [DETAIL...]: each DETAIL is shown as TAP diagnostics.
-not_ok () {
-  local line
-  n=$((n + 1))
-  failed=$((failed + 1))
-  echo "not ok $n - $1"
-  shift
-  for line in "$@"; do
-    printf '%s\n' "$line" | sed 's/^/# /'
-  done
-}
-check () {
-  local what=$1
-  shift
-  if "$@"; then ok "$what"; else not_ok "$what" "failed: $*"; fi
-}
-# run NAME CMD...: runs CMD, keeps its stdout in $tmp/NAME.out, its stderr in
-# $tmp/NAME.err and its status in $rc.
-rc=0
-run () {
-  local name=$1
-  shift
-  "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
-  rc=$?
-}
-# expect DESCRIPTION STATUS NAME [PATTERN...]: the last run exited STATUS
-# and NAME.out + NAME.err match every extended regex PATTERN.
-expect () {
-  local what=$1 status=$2 name=$3 pattern all
-  shift 3
-  all=$(cat "$tmp/$name.out" "$tmp/$name.err")
-  if [[ $rc -ne $status ]]; then
-    not_ok "$what" "exit status $rc, expected $status" "$all"
-    return
-  fi
-  for pattern in "$@"; do
-    if ! grep -Eq -- "$pattern" <<<"$all"; then
-      not_ok "$what" "no match for: $pattern" "$all"
-      return
-    fi
-  done
-  ok "$what"
-}
-wait_for () {
-  local _
-  for _ in $(seq "$WAIT_TRIES"); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-# wait_exit PID: waits for the child PID to end; sets $rc to its status.
-wait_exit () {
-  wait_for eval "! kill -0 $1 2>/dev/null" || return 1
-  wait "$1"
-  rc=$?
-  return 0
-}
-bail_out () {
-  echo "Bail out! $1"
-  [[ -f $tmp/daemon.log ]] && sed 's/^/# /' "$tmp/daemon.log"
-  exit 1
-}
 # The states a session went through, from a stderr file, on one line.
 states () { sed -n 's/^securecomm: \(connecting\|handshaking\|connected\|closed\)$/\1/p' "$1" | tr '\n' ' '; }
 # How many messages the daemon received from client ID (securecommctl info).
@@ -153,17 +74,20 @@ SECURECOMMD_PASSPHRASE=x "$daemon" --session --config "$tmp/daemon.json" --port 
   --state-dir "$tmp/state" >"$tmp/daemon.log" 2>&1 &
 daemon_pid=$!
 pids+=("$daemon_pid")
-wait_for "$ctl" status >"$tmp/status.out" 2>/dev/null || bail_out "securecommd did not start"
+wait_for "$ctl" status >"$tmp/status.out" 2>/dev/null \
+  || bail_out "securecommd did not start" "$tmp/daemon.log"
 "$ctl" status >"$tmp/status.out" 2>&1
 fp=$(sed -n 's/^Server fingerprint: *\([0-9a-f]\{64\}\)$/\1/p' "$tmp/status.out")
 port=$(grep -Eo '127\.0\.0\.1:[0-9]+' "$tmp/status.out" | head -1 | cut -d: -f2)
-[[ -n $fp && -n $port ]] || bail_out "no fingerprint or port in: $(cat "$tmp/status.out")"
+[[ -n $fp && -n $port ]] \
+  || bail_out "no fingerprint or port in: $(cat "$tmp/status.out")" "$tmp/daemon.log"
 target=127.0.0.1:$port
 
 # ---- send ------------------------------------------------------------------
 "$ctl" monitor --json >"$tmp/monitor.out" 2>"$tmp/monitor.err" &
 pids+=($!)
-wait_for grep -q subscribed "$tmp/monitor.err" || bail_out "monitor did not subscribe"
+wait_for grep -q subscribed "$tmp/monitor.err" \
+  || bail_out "monitor did not subscribe" "$tmp/daemon.log"
 run send "$sc" send --pin "$fp" "$target" one two
 expect "send of two messages exits 0 once both are acknowledged" 0 send \
   '^securecomm: 2 message\(s\) acknowledged$'
@@ -184,7 +108,8 @@ wait_for no_client
 "$sc" listen --json --count 2 --pin "$fp" "$target" >"$tmp/listen.out" 2>"$tmp/listen.err" &
 listen_pid=$!
 pids+=("$listen_pid")
-wait_for has_client || bail_out "the listener did not connect: $(cat "$tmp/listen.err")"
+wait_for has_client \
+  || bail_out "the listener did not connect: $(cat "$tmp/listen.err")" "$tmp/daemon.log"
 id=$(one_client)
 "$ctl" send "$id" "first" >/dev/null
 "$ctl" send "$id" 'second "quoted"' >/dev/null
@@ -200,7 +125,8 @@ wait_for no_client
 "$sc" listen --count 2 --pin "$fp" "$target" >"$tmp/early.out" 2>"$tmp/early.err" &
 early_pid=$!
 pids+=("$early_pid")
-wait_for has_client || bail_out "the listener did not connect: $(cat "$tmp/early.err")"
+wait_for has_client \
+  || bail_out "the listener did not connect: $(cat "$tmp/early.err")" "$tmp/daemon.log"
 id=$(one_client)
 "$ctl" send "$id" "only one" >/dev/null
 wait_for grep -qx "only one" "$tmp/early.out"
@@ -220,7 +146,7 @@ connect_pid=$!
 pids+=("$connect_pid")
 exec 3>"$tmp/in" # its standard input, open until fd 3 is closed
 wait_for grep -qx 'securecomm: connected' "$tmp/connect.err" \
-  || bail_out "connect did not connect: $(cat "$tmp/connect.err")"
+  || bail_out "connect did not connect: $(cat "$tmp/connect.err")" "$tmp/daemon.log"
 wait_for has_client
 id=$(one_client)
 "$ctl" send "$id" "from the daemon" >/dev/null
@@ -250,7 +176,7 @@ stuck_pid=$!
 pids+=("$stuck_pid")
 exec 3>"$tmp/in"
 wait_for grep -qx 'securecomm: connected' "$tmp/stuck.err" \
-  || bail_out "connect did not connect: $(cat "$tmp/stuck.err")"
+  || bail_out "connect did not connect: $(cat "$tmp/stuck.err")" "$tmp/daemon.log"
 kill -STOP "$daemon_pid"
 # every thread of the daemon stopped (SIGSTOP reaches each one in its time)
 all_stopped () {
@@ -259,7 +185,7 @@ all_stopped () {
     [[ $(cut -d' ' -f3 "$stat" 2>/dev/null) == T ]] || return 1
   done
 }
-wait_for all_stopped || bail_out "securecommd did not stop on SIGSTOP"
+wait_for all_stopped || bail_out "securecommd did not stop on SIGSTOP" "$tmp/daemon.log"
 echo "into the void" >&3
 exec 3>&-
 if wait_exit "$stuck_pid"; then
@@ -307,15 +233,10 @@ expect "--version exits 0" 0 version "^securecomm ${version//./\\.}$"
 
 # ---- a closed port: exit 3 -----------------------------------------------------------
 "$ctl" shutdown >/dev/null 2>&1
-wait_exit "$daemon_pid" || bail_out "the daemon did not stop"
+wait_exit "$daemon_pid" || bail_out "the daemon did not stop" "$tmp/daemon.log"
 daemon_pid=
 run closed "$sc" send --pin "$fp" "$target" x
 expect "send to a closed port exits 3 and says what to check" 3 closed \
   'Connection refused' "is securecommd running and listening on $target\\?"
 
-if [[ $failed -ne 0 ]]; then
-  echo "# $failed test(s) failed; securecommd said:"
-  sed 's/^/#   /' "$tmp/daemon.log"
-fi
-echo "1..$n"
-[[ $failed -eq 0 ]]
+finish_with_log "$tmp/daemon.log"

@@ -5,14 +5,12 @@
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
+# shellcheck source-path=SCRIPTDIR source=../tap-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../tap-lib.sh"
+
 sc=${SC_TOOLS_SECURECOMM:?}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-failed=0
-ok () { n=$((n + 1)); echo "ok $n - $1"; }
-fail () { n=$((n + 1)); failed=1; echo "not ok $n - $1"; }
-check () { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
 
 export SECURECOMM_PASSPHRASE=correct-horse
 fp=$("$sc" keygen "$tmp/id.key" 2>"$tmp/err")
@@ -27,7 +25,7 @@ if command -v openssl >/dev/null; then
     -outform DER 2>/dev/null | sha256sum | cut -d' ' -f1)
   check "openssl computes the same fingerprint" test "$theirs" = "$fp"
 else
-  ok "openssl computes the same fingerprint # SKIP openssl is not installed"
+  skip "openssl computes the same fingerprint" "openssl is not installed"
 fi
 "$sc" keygen "$tmp/id.key" >/dev/null 2>"$tmp/err"
 check "keygen refuses to overwrite (exit 1)" test $? -eq 1
@@ -40,5 +38,4 @@ chmod 644 "$tmp/id.key"
 check "a world-readable key file is refused (exit 1)" test $? -eq 1
 "$sc" fingerprint >/dev/null 2>&1
 check "a missing argument exits 2" test $? -eq 2
-echo "1..$n"
-exit $failed
+finish

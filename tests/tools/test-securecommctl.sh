@@ -28,26 +28,15 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -u
 
-readonly WAIT_TRIES=600
+# shellcheck source-path=SCRIPTDIR source=../tap-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../tap-lib.sh"
 
-if [[ -z ${SC_TOOLS_INNER:-} ]]; then
-  for tool in dbus-run-session dbus-daemon dbus-send; do
-    if ! command -v "$tool" >/dev/null; then
-      echo "1..0 # SKIP $tool is not installed"
-      exit 0
-    fi
-  done
-  SC_TOOLS_INNER=1 exec dbus-run-session -- bash "$0" "$@"
-fi
+require_tools dbus-run-session dbus-daemon dbus-send
+exec_on_private_bus "$@"
 
 daemon=${SC_TOOLS_SECURECOMMD:?set SC_TOOLS_SECURECOMMD to the securecommd to test}
 client=${SC_TOOLS_SECURECOMM:?set SC_TOOLS_SECURECOMM to the securecomm to test}
 ctl=${SC_TOOLS_SECURECOMMCTL:?set SC_TOOLS_SECURECOMMCTL to the securecommctl to test}
-
-# English messages and labels; no proxy for 127.0.0.1 (GIO's libproxy
-# module, C++, aborts under AddressSanitizer).
-export LC_ALL=C.UTF-8 LANGUAGE=
-export GIO_USE_PROXY_RESOLVER=dummy
 
 tmp=$(mktemp -d /tmp/sc-tools.XXXXXX) || exit 1
 pids=()
@@ -61,85 +50,12 @@ cleanup () {
 }
 trap cleanup EXIT
 
-n=0
-failed=0
-ok () {
-  n=$((n + 1))
-  echo "ok $n - $1"
-}
-# not_ok DESCRIPTION [DETAIL...]: each DETAIL is shown as TAP diagnostics.
-not_ok () {
-  local line
-  n=$((n + 1))
-  failed=$((failed + 1))
-  echo "not ok $n - $1"
-  shift
-  for line in "$@"; do
-    printf '%s\n' "$line" | sed 's/^/# /'
-  done
-}
-# check DESCRIPTION CONDITION...: passes when the command CONDITION succeeds.
-check () {
-  local what=$1
-  shift
-  if "$@"; then ok "$what"; else not_ok "$what" "failed: $*"; fi
-}
-# run NAME CMD...: runs CMD, keeps its stdout in $tmp/NAME.out, its stderr in
-# $tmp/NAME.err and its status in $rc.
-rc=0
-run () {
-  local name=$1
-  shift
-  "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
-  rc=$?
-}
-# expect DESCRIPTION STATUS NAME [PATTERN...]: the last run exited STATUS
-# and the output NAME.out + NAME.err matches every extended regex PATTERN.
-expect () {
-  local what=$1 status=$2 name=$3 pattern
-  shift 3
-  local all
-  all=$(cat "$tmp/$name.out" "$tmp/$name.err")
-  if [[ $rc -ne $status ]]; then
-    not_ok "$what" "exit status $rc, expected $status" "$all"
-    return
-  fi
-  for pattern in "$@"; do
-    if ! grep -Eq -- "$pattern" <<<"$all"; then
-      not_ok "$what" "no match for: $pattern" "$all"
-      return
-    fi
-  done
-  ok "$what"
-}
-# wait_for CMD...: polls until CMD succeeds; fails after WAIT_TRIES.
-wait_for () {
-  local _
-  for _ in $(seq "$WAIT_TRIES"); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-# wait_exit PID: waits for the child PID to end; sets $rc to its status, or
-# fails when it is still running after WAIT_TRIES.
-wait_exit () {
-  wait_for eval "! kill -0 $1 2>/dev/null" || return 1
-  wait "$1"
-  rc=$?
-  return 0
-}
 # has_name --session|--bus=ADDRESS: whether io.github.SecureComm1 has an
 # owner on that bus.
 has_name () {
   dbus-send "$1" --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
     org.freedesktop.DBus.NameHasOwner string:io.github.SecureComm1 2>/dev/null \
     | grep -q 'boolean true'
-}
-bail_out () {
-  echo "Bail out! $1"
-  [[ -f $tmp/daemon.log ]] && sed 's/^/# /' "$tmp/daemon.log"
-  exit 1
 }
 
 # access_denied_test: a second daemon on a private "system" bus whose policy
@@ -189,7 +105,7 @@ EOF
     'not allowed: on the system bus only root and the group securecomm may call securecommd' \
     'org\.freedesktop\.DBus\.Error\.AccessDenied'
   kill -TERM "$pid"
-  wait_exit "$pid" || kill -KILL "$pid"
+  wait_exit "$pid"
 }
 
 # ---- the daemon ----------------------------------------------------------
@@ -199,7 +115,7 @@ daemon_pid=$!
 pids+=("$daemon_pid")
 if ! wait_for eval "has_name --session || ! kill -0 $daemon_pid 2>/dev/null" \
   || ! has_name --session; then
-  bail_out "securecommd did not take its bus name"
+  bail_out "securecommd did not take its bus name" "$tmp/daemon.log"
 fi
 
 
@@ -211,7 +127,8 @@ version=$("$daemon" --version | cut -d' ' -f2)
 expect "status exits 0 and shows the fingerprint, the version, TLS off and 0 clients" 0 status \
   '^Server fingerprint: +[0-9a-f]{64}$' "^Version: +${version//./\\.}$" '^TLS: +no$' \
   '^Connected clients: +0$' '^Listening on: +.*:[0-9]+'
-[[ -n $fp && -n $port ]] || bail_out "no fingerprint or port in the status: $(cat "$tmp/status.out")"
+[[ -n $fp && -n $port ]] \
+  || bail_out "no fingerprint or port in the status: $(cat "$tmp/status.out")" "$tmp/daemon.log"
 target=127.0.0.1:$port
 
 # ---- a monitor, subscribed before any client comes ------------------------
@@ -226,7 +143,8 @@ check "monitor --json subscribes (and says so on standard error)" \
 listener_pid=$!
 pids+=("$listener_pid")
 has_client () { [[ -n $("$ctl" clients 2>/dev/null) ]]; }
-wait_for has_client || bail_out "the listener did not connect: $(cat "$tmp/listener.err")"
+wait_for has_client \
+  || bail_out "the listener did not connect: $(cat "$tmp/listener.err")" "$tmp/daemon.log"
 
 run status "$ctl" status
 expect "status counts the connected client (ClientCount 1)" 0 status '^Connected clients: +1$'
@@ -361,9 +279,4 @@ run status "$ctl" status
 expect "status with no daemon exits 3 with the hint" 3 status \
   'securecommd is not running on the session bus \(try --system\)'
 
-if [[ $failed -ne 0 ]]; then
-  echo "# $failed test(s) failed; securecommd said:"
-  sed 's/^/#   /' "$tmp/daemon.log"
-fi
-echo "1..$n"
-[[ $failed -eq 0 ]]
+finish_with_log "$tmp/daemon.log"
