@@ -14,20 +14,36 @@
 #include "sc-identity-private.h"
 #include "sc-poller.h"
 
-/* bytes: what one read asks for; a little more than one whole record. */
-#define SC_CHANNEL_READ_CHUNK (SC_MAX_RECORD_LEN + 1024)
-/* reads per wake-up before yielding to the other channels of the context,
- * so that one fast peer cannot starve the rest (64 x 17 KiB ~ 1 MiB); the
- * channel then wakes itself to go on in the next iteration. */
+/* bytes: what one read asks for: 16 whole records. One buffer per thread,
+ * so its size costs nothing per session; one whole record per read (17 KiB)
+ * split nearly every record of a bulk transfer across two reads (a copy and
+ * an allocation for the partial record) and cost a syscall and a TCP window
+ * update per record. */
+#define SC_CHANNEL_READ_CHUNK (16 * SC_MAX_RECORD_LEN)
+/* reads, and bytes, per wake-up before yielding to the other channels of
+ * the context, so that one fast peer cannot starve the rest; the channel
+ * then wakes itself to go on in the next iteration. (Through TLS one read
+ * gives at most one TLS record, 16 KiB.) */
 #define SC_CHANNEL_READS_PER_WAKEUP 64
+#define SC_CHANNEL_BYTES_PER_WAKEUP (1u << 20)
 /* bytes: most ciphertext queued for a peer that does not read. Past it
  * sc_channel_send fails with SC_ERROR_BUSY: the caller sees the back
  * pressure instead of the daemon growing without bound. 8 MiB holds eight
  * maximum-size messages. */
 #define SC_CHANNEL_MAX_QUEUED (8u << 20)
+/* bytes: output buffers at least this large are kept once written out, for
+ * the next messages, until the channel has carried no message for
+ * SC_CHANNEL_BUFFER_LINGER_MS. Freeing and allocating a 1 MiB buffer per
+ * message made the kernel map and zero fresh pages for every message (a page
+ * fault per 4 KiB: more CPU than sealing it). Smaller buffers (handshakes,
+ * heartbeats, acknowledgements) go at once, so an idle channel holds none. */
+#define SC_CHANNEL_BUFFER_KEEP_MIN (64u << 10)
+/* ms: see SC_CHANNEL_BUFFER_KEEP_MIN. */
+#define SC_CHANNEL_BUFFER_LINGER_MS 1000
 
 typedef struct
 {
+  GList link; /* in ScChannel.events: no separate allocation per event */
   ScEventType type;
   guint64 id;
   GBytes *message;
@@ -42,7 +58,11 @@ struct _ScChannel
   GPollableInputStream *in;
   GPollableOutputStream *out;
   ScSession *session;
-  ScBuffer outbuf;
+  ScBuffer outbuf;    /* records the session produced, not yet being written */
+  ScBuffer wbuf;      /* records being written: wbuf.data[woff..len) are left. */
+  gsize woff;         /*   Never moved: no copy per partial write */
+  gboolean writing;   /* the context writes from wbuf without the lock */
+  gboolean drop_wbuf; /* drop wbuf once that write returns */
   ScSessionConfig config;
   int (*verify_peer) (void *user, const ScPeerIdentity *peer);
   ScChannelCallbacks callbacks;
@@ -68,6 +88,7 @@ struct _ScChannel
   gint64 last_activity_us;
   guint idle_timeout_ms;       /* 0: none */
   gint64 last_message_mono_us; /* a message sent or received */
+  gboolean message_seen;       /* one was, since last_message_mono_us was set */
   char fingerprint[2 * SC_SHA256_LEN + 1];
   gboolean authenticated;
   ScChannelHandshake hs;
@@ -134,6 +155,13 @@ keep_ticket (ScChannel *self, ScSession *session, const ScEvent *ev)
   self->ticket_lifetime_s = ev->lifetime_s;
 }
 
+/* GDestroyNotify over sc_message_free (wipes and frees a taken message). */
+static void
+message_free_cb (gpointer message)
+{
+  sc_message_free (message);
+}
+
 /* Session events arrive with the lock held: queue them (copying message
  * data, which is only valid during the call) for dispatch after unlock. */
 static void
@@ -142,12 +170,21 @@ ctx_event (void *user, ScSession *session, const ScEvent *ev)
   ScChannel *self = user;
   ChannelEvent *ce = g_new0 (ChannelEvent, 1);
 
+  ce->link.data = ce;
   ce->type = ev->type;
   ce->id = ev->id;
   if (ev->type == SC_EVENT_MESSAGE)
     {
-      ce->message = g_bytes_new (ev->data, ev->len);
-      self->last_message_mono_us = g_get_monotonic_time ();
+      /* a message reassembled from several records is handed over as it
+       * is (wiped when the last reference goes); a one-record one is copied
+       * out of the session's record buffer */
+      guint8 *owned = sc_session_take_message (session);
+
+      if (owned != NULL)
+        ce->message = g_bytes_new_with_free_func (owned, ev->len, message_free_cb, owned);
+      else
+        ce->message = g_bytes_new (ev->data, ev->len);
+      self->message_seen = TRUE;
     }
   if (ev->type == SC_EVENT_TICKET)
     keep_ticket (self, session, ev);
@@ -167,7 +204,7 @@ ctx_event (void *user, ScSession *session, const ScEvent *ev)
       if (peer != NULL)
         sc_hex_format (peer->fingerprint, SC_SHA256_LEN, self->fingerprint);
     }
-  g_queue_push_tail (&self->events, ce);
+  g_queue_push_tail_link (&self->events, &ce->link);
 }
 
 static void
@@ -175,6 +212,15 @@ channel_event_free (ChannelEvent *ce)
 {
   g_clear_pointer (&ce->message, g_bytes_unref);
   g_free (ce);
+}
+
+/* Takes the oldest event of a queue, or NULL. */
+static ChannelEvent *
+channel_event_pop (GQueue *queue)
+{
+  GList *link = g_queue_pop_head_link (queue);
+
+  return link != NULL ? link->data : NULL;
 }
 
 /* ---- life cycle -------------------------------------------------------- */
@@ -200,9 +246,11 @@ base_connection (GIOStream *stream)
 
 /* Records leave in one write per wake-up (flush_locked), so Nagle's
  * algorithm would only hold the last one back until the peer's delayed
- * ACK, 40 ms on Linux: every request-reply exchange would pay it. */
-static void
-set_nodelay (GSocket *socket)
+ * ACK, 40 ms on Linux: every request-reply exchange would pay it. Both
+ * ends also call this before a TLS handshake, whose last flight and the
+ * SecureComm hello leave in separate writes. */
+void
+sc_socket_set_nodelay (GSocket *socket)
 {
   GSocketFamily family = g_socket_get_family (socket);
   GSocketProtocol protocol = g_socket_get_protocol (socket);
@@ -270,12 +318,13 @@ sc_channel_new (GIOStream *stream, GMainContext *context, const ScSessionConfig 
   poller = sc_poller_get (context, error);
   if (poller == NULL)
     return NULL;
-  set_nodelay (g_socket_connection_get_socket (conn));
+  sc_socket_set_nodelay (g_socket_connection_get_socket (conn));
   self = g_new0 (ScChannel, 1);
   g_atomic_ref_count_init (&self->ref);
   g_mutex_init (&self->lock);
   g_queue_init (&self->events);
   sc_buffer_init (&self->outbuf);
+  sc_buffer_init (&self->wbuf);
   self->context = g_main_context_ref (context);
   self->stream = g_object_ref (stream);
   self->in = G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (stream));
@@ -360,6 +409,8 @@ sc_channel_get_peer_close_reason (ScChannel *self)
 void
 sc_channel_unref (ScChannel *self)
 {
+  ChannelEvent *ce;
+
   if (!g_atomic_ref_count_dec (&self->ref))
     return;
   /* Finished, or never started: either way no callback is coming. */
@@ -370,7 +421,9 @@ sc_channel_unref (ScChannel *self)
   if (self->held_destroy != NULL)
     self->held_destroy (self->held);
   sc_buffer_clear (&self->outbuf);
-  g_queue_clear_full (&self->events, (GDestroyNotify) channel_event_free);
+  sc_buffer_clear (&self->wbuf);
+  while ((ce = channel_event_pop (&self->events)) != NULL)
+    channel_event_free (ce);
   g_clear_object (&self->stream);
   g_main_context_unref (self->context);
   g_clear_error (&self->error);
@@ -475,20 +528,119 @@ want_out_locked (ScChannel *self, gboolean want)
   sc_poller_watch_want_out (self->watch, want);
 }
 
-/* With the lock held: writes as much of outbuf as the stream takes now, and
- * waits for writability for the rest. Returns FALSE on a write error. */
+/* With the lock held: bytes queued for the peer and not written yet. */
+static gsize
+queued_locked (ScChannel *self)
+{
+  return self->outbuf.len + (self->wbuf.len - self->woff);
+}
+
+/* With the lock held: drops everything queued (the buffers hold sealed
+ * records only: nothing to wipe) and frees the buffers. */
+static void
+drop_output_locked (ScChannel *self)
+{
+  sc_buffer_clear (&self->outbuf);
+  if (self->writing)
+    {
+      self->drop_wbuf = TRUE; /* in use: the writer drops it */
+      return;
+    }
+  sc_buffer_clear (&self->wbuf);
+  self->woff = 0;
+}
+
+/* With the lock held, everything written: empties the buffers, keeping
+ * large ones for a while (SC_CHANNEL_BUFFER_KEEP_MIN). */
+static void
+output_done_locked (ScChannel *self)
+{
+  self->outbuf.len = 0;
+  self->wbuf.len = 0;
+  self->woff = 0;
+  if (self->outbuf.cap < SC_CHANNEL_BUFFER_KEEP_MIN)
+    sc_buffer_clear (&self->outbuf);
+  if (self->wbuf.cap < SC_CHANNEL_BUFFER_KEEP_MIN)
+    sc_buffer_clear (&self->wbuf);
+}
+
+/* With the lock held: frees kept buffers once everything is written and no
+ * message went either way for SC_CHANNEL_BUFFER_LINGER_MS; else lowers
+ * *next_ms to when to look again. */
+static void
+release_buffers_locked (ScChannel *self, gint64 now, uint32_t *next_ms)
+{
+  gint64 left_us = self->last_message_mono_us + SC_CHANNEL_BUFFER_LINGER_MS * 1000 - now;
+
+  if (self->outbuf.cap < SC_CHANNEL_BUFFER_KEEP_MIN && self->wbuf.cap < SC_CHANNEL_BUFFER_KEEP_MIN)
+    return; /* none kept: small ones go when written */
+  if (left_us <= 0 && queued_locked (self) == 0)
+    {
+      drop_output_locked (self);
+      return;
+    }
+  if (left_us <= 0)
+    left_us = SC_CHANNEL_BUFFER_LINGER_MS * 1000; /* still writing: look again later */
+  *next_ms = MIN (*next_ms, (uint32_t) ((left_us + 999) / 1000));
+}
+
+/* With the lock held, wbuf written out: what the session produced since
+ * becomes wbuf, and the old wbuf's storage takes the next records. FALSE
+ * when there is nothing more. */
+static gboolean
+next_output_locked (ScChannel *self)
+{
+  ScBuffer done = self->wbuf;
+
+  if (self->outbuf.len == 0)
+    return FALSE;
+  self->wbuf = self->outbuf;
+  self->woff = 0;
+  done.len = 0;
+  self->outbuf = done;
+  return TRUE;
+}
+
+/* With the lock held, in the context: one write from wbuf, with the lock
+ * released around it, so that other threads seal the next records (into
+ * outbuf) while the kernel copies these: a bulk sender's sealing and its
+ * writes overlap instead of taking turns. wbuf is only touched by the
+ * context meanwhile; sc_channel_abort leaves it to drop_wbuf. Only the
+ * context writes to the stream. */
+static gssize
+write_locked (ScChannel *self, GError **error)
+{
+  const guint8 *data = self->wbuf.data + self->woff;
+  gsize len = self->wbuf.len - self->woff;
+  gssize n;
+
+  self->writing = TRUE;
+  g_mutex_unlock (&self->lock);
+  n = g_pollable_output_stream_write_nonblocking (self->out, data, len, NULL, error);
+  g_mutex_lock (&self->lock);
+  self->writing = FALSE;
+  return n;
+}
+
+/* With the lock held: writes as much as the stream takes now, and waits for
+ * writability for the rest. Returns FALSE on a write error. */
 static gboolean
 flush_locked (ScChannel *self)
 {
-  while (self->outbuf.len > 0)
+  while (self->woff < self->wbuf.len || next_output_locked (self))
     {
       g_autoptr (GError) error = NULL;
-      gssize n = g_pollable_output_stream_write_nonblocking (self->out, self->outbuf.data,
-                                                             self->outbuf.len, NULL, &error);
+      gssize n = write_locked (self, &error);
 
+      if (self->drop_wbuf)
+        {
+          self->drop_wbuf = FALSE; /* sc_channel_abort: nothing more goes out */
+          drop_output_locked (self);
+          continue;
+        }
       if (n > 0)
         {
-          sc_buffer_consume (&self->outbuf, (gsize) n);
+          self->woff += (gsize) n;
           continue;
         }
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
@@ -497,14 +649,14 @@ flush_locked (ScChannel *self)
           return TRUE;
         }
       set_end_locked (self, g_steal_pointer (&error), "write failed");
-      sc_buffer_clear (&self->outbuf);
+      drop_output_locked (self);
       want_out_locked (self, FALSE);
       return FALSE;
     }
-  /* Everything is written: the buffer goes (it holds sealed records only)
-   * rather than keep 4 KiB or more for each of thousands of idle channels;
-   * the next send allocates it again. */
-  sc_buffer_clear (&self->outbuf);
+  /* Everything is written: small buffers go (they hold sealed records
+   * only) rather than keep 4 KiB or more for each of thousands of idle
+   * channels; the next send allocates again. */
+  output_done_locked (self);
   want_out_locked (self, FALSE);
   return TRUE;
 }
@@ -523,12 +675,19 @@ on_timer_locked (ScChannel *self)
 }
 
 /* With the lock held: closes a connected session that has carried no
- * message for idle_timeout_ms; else lowers *next_ms to when it would. */
+ * message for idle_timeout_ms; else lowers *next_ms to when it would.
+ * Messages are stamped here, after each wake-up that saw one, rather than
+ * with a clock read per message. */
 static gboolean
-check_idle_locked (ScChannel *self, uint32_t *next_ms)
+check_idle_locked (ScChannel *self, gint64 now, uint32_t *next_ms)
 {
-  gint64 idle_us, now = g_get_monotonic_time ();
+  gint64 idle_us;
 
+  if (self->message_seen)
+    {
+      self->last_message_mono_us = now;
+      self->message_seen = FALSE;
+    }
   if (self->idle_timeout_ms == 0 || !self->handshake_done)
     return FALSE;
   idle_us = now - self->last_message_mono_us;
@@ -550,16 +709,18 @@ rearm_timer_locked (ScChannel *self)
 {
   uint32_t next_ms = UINT32_MAX;
   int ret = sc_session_tick (self->session, &self->outbuf, &next_ms);
+  gint64 now = g_get_monotonic_time ();
 
   if (ret != SC_OK)
     {
       set_failed_locked (self, ret);
       return;
     }
-  if (check_idle_locked (self, &next_ms))
+  if (check_idle_locked (self, now, &next_ms))
     return;
-  sc_poller_watch_set_deadline (
-      self->watch, next_ms == UINT32_MAX ? -1 : g_get_monotonic_time () + (gint64) next_ms * 1000);
+  release_buffers_locked (self, now, &next_ms);
+  sc_poller_watch_set_deadline (self->watch,
+                                next_ms == UINT32_MAX ? -1 : now + (gint64) next_ms * 1000);
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -612,13 +773,15 @@ read_chunk_get (void)
  * edge-triggered: it reports new bytes once, and GnuTLS may hold records it
  * already took from the socket, so stopping earlier could leave input
  * unread with no wake-up to come. After SC_CHANNEL_READS_PER_WAKEUP reads
- * the channel wakes itself to go on in the next iteration. In the context. */
+ * or SC_CHANNEL_BYTES_PER_WAKEUP bytes the channel wakes itself to go on in
+ * the next iteration. In the context. */
 static void
 read_available (ScChannel *self)
 {
   guint8 *buf = read_chunk_get ();
+  gsize total = 0;
 
-  for (int i = 0; i < SC_CHANNEL_READS_PER_WAKEUP; i++)
+  for (int i = 0; i < SC_CHANNEL_READS_PER_WAKEUP && total < SC_CHANNEL_BYTES_PER_WAKEUP; i++)
     {
       g_autoptr (GError) error = NULL;
       gboolean reading;
@@ -635,7 +798,10 @@ read_available (ScChannel *self)
         return;
       g_mutex_lock (&self->lock);
       if (n > 0)
-        feed_locked (self, buf, (gsize) n);
+        {
+          feed_locked (self, buf, (gsize) n);
+          total += (gsize) n;
+        }
       else if (n == 0 || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
         eof_locked (self); /* a reset (a killed peer with bytes unread) is an end too */
       else
@@ -730,10 +896,10 @@ channel_process (ScChannel *self)
     flush_locked (self);
   events = self->events;
   g_queue_init (&self->events);
-  done = self->closing && !self->finished && (self->outbuf.len == 0 || self->error != NULL);
+  done = self->closing && !self->finished && (queued_locked (self) == 0 || self->error != NULL);
   g_mutex_unlock (&self->lock);
 
-  while ((ce = g_queue_pop_head (&events)) != NULL)
+  while ((ce = channel_event_pop (&events)) != NULL)
     {
       if (ce->type == SC_EVENT_HANDSHAKE_DONE && self->callbacks.handshake_done)
         self->callbacks.handshake_done (self, self->user_data);
@@ -793,19 +959,20 @@ sc_channel_send (ScChannel *self, const guint8 *data, gsize len, guint64 *out_id
   g_mutex_lock (&self->lock);
   if (self->closing || self->finished)
     ret = SC_ERR_CLOSED;
-  else if (self->outbuf.len > SC_CHANNEL_MAX_QUEUED)
+  else if (queued_locked (self) > SC_CHANNEL_MAX_QUEUED)
     {
+      gsize queued = queued_locked (self);
+
       g_mutex_unlock (&self->lock);
       g_set_error (error, SC_ERROR, SC_ERROR_BUSY,
-                   "the peer is not reading: %u bytes already queued for it",
-                   (unsigned) self->outbuf.len);
+                   "the peer is not reading: %u bytes already queued for it", (unsigned) queued);
       return FALSE;
     }
   else
     ret = sc_session_send (self->session, data, len, &id, &self->outbuf);
   if (ret == SC_OK)
     {
-      self->last_message_mono_us = g_get_monotonic_time ();
+      self->message_seen = TRUE; /* the context stamps the time */
       schedule_flush_locked (self);
     }
   else if (ret != SC_ERR_MESSAGE_TOO_LARGE && ret != SC_ERR_INVALID_STATE && ret != SC_ERR_CLOSED)
@@ -848,7 +1015,7 @@ sc_channel_abort (ScChannel *self, const char *reason)
   if (!self->finished)
     {
       set_end_locked (self, g_error_new_literal (SC_ERROR, SC_ERROR_CLOSED, reason), reason);
-      self->outbuf.len = 0;
+      drop_output_locked (self);
       schedule_flush_locked (self);
     }
   g_mutex_unlock (&self->lock);

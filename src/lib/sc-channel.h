@@ -62,6 +62,9 @@ typedef struct
   char fingerprint[2 * SC_SHA256_LEN + 1]; /* empty when anonymous */
 } ScChannelInfo;
 
+/* TCP_NODELAY on a TCP socket (nothing on other kinds). */
+void sc_socket_set_nodelay (GSocket *socket);
+
 /* config and its borrowed pointers (identity, chain) must outlive the
  * channel. verify_peer may be NULL for servers. */
 ScChannel *sc_channel_new (GIOStream *stream, GMainContext *context, const ScSessionConfig *config,

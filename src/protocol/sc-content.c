@@ -13,6 +13,45 @@
 
 /* ---- receiving --------------------------------------------------------- */
 
+/* A reassembly buffer carries its length in front of the message, so that
+ * sc_message_free can wipe it after the host took it (sc_session_take_message). */
+#define MSG_PREFIX 16u /* bytes: a size_t, padded to keep the message aligned */
+
+static uint8_t *
+message_alloc (uint32_t len)
+{
+  uint8_t *base = malloc (MSG_PREFIX + (size_t) len);
+
+  if (base == NULL)
+    return NULL;
+  memcpy (base, &(size_t) { len }, sizeof (size_t));
+  return base + MSG_PREFIX;
+}
+
+void
+sc_message_free (uint8_t *message)
+{
+  uint8_t *base;
+  size_t len;
+
+  if (message == NULL)
+    return;
+  base = message - MSG_PREFIX;
+  memcpy (&len, base, sizeof len);
+  sc_memzero (message, len);
+  free (base);
+}
+
+uint8_t *
+sc_session_take_message (ScSession *s)
+{
+  uint8_t *msg = s->reasm_delivering ? s->reasm : NULL;
+
+  if (msg != NULL)
+    s->reasm = NULL;
+  return msg;
+}
+
 static void
 deliver (ScSession *s, uint64_t id, const uint8_t *data, size_t len)
 {
@@ -52,7 +91,7 @@ start_message (ScSession *s, const ScFragment *f)
       deliver (s, f->id, f->fragment, f->fragment_len);
       return SC_OK;
     }
-  s->reasm = malloc (f->total);
+  s->reasm = message_alloc (f->total);
   if (s->reasm == NULL)
     return SC_ERR_NOMEM;
   memcpy (s->reasm, f->fragment, f->fragment_len);
@@ -62,29 +101,41 @@ start_message (ScSession *s, const ScFragment *f)
   return SC_OK;
 }
 
+/* A MESSAGE record's content, parsed. Its fragment may already be in place
+ * in the reassembly buffer (opened there by the record layer). */
+int
+sc_content_fragment (ScSession *s, const ScFragment *f)
+{
+  uint8_t *dest;
+
+  if (s->reasm == NULL)
+    return start_message (s, f);
+  if (f->id != s->reasm_id || f->total != s->reasm_total || f->offset != s->reasm_have
+      || check_fragment_span (f) != SC_OK)
+    return SC_ERR_DECODE;
+  dest = s->reasm + s->reasm_have;
+  if (f->fragment != dest)
+    memcpy (dest, f->fragment, f->fragment_len);
+  s->reasm_have += (uint32_t) f->fragment_len;
+  if (s->reasm_have == s->reasm_total)
+    {
+      /* the host may take s->reasm during the event rather than copy it */
+      s->reasm_delivering = true;
+      deliver (s, s->reasm_id, s->reasm, s->reasm_total);
+      s->reasm_delivering = false;
+      sc_message_free (s->reasm);
+      s->reasm = NULL;
+    }
+  return SC_OK;
+}
+
 static int
 consume_fragment (ScSession *s, const uint8_t *c, size_t len)
 {
   ScFragment f;
   int ret = sc_wire_parse_fragment (c, len, &f);
 
-  if (ret != SC_OK)
-    return ret;
-  if (s->reasm == NULL)
-    return start_message (s, &f);
-  if (f.id != s->reasm_id || f.total != s->reasm_total || f.offset != s->reasm_have
-      || check_fragment_span (&f) != SC_OK)
-    return SC_ERR_DECODE;
-  memcpy (s->reasm + s->reasm_have, f.fragment, f.fragment_len);
-  s->reasm_have += (uint32_t) f.fragment_len;
-  if (s->reasm_have == s->reasm_total)
-    {
-      deliver (s, s->reasm_id, s->reasm, s->reasm_total);
-      sc_memzero (s->reasm, s->reasm_total);
-      free (s->reasm);
-      s->reasm = NULL;
-    }
-  return SC_OK;
+  return ret == SC_OK ? sc_content_fragment (s, &f) : ret;
 }
 
 static int
@@ -211,6 +262,16 @@ check_sendable (const ScSession *s)
   return SC_OK;
 }
 
+/* Bytes a message of len bytes takes on the wire: its records with their
+ * headers and tags. */
+static size_t
+send_size (size_t len)
+{
+  size_t records = len == 0 ? 1 : (len + SC_MAX_FRAGMENT - 1) / SC_MAX_FRAGMENT;
+
+  return len + records * (SC_RECORD_HEADER_LEN + 1 + SC_MESSAGE_HEADER_LEN + SC_AES256_GCM_TAG_LEN);
+}
+
 int
 sc_session_send (ScSession *s, const uint8_t *msg, size_t len, uint64_t *id, ScBuffer *out)
 {
@@ -220,10 +281,15 @@ sc_session_send (ScSession *s, const uint8_t *msg, size_t len, uint64_t *id, ScB
 
   if (ret != SC_OK)
     return ret;
+  sc_session_clock_reset (s);
   if (msg == NULL && len > 0)
     return SC_ERR_INVALID_ARG;
   if (len > s->peer_max_message)
     return SC_ERR_MESSAGE_TOO_LARGE; /* the session lives on */
+  /* Room for every record at once: one allocation, not a growth (and a
+   * copy of what is queued) every few records. A failure here is not one:
+   * sealing reserves what each record needs. */
+  (void) sc_buffer_reserve (out, send_size (len));
   s->last_sent_id++;
   sc_put_u64 (hdr, s->last_sent_id);
   sc_put_u32 (hdr + 8, (uint32_t) len);
@@ -253,6 +319,7 @@ sc_session_key_update (ScSession *s, bool update_peer, ScBuffer *out)
 
   if (ret != SC_OK)
     return ret;
+  sc_session_clock_reset (s);
   ret = sc_session_send_key_update (s, update_peer, out);
   return ret == SC_OK ? SC_OK : sc_session_fail (s, ret, out);
 }
@@ -269,6 +336,7 @@ sc_session_close (ScSession *s, ScCloseReason reason, ScBuffer *out)
     return s->error;
   if (s->state == SC_STATE_CLOSED)
     return SC_OK;
+  sc_session_clock_reset (s);
   if (s->state == SC_STATE_CONNECTED)
     ret = sc_session_seal (s, SC_CONTENT_CLOSE, &r, 1, NULL, 0, out);
   if (ret != SC_OK)
@@ -340,7 +408,7 @@ tick_rekey (ScSession *s, uint64_t now, uint64_t *due, ScBuffer *out)
 int
 sc_session_tick (ScSession *s, ScBuffer *out, uint32_t *next_ms)
 {
-  uint64_t now = sc_session_now (s), due = UINT64_MAX;
+  uint64_t now, due = UINT64_MAX;
   uint32_t timeout = s->cfg.limits.handshake_timeout_ms;
   int ret = SC_OK;
 
@@ -350,6 +418,8 @@ sc_session_tick (ScSession *s, ScBuffer *out, uint32_t *next_ms)
     return SC_ERR_INVALID_STATE;
   if (s->state == SC_STATE_FAILED)
     return s->error;
+  sc_session_clock_reset (s);
+  now = sc_session_now (s);
   if (handshaking (s) && timeout > 0)
     {
       if (now - s->hs_started_ms >= timeout)

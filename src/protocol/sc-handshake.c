@@ -246,6 +246,7 @@ sc_session_start (ScSession *s, ScBuffer *out)
 
   if (s->in_callback > 0 || s->state != SC_STATE_CLIENT_START)
     return s->state == SC_STATE_FAILED ? s->error : SC_ERR_INVALID_STATE;
+  sc_session_clock_reset (s);
   sc_buffer_init (&msg);
   sc_buffer_init (&ext);
   if (res != NULL)

@@ -55,6 +55,7 @@ sc_traffic_key_install (ScTrafficKey *tk, const uint8_t secret[SC_SECRET_LEN], u
     ret = sc_expand_label (tk->secret, "iv", NULL, 0, tk->iv, sizeof tk->iv);
   if (ret == SC_OK)
     {
+      sc_aead_clear (&tk->aead); /* the key it replaces may hold a GnuTLS handle */
       sc_aead_set_key (&tk->aead, key);
       tk->active = true;
       tk->seq = 0;

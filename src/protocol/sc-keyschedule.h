@@ -30,7 +30,7 @@ typedef struct
 } ScTrafficKey;
 
 /* Installs secret as a direction's traffic secret: derives key and IV,
- * resets the counters. */
+ * resets the counters. tk is zeroed memory or a key installed before. */
 int sc_traffic_key_install (ScTrafficKey *tk, const uint8_t secret[SC_SECRET_LEN], uint64_t now_ms);
 /* Ratchets to the next traffic secret (PROTOCOL.md 7.1), wiping the old. */
 int sc_traffic_key_update (ScTrafficKey *tk, uint64_t now_ms);

@@ -40,6 +40,8 @@ struct ScSession
   ScSha256 transcript;
   uint8_t version;
   uint64_t hs_started_ms;
+  uint64_t now_ms; /* the clock as read in this call (sc_session_now) */
+  bool now_valid;
 
   /* Resumption (PROTOCOL.md 4.7). */
   bool offered_ticket;                 /* client: our ClientHello carried a ticket */
@@ -65,7 +67,8 @@ struct ScSession
   uint64_t last_recv_id;
   uint64_t peer_acked;
   uint64_t ack_sent;
-  uint8_t *reasm; /* message being reassembled */
+  uint8_t *reasm;        /* message being reassembled (sc_message_free frees it) */
+  bool reasm_delivering; /* its event runs: sc_session_take_message may take it */
   uint64_t reasm_id;
   uint32_t reasm_total;
   uint32_t reasm_have;
@@ -86,6 +89,7 @@ int sc_session_fail (ScSession *s, int err, ScBuffer *out);
 void sc_session_emit (ScSession *s, const ScEvent *ev);
 void sc_session_keylog (ScSession *s, const char *label, const uint8_t *secret);
 uint64_t sc_session_now (ScSession *s);
+void sc_session_clock_reset (ScSession *s);
 int sc_session_seal (ScSession *s, uint8_t type, const uint8_t *a, size_t alen, const uint8_t *b,
                      size_t blen, ScBuffer *out);
 int sc_session_send_plaintext_handshake (ScSession *s, const ScBuffer *msg, ScBuffer *out);
@@ -113,3 +117,4 @@ bool sc_resume_open_ticket (ScSession *s, const uint8_t *ticket, size_t len, ScO
 /* sc-content.c */
 int sc_content_process (ScSession *s, uint8_t type, const uint8_t *content, size_t len,
                         ScBuffer *out);
+int sc_content_fragment (ScSession *s, const ScFragment *f);

@@ -119,6 +119,8 @@ void sc_buffer_init (ScBuffer *buf);
 void sc_buffer_clear (ScBuffer *buf);
 /* Drops the first n bytes (n <= len). */
 void sc_buffer_consume (ScBuffer *buf, size_t n);
+/* Makes room for extra more bytes: SC_OK or SC_ERR_NOMEM. */
+int sc_buffer_reserve (ScBuffer *buf, size_t extra);
 
 /* The identity a peer presented, as handed to the verify_peer callback and
  * kept after the handshake. */
@@ -336,6 +338,15 @@ typedef struct
 } ScSessionInfo;
 
 void sc_session_get_info (const ScSession *session, ScSessionInfo *info);
+/* Only during an SC_EVENT_MESSAGE callback: takes the message's storage when
+ * the session reassembled it in a buffer of its own (a message of several
+ * records), so that the host need not copy it. Returns the event's data, now
+ * the caller's to release with sc_message_free; NULL when the data is only
+ * lent for the callback (copy it then). */
+uint8_t *sc_session_take_message (ScSession *session);
+/* Wipes and frees a message taken with sc_session_take_message. NULL is
+ * allowed. */
+void sc_message_free (uint8_t *message);
 /* The peer's authenticated identity, or NULL before it is known or when the
  * peer (a client) presented none. */
 const ScPeerIdentity *sc_session_peer_identity (const ScSession *session);

@@ -66,8 +66,8 @@ bool sc_reader_bytes (ScReader *r, size_t n, const uint8_t **out);
 /* True when everything was read and nothing failed. */
 bool sc_reader_done (const ScReader *r);
 
-/* Appending to a ScBuffer; these return SC_OK or SC_ERR_NOMEM. */
-int sc_buffer_reserve (ScBuffer *buf, size_t extra);
+/* Appending to a ScBuffer; these return SC_OK or SC_ERR_NOMEM
+ * (sc_buffer_reserve: sc-protocol.h). */
 int sc_buffer_append (ScBuffer *buf, const void *data, size_t len);
 void sc_put_u16 (uint8_t *p, uint16_t v);
 void sc_put_u24 (uint8_t *p, uint32_t v);
