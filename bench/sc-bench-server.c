@@ -1,7 +1,10 @@
-/* sc-bench-server.c: an ScServer whose message-received handler counts
- * (and with --echo answers) every message. Signals arrive in the main
- * context, where this runs its GMainLoop: what is counted is what an
- * application's handler would have had.
+/* sc-bench-server.c: an ScServer whose message handler counts (and with
+ * --echo answers) every message: by default the handler of
+ * sc_server_set_message_handler(), called in the server's I/O worker
+ * threads (several at once with several clients, hence the atomic
+ * counters); with --signal the message-received signal, emitted in the
+ * main context where this runs its GMainLoop. Either way what is counted
+ * is what an application's handler would have had.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -11,6 +14,7 @@
 
 #include <glib-unix.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -20,35 +24,41 @@ typedef struct
   ScBenchOptions *opt;
   ScServer *server;
   GMainLoop *loop;
-  guint64 msgs, bytes, echo_failures;
-  gint64 first_us, last_us;
+  /* Updated by the handler, in any worker; read after the last client
+   * disconnected (every message of a client is handled before that). */
+  _Atomic guint64 msgs, bytes, echo_failures;
+  _Atomic gint64 first_us, last_us;
   guint done; /* clients that disconnected */
 } Server;
 
 static void
 report (Server *s)
 {
-  double secs = (s->last_us - s->first_us) / 1e6;
+  guint64 msgs = atomic_load (&s->msgs), bytes = atomic_load (&s->bytes);
+  double secs = (atomic_load (&s->last_us) - atomic_load (&s->first_us)) / 1e6;
 
   bench_result ("msgs=%" G_GUINT64_FORMAT " bytes=%" G_GUINT64_FORMAT
                 " seconds=%.6f msgs_per_s=%.1f mb_per_s=%.3f echo_failures=%" G_GUINT64_FORMAT,
-                s->msgs, s->bytes, secs, secs > 0 ? s->msgs / secs : 0,
-                secs > 0 ? s->bytes / secs / 1e6 : 0, s->echo_failures);
+                msgs, bytes, secs, secs > 0 ? msgs / secs : 0, secs > 0 ? bytes / secs / 1e6 : 0,
+                (guint64) atomic_load (&s->echo_failures));
 }
 
+/* The message handler (in a worker) or the message-received signal (in the
+ * main context, with --signal). */
 static void
 on_message (ScServer *server, const char *client_id, GBytes *message, gpointer data)
 {
   Server *s = data;
-  gint64 now = bench_now_us ();
+  gint64 now = bench_now_us (), none = 0;
 
-  if (s->msgs == 0)
-    s->first_us = now;
-  s->last_us = now;
-  s->msgs++;
-  s->bytes += g_bytes_get_size (message);
+  if (atomic_load_explicit (&s->first_us, memory_order_relaxed) == 0)
+    atomic_compare_exchange_strong_explicit (&s->first_us, &none, now, memory_order_relaxed,
+                                             memory_order_relaxed);
+  atomic_store_explicit (&s->last_us, now, memory_order_relaxed);
+  atomic_fetch_add_explicit (&s->msgs, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit (&s->bytes, g_bytes_get_size (message), memory_order_relaxed);
   if (s->opt->echo && !sc_server_send_bytes (server, client_id, message, NULL, NULL))
-    s->echo_failures++;
+    atomic_fetch_add_explicit (&s->echo_failures, 1, memory_order_relaxed);
 }
 
 static void
@@ -97,7 +107,10 @@ sc_bench_server_run (ScBenchOptions *opt)
 
   s.server = sc_server_new ("127.0.0.1", 0, tls);
   apply_limits (s.server, opt);
-  g_signal_connect (s.server, "message-received", G_CALLBACK (on_message), &s);
+  if (opt->use_signal)
+    g_signal_connect (s.server, "message-received", G_CALLBACK (on_message), &s);
+  else
+    sc_server_set_message_handler (s.server, on_message, &s, NULL);
   g_signal_connect (s.server, "client-disconnected", G_CALLBACK (on_disconnected), &s);
   if (!sc_server_start (s.server, &error))
     return sc_bench_fail ("cannot start the server", error);

@@ -1,9 +1,9 @@
 /* sc-bench: SecureComm through libsecurecomm, for bench/run.
  *
- *   sc-bench server [--echo] [--clients N] [--workers N] [--max-clients N]
+ *   sc-bench server [--echo] [--signal] [--clients N] [--workers N] [--max-clients N]
  *                   [--max-per-source N] [--max-handshakes N] [--max-message-size N]
  *                   [--tls-cert FILE --tls-key FILE]
- *   sc-bench client --port P --pin FINGERPRINT --mode MODE [--size BYTES] [--seconds S]
+ *   sc-bench client --port P --pin FINGERPRINT --mode MODE [--signal] [--size BYTES] [--seconds S]
  *                   [--count N] [--clients N] [--bytes] [--samples FILE] [--tls-ca FILE]
  *                   [--flush-timeout S]
  *   sc-bench client --mode idle --port P --pin FP --sessions N [--threads T]
@@ -13,9 +13,12 @@
  * last two: handshakes through ScChannel, resumed or full every time). The server is an
  * ScServer on 127.0.0.1 (a free port) with a fresh identity; it prints
  * `ready port=P fingerprint=FP pid=PID`, then, after --clients clients
- * have disconnected, the messages its message-received handler got, from
- * the first to the last. With --echo the handler sends each message back
- * with sc_server_send_bytes. Exit status 77 means the library does not
+ * have disconnected, the messages its message handler got, from the first
+ * to the last. With --echo the handler sends each message back with
+ * sc_server_send_bytes. The handler is sc_server_set_message_handler's, in
+ * the server's I/O threads; with --signal it is the message-received
+ * signal, in the main context; --signal does the same for the client of
+ * the rtt mode (sc_client_set_message_handler otherwise). Exit status 77 means the library does not
  * support what was asked (TLS mode, today): bench/run prints n/a.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -84,6 +87,8 @@ entries_new (ScBenchOptions *opt, RawOptions *raw)
     { "tls-key", 0, 0, G_OPTION_ARG_FILENAME, &opt->tls_key, "TLS mode: server key", "FILE" },
     { "tls-ca", 0, 0, G_OPTION_ARG_FILENAME, &opt->tls_ca, "TLS mode: client's CA", "FILE" },
     { "echo", 0, 0, G_OPTION_ARG_NONE, &opt->echo, "Server: send messages back", NULL },
+    { "signal", 0, 0, G_OPTION_ARG_NONE, &opt->use_signal,
+      "Server, and the rtt client: take messages from message-received, not a handler", NULL },
     { "clients", 0, 0, G_OPTION_ARG_INT, &raw->clients, "Clients (server: to wait for)", "N" },
     { "workers", 0, 0, G_OPTION_ARG_INT, &raw->workers, "Server worker threads", "N" },
     { "max-clients", 0, 0, G_OPTION_ARG_INT, &raw->max_clients, "Server limit", "N" },

@@ -28,6 +28,7 @@ typedef struct
   char *tls_cert, *tls_key, *tls_ca; /* TLS mode: server cert and key; client CA */
   /* server */
   gboolean echo;
+  gboolean use_signal; /* count in message-received, not in a message handler */
   guint clients; /* server: to wait for (0: until SIGTERM); client: in parallel */
   guint workers, max_clients, max_per_source, max_handshakes, max_message_size;
   /* client */

@@ -78,8 +78,9 @@ on_client_connected (ScServer *server, const char *client_id, gpointer data)
   g_autoptr (GVariant) info = sc_server_get_client_info (server, client_id, NULL);
 
   update_client_count (self);
-  /* A client already gone again still connected: say so, with what is
-   * known (nothing); its ClientDisconnected follows. */
+  /* In this handler ScServer answers for the announced connection even if
+   * the client is already gone again (its ClientDisconnected follows); an
+   * empty dict only if the info cannot be had at all. */
   if (info == NULL)
     info = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
   emit_to_subscribers (self, "ClientConnected", g_variant_new ("(s@a{sv})", client_id, info));

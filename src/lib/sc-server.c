@@ -9,7 +9,8 @@
  * channels, so an iteration costs what is ready, not how many clients there
  * are (docs/DESIGN-scale.md). The registry of clients is guarded by
  * one mutex; every public method is safe from any thread. Signals are
- * emitted in the main context.
+ * emitted in the main context (sc-event-queue.h); a message handler, when
+ * set, runs in the worker that read the message.
  *
  * Each client id names a stream (docs/PROTOCOL.md 4.7): the messages to
  * and from one client across reconnections. A stream keeps what was sent
@@ -19,10 +20,15 @@
  * client wait in the outbox. Messages from the client are delivered once:
  * by id, whatever connection they arrive on.
  *
- * Lock order: a stream's send_lock, then a channel's lock, then the server
- * lock. A channel's lock may be held when the server lock is taken (the
- * trust and resume callbacks), never the reverse; no channel is called with
- * the server lock held.
+ * Lock order: a stream's send_lock (its outbox), then a channel's lock,
+ * then the server lock (the tables), then a stream's ids_lock (its message
+ * ids and which connection owns it; innermost: only reference counts are
+ * taken under it). The path of a message, in or out, takes the server lock
+ * at most once, to find the client. A channel's lock may be held when the
+ * server lock is taken (the trust and resume callbacks), never the
+ * reverse; no channel is called with the server lock held, and no callback
+ * of a channel runs with any of these held, so a message handler may call
+ * any method but shutdown.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -34,7 +40,9 @@
 
 #include "sc-channel.h"
 #include "sc-error.h"
+#include "sc-event-queue.h"
 #include "sc-identity-private.h"
+#include "sc-marshal.h"
 #include "sc-outbox.h"
 #include "sc-poller.h"
 #include "sc-ticket-keys.h"
@@ -71,21 +79,27 @@ typedef struct
 typedef struct _ScServerClient ScServerClient;
 
 /* One client's stream. Owned by the tables (by_id, streams) plus a
- * reference from its attached connection. */
+ * reference from each connection that was attached to it (until that
+ * connection ends). */
 typedef struct
 {
   gatomicrefcount ref;
-  char *id;                                  /* the client id */
+  char *id;                                  /* the client id (a GRefString) */
   char stream_key[2 * SC_STREAM_ID_LEN + 1]; /* hex stream id */
   guint32 generation;                        /* a ticket with it may resume */
   char fingerprint[2 * SC_SHA256_LEN + 1];   /* the client's key (hex), or empty */
-  GMutex send_lock;                          /* serialises the outbox with sc_channel_send */
-  /* Guarded by the server lock (the outbox by both locks): */
+  /* Guards the outbox, and serialises it with sc_channel_send. */
+  GMutex send_lock;
   ScOutbox *outbox;
+  /* Innermost: guards the message ids, and conn together with the server
+   * lock (conn changes with both held, and may be read with either), so
+   * that messages are delivered and sent without the server lock. */
+  GMutex ids_lock;
   guint64 recv_id;      /* highest message id delivered from the client */
   guint64 sent_id;      /* highest message id sent to the client */
   ScServerClient *conn; /* attached connection, or NULL: detached */
-  gint64 detached_us;   /* monotonic, when conn went away */
+  /* Guarded by the server lock: */
+  gint64 detached_us; /* monotonic, when conn went away */
 } ScServerStream;
 
 struct _ScServerClient
@@ -94,10 +108,13 @@ struct _ScServerClient
   ScWorker *worker;
   GSocketConnection *conn; /* the TCP connection */
   ScChannel *channel;      /* NULL while the TLS handshake runs */
-  char *id;                /* NULL until the handshake completes */
+  char *id;                /* a GRefString, from the handshake until the stream is lost */
   char *source;            /* the peer's address without the port */
   gboolean handshaking;
-  ScServerStream *stream; /* a reference, once attached */
+  /* A reference, once attached; kept (and changed only in the client's
+   * worker) until the connection ends, even when another connection takes
+   * the stream over: whether this one still owns it is stream->conn. */
+  ScServerStream *stream;
   /* TLS mode, until the TLS handshake is done: */
   GIOStream *tls;
   GCancellable *tls_cancel;
@@ -140,9 +157,12 @@ struct _ScServer
   ScTicketKeyring *ticket_keys;
   ScTlsContext *tls; /* TLS mode: replaced by sc_server_reload_tls */
 
-  GMutex event_lock; /* guards the two below */
-  GQueue events;     /* ServerEvent *, for the main context */
-  gboolean events_scheduled;
+  ScEventQueue *events; /* ServerEvent, for the main context */
+  const struct _ServerEvent *announcing; /* the client-connected being emitted */
+  /* Set before sc_server_start(), read by the workers: */
+  ScServerMessageHandler handler;
+  gpointer handler_data;
+  GDestroyNotify handler_destroy;
 };
 
 G_DEFINE_TYPE (ScServer, sc_server, G_TYPE_OBJECT)
@@ -244,82 +264,76 @@ find_uint_prop (guint prop)
 
 /* ==== events to the main context ======================================= */
 
-typedef struct
+/* Stored inline in the event queue: posting a message allocates nothing. */
+typedef struct _ServerEvent
 {
-  ScServer *server;
   guint signal;
-  char *id;
+  char *id; /* a GRefString reference */
   GBytes *message;
   char *reason;
+  ScChannel *channel; /* client-connected: the connection it announces */
 } ServerEvent;
 
 static void
-server_event_free (ServerEvent *ev)
-{
-  g_free (ev->id);
-  g_clear_pointer (&ev->message, g_bytes_unref);
-  g_free (ev->reason);
-  g_free (ev);
-}
-
-static gboolean
-emit_in_main (gpointer data)
+server_event_clear (gpointer data)
 {
   ServerEvent *ev = data;
 
-  if (ev->signal == SIGNAL_MESSAGE_RECEIVED)
-    g_signal_emit (ev->server, signals[ev->signal], 0, ev->id, ev->message);
-  else if (ev->signal == SIGNAL_CLIENT_CONNECTED)
-    g_signal_emit (ev->server, signals[ev->signal], 0, ev->id);
-  else
-    g_signal_emit (ev->server, signals[ev->signal], 0, ev->id, ev->reason);
-  return G_SOURCE_REMOVE;
+  g_ref_string_release (ev->id);
+  g_clear_pointer (&ev->message, g_bytes_unref);
+  g_free (ev->reason);
+  g_clear_pointer (&ev->channel, sc_channel_unref);
 }
 
-/* In the main context: emits every queued event, in order. */
-static gboolean
-drain_events (gpointer data)
+/* In the main context, for each event in order. */
+static void
+emit_event (gpointer owner, gpointer data)
 {
-  ScServer *self = data;
-  GQueue batch;
-  ServerEvent *ev;
+  ScServer *self = owner;
+  ServerEvent *ev = data;
 
-  g_mutex_lock (&self->event_lock);
-  batch = self->events;
-  g_queue_init (&self->events);
-  self->events_scheduled = FALSE;
-  g_mutex_unlock (&self->event_lock);
-  while ((ev = g_queue_pop_head (&batch)) != NULL)
+  if (ev->signal == SIGNAL_MESSAGE_RECEIVED)
+    g_signal_emit (self, signals[ev->signal], 0, ev->id, ev->message);
+  else if (ev->signal == SIGNAL_CLIENT_CONNECTED)
     {
-      emit_in_main (ev);
-      server_event_free (ev);
+      /* a handler asking for the client's info gets it even if the client
+       * is already gone again (its client-disconnected follows) */
+      self->announcing = ev;
+      g_signal_emit (self, signals[ev->signal], 0, ev->id);
+      self->announcing = NULL;
     }
-  return G_SOURCE_REMOVE;
+  else
+    g_signal_emit (self, signals[ev->signal], 0, ev->id, ev->reason);
 }
 
 /* From a worker: queue a signal for the main context. One wake-up of the
  * main context takes every event queued by then (a busy client's messages
  * do not cost a wake-up each). Events of one client come from one worker
- * thread and one queue, so they keep their order. */
+ * thread and one queue, so they keep their order. ref_id is a GRefString
+ * (a stream's or a connection's id): the event takes a reference. */
 static void
-post_event (ScServer *self, guint signal, const char *id, GBytes *message, const char *reason)
+post_event (ScServer *self, guint signal, const char *ref_id, GBytes *message, const char *reason)
 {
-  ServerEvent *ev = g_new0 (ServerEvent, 1);
-  gboolean schedule;
+  ServerEvent ev = {
+    .signal = signal,
+    .id = g_ref_string_acquire ((char *) ref_id),
+    .message = message ? g_bytes_ref (message) : NULL,
+    .reason = g_strdup (reason),
+  };
 
-  ev->server = self;
-  ev->signal = signal;
-  ev->id = g_strdup (id);
-  ev->message = message ? g_bytes_ref (message) : NULL;
-  ev->reason = g_strdup (reason);
-  g_mutex_lock (&self->event_lock);
-  g_queue_push_tail (&self->events, ev);
-  schedule = !self->events_scheduled;
-  self->events_scheduled = TRUE;
-  g_mutex_unlock (&self->event_lock);
-  if (schedule)
-    g_main_context_invoke_full (self->main_context, G_PRIORITY_DEFAULT, drain_events,
-                                g_object_ref (self), g_object_unref);
+  sc_event_queue_post (self->events, &ev);
+}
+
+static void
+post_connected (ScServer *self, const char *ref_id, ScChannel *channel)
+{
+  ServerEvent ev = {
+    .signal = SIGNAL_CLIENT_CONNECTED,
+    .id = g_ref_string_acquire ((char *) ref_id),
+    .channel = sc_channel_ref (channel),
+  };
+
+  sc_event_queue_post (self->events, &ev);
 }
 
 /* ==== channel callbacks (worker threads) =============================== */
@@ -356,7 +370,8 @@ stream_unref (ScServerStream *st)
     return;
   sc_outbox_free (st->outbox);
   g_mutex_clear (&st->send_lock);
-  g_free (st->id);
+  g_mutex_clear (&st->ids_lock);
+  g_ref_string_release (st->id);
   g_free (st);
 }
 
@@ -368,6 +383,21 @@ drop_stream_locked (ScServer *self, ScServerStream *st)
     g_hash_table_remove (self->by_id, st->id);
   if (g_hash_table_lookup (self->streams, st->stream_key) == st)
     g_hash_table_remove (self->streams, st->stream_key); /* drops the tables' reference */
+}
+
+/* With the server lock held, which comes after send_lock: the outbox is
+ * counted only if no sender holds it. */
+static void
+log_expired (ScServerStream *st)
+{
+  if (!g_mutex_trylock (&st->send_lock))
+    {
+      g_info ("the stream of %s expired", st->id);
+      return;
+    }
+  g_info ("the stream of %s expired with %u undelivered message(s)", st->id,
+          sc_outbox_length (st->outbox));
+  g_mutex_unlock (&st->send_lock);
 }
 
 /* With the lock held: detached streams past the ticket lifetime go. */
@@ -386,8 +416,7 @@ sweep_streams_locked (ScServer *self)
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &st))
     if (st->conn == NULL && now - st->detached_us >= life)
       {
-        g_info ("the stream of %s expired with %u undelivered message(s)", st->id,
-                sc_outbox_length (st->outbox));
+        log_expired (st);
         if (g_hash_table_lookup (self->by_id, st->id) == st)
           g_hash_table_remove (self->by_id, st->id);
         g_hash_table_iter_remove (&iter);
@@ -402,13 +431,49 @@ stream_new (const char *id, const ScChannelHandshake *hs, ScChannel *channel)
 
   g_atomic_ref_count_init (&st->ref);
   g_mutex_init (&st->send_lock);
-  st->id = g_strdup (id);
+  g_mutex_init (&st->ids_lock);
+  st->id = g_ref_string_new (id);
   sc_hex_format (hs->stream_id, SC_STREAM_ID_LEN, st->stream_key);
   st->generation = hs->generation;
   st->outbox = sc_outbox_new (SC_OUTBOX_DEFAULT_MAX_MESSAGES, SC_OUTBOX_DEFAULT_MAX_BYTES);
   sc_channel_get_info (channel, &info);
   memcpy (st->fingerprint, info.fingerprint, sizeof st->fingerprint);
   return st;
+}
+
+/* With send_lock held: the first unsent outbox entry went under id. */
+static void
+mark_sent (ScServerStream *st, guint64 id)
+{
+  sc_outbox_mark_sent (st->outbox, id);
+  g_mutex_lock (&st->ids_lock);
+  st->sent_id = MAX (st->sent_id, id);
+  g_mutex_unlock (&st->ids_lock);
+}
+
+/* A reference to the channel of the connection that owns st, or NULL. */
+static ScChannel *
+stream_channel (ScServerStream *st)
+{
+  ScChannel *channel = NULL;
+
+  g_mutex_lock (&st->ids_lock);
+  if (st->conn != NULL) /* freed only after it let go of st, under ids_lock */
+    channel = sc_channel_ref (st->conn->channel);
+  g_mutex_unlock (&st->ids_lock);
+  return channel;
+}
+
+/* Whether client is the connection that owns st. */
+static gboolean
+stream_owned_by (ScServerStream *st, ScServerClient *client)
+{
+  gboolean owned;
+
+  g_mutex_lock (&st->ids_lock);
+  owned = st->conn == client;
+  g_mutex_unlock (&st->ids_lock);
+  return owned;
 }
 
 /* With send_lock held: sends the stream's unsent outbox entries on channel,
@@ -424,13 +489,10 @@ pump_stream (ScServer *self, ScServerStream *st, ScChannel *channel)
       gsize len;
       guint64 id = 0;
 
-      g_mutex_lock (&self->lock);
       message = sc_outbox_peek_unsent (st->outbox);
-      if (message != NULL)
-        g_bytes_ref (message);
-      g_mutex_unlock (&self->lock);
       if (message == NULL)
         return;
+      g_bytes_ref (message);
       data = g_bytes_get_data (message, &len);
       if (!sc_channel_send (channel, data, len, &id, &error))
         {
@@ -438,30 +500,36 @@ pump_stream (ScServer *self, ScServerStream *st, ScChannel *channel)
             return; /* busy (the client does not read) or going: sent later */
           g_warning ("dropped a message for %s that it does not accept: %s", st->id,
                      error->message);
-          g_mutex_lock (&self->lock);
           sc_outbox_drop_unsent (st->outbox);
-          g_mutex_unlock (&self->lock);
           continue;
         }
-      g_mutex_lock (&self->lock);
-      sc_outbox_mark_sent (st->outbox, id);
-      st->sent_id = MAX (st->sent_id, id);
-      g_mutex_unlock (&self->lock);
+      mark_sent (st, id);
     }
 }
 
 /* ---- channel callbacks (worker threads) ---------------------------------- */
 
-/* With the lock held: the connection that owned st lets go of it. */
+/* With the server lock held: which connection owns the stream. */
+static void
+set_conn_locked (ScServerStream *st, ScServerClient *conn)
+{
+  g_mutex_lock (&st->ids_lock);
+  st->conn = conn;
+  g_mutex_unlock (&st->ids_lock);
+}
+
+/* With the lock held: the connection that owned st lets go of it. Its
+ * reference to st stays until it ends (its worker may be delivering a
+ * message of st right now); it no longer has an id, so its end is not
+ * reported again. */
 static void
 unlink_conn_locked (ScServer *self, ScServerStream *st, ScChannel **old_channel)
 {
   if (st->conn == NULL)
     return;
   *old_channel = sc_channel_ref (st->conn->channel);
-  g_clear_pointer (&st->conn->id, g_free);
-  g_clear_pointer (&st->conn->stream, stream_unref);
-  st->conn = NULL;
+  g_clear_pointer (&st->conn->id, g_ref_string_release);
+  set_conn_locked (st, NULL);
   self->n_attached--;
 }
 
@@ -508,7 +576,7 @@ attach_new_locked (ScServer *self, ScServerClient *client, const char *id,
 }
 
 /* The connection that lost its stream to this one is closed (after the
- * lock is released: no channel call under it). */
+ * lock is released: no channel call under it). id is the stream's. */
 static void
 close_previous (ScServer *self, const char *id, ScChannel *old_channel, gboolean resumed)
 {
@@ -527,13 +595,15 @@ static void
 catch_up (ScServer *self, ScServerStream *st, ScChannel *channel, const ScChannelHandshake *hs)
 {
   g_mutex_lock (&st->send_lock);
-  g_mutex_lock (&self->lock);
   if (hs->resumed)
     sc_outbox_ack (st->outbox, hs->peer_recv_id);
   else
-    st->sent_id = 0;
+    {
+      g_mutex_lock (&st->ids_lock);
+      st->sent_id = 0;
+      g_mutex_unlock (&st->ids_lock);
+    }
   sc_outbox_unsend_all (st->outbox);
-  g_mutex_unlock (&self->lock);
   pump_stream (self, st, channel);
   g_mutex_unlock (&st->send_lock);
 }
@@ -564,9 +634,9 @@ on_handshake_done (ScChannel *channel, gpointer data)
                   : attach_new_locked (self, client, new_id, &hs, prev, &old_channel);
   if (st != NULL)
     {
-      st->conn = client;
+      set_conn_locked (st, client);
       client->stream = stream_ref (st);
-      client->id = g_strdup (st->id);
+      client->id = g_ref_string_acquire (st->id);
       self->n_attached++;
     }
   g_mutex_unlock (&self->lock);
@@ -575,8 +645,8 @@ on_handshake_done (ScChannel *channel, gpointer data)
       g_mutex_unlock (&prev->send_lock);
       stream_unref (prev);
     }
-  if (old_channel != NULL)
-    close_previous (self, st != NULL ? st->id : new_id, old_channel, hs.resumed);
+  if (old_channel != NULL) /* only when a stream was taken over: st is set */
+    close_previous (self, st->id, old_channel, hs.resumed);
   if (st == NULL)
     {
       sc_channel_close (channel, SC_CLOSE_GOING_AWAY, "its stream expired meanwhile");
@@ -585,38 +655,43 @@ on_handshake_done (ScChannel *channel, gpointer data)
   catch_up (self, st, channel, &hs);
   g_info ("client %s %s from %s", st->id, hs.resumed ? "resumed its stream" : "connected",
           sc_channel_get_peer_address (channel));
-  post_event (self, SIGNAL_CLIENT_CONNECTED, st->id, NULL, NULL);
+  post_connected (self, st->id, channel);
 }
 
 /* Delivers a message once: by id within the stream, whichever connection
  * it came on; a connection that no longer owns the stream delivers
- * nothing. */
+ * nothing. client->stream changes only in this thread; the check and the
+ * update of recv_id hold the stream's ids_lock, not the server lock. */
 static void
 on_message (ScChannel *channel, guint64 msg_id, GBytes *message, gpointer data)
 {
   ScServerClient *client = data;
   ScServer *self = client->server;
-  g_autofree char *id = NULL;
-  gboolean fresh = FALSE;
+  ScServerStream *st = client->stream;
+  gboolean owner = FALSE, fresh = FALSE;
 
-  g_mutex_lock (&self->lock);
-  if (client->stream != NULL && client->stream->conn == client)
+  if (st != NULL)
     {
-      fresh = msg_id > client->stream->recv_id;
+      g_mutex_lock (&st->ids_lock);
+      owner = st->conn == client;
+      fresh = owner && msg_id > st->recv_id;
       if (fresh)
-        client->stream->recv_id = msg_id;
-      id = g_strdup (client->id);
+        st->recv_id = msg_id;
+      g_mutex_unlock (&st->ids_lock);
     }
-  g_mutex_unlock (&self->lock);
-  if (id == NULL || !fresh)
+  if (!fresh)
     {
       g_debug ("dropped message %" G_GUINT64_FORMAT ": %s", msg_id,
-               id == NULL ? "its connection was replaced" : "already delivered");
+               owner ? "already delivered" : "its connection was replaced");
       return;
     }
   /* No log line per message: structured logging formats it even when
-   * debug output is off, and that was 7% of a busy server's time. */
-  post_event (self, SIGNAL_MESSAGE_RECEIVED, id, message, NULL);
+   * debug output is off, and that was 7% of a busy server's time. The
+   * client's reference keeps st, and so its id, alive during the call. */
+  if (self->handler != NULL)
+    self->handler (self, st->id, message, self->handler_data);
+  else
+    post_event (self, SIGNAL_MESSAGE_RECEIVED, st->id, message, NULL);
 }
 
 static void
@@ -626,17 +701,14 @@ on_acked (ScChannel *channel, guint64 msg_id, gpointer data)
   ScServer *self = client->server;
   ScServerStream *st = NULL;
 
-  g_mutex_lock (&self->lock);
-  if (client->stream != NULL)
-    st = stream_ref (client->stream);
-  g_mutex_unlock (&self->lock);
-  if (st == NULL)
+  /* Only the connection that owns the stream pumps it. client->stream
+   * changes only in this thread. */
+  if (client->stream == NULL || !stream_owned_by (client->stream, client))
     return;
+  st = stream_ref (client->stream);
   g_mutex_lock (&st->send_lock);
-  g_mutex_lock (&self->lock);
-  if (st->conn == client)
+  if (stream_owned_by (st, client))
     sc_outbox_ack (st->outbox, msg_id);
-  g_mutex_unlock (&self->lock);
   pump_stream (self, st, channel); /* it reads again: what waited goes */
   g_mutex_unlock (&st->send_lock);
   stream_unref (st);
@@ -659,11 +731,16 @@ on_resume (ScChannel *channel, const ScResumeRequest *req, guint64 *server_recv_
     sc_hex_format (req->client->fingerprint, SC_SHA256_LEN, fp);
   g_mutex_lock (&self->lock);
   st = g_hash_table_lookup (self->streams, key);
-  if (st != NULL && st->generation == req->generation && req->client_recv_id <= st->sent_id
+  if (st != NULL && st->generation == req->generation
       && sc_memeq_ct (st->fingerprint, fp, sizeof fp))
     {
-      *server_recv_id = st->recv_id;
-      ret = 0;
+      g_mutex_lock (&st->ids_lock);
+      if (req->client_recv_id <= st->sent_id)
+        {
+          *server_recv_id = st->recv_id;
+          ret = 0;
+        }
+      g_mutex_unlock (&st->ids_lock);
     }
   g_mutex_unlock (&self->lock);
   g_debug ("resumption of stream %.8s... %s", key, ret == 0 ? "accepted" : "refused");
@@ -693,7 +770,7 @@ detach_locked (ScServer *self, ScServerClient *client, gboolean lost)
     return;
   if (st->conn == client)
     {
-      st->conn = NULL;
+      set_conn_locked (st, NULL);
       st->detached_us = g_get_monotonic_time ();
       self->n_attached--;
       if (!lost || self->ticket_keys == NULL)
@@ -707,7 +784,7 @@ on_closed (ScChannel *channel, const GError *error, const char *reason, gpointer
 {
   ScServerClient *client = data;
   ScServer *self = client->server;
-  g_autofree char *id = NULL;
+  char *id;
   gboolean lost = error != NULL && sc_channel_get_peer_close_reason (channel) < 0;
 
   g_mutex_lock (&self->lock);
@@ -724,6 +801,7 @@ on_closed (ScChannel *channel, const GError *error, const char *reason, gpointer
     {
       g_info ("client %s disconnected: %s", id, reason);
       post_event (self, SIGNAL_CLIENT_DISCONNECTED, id, NULL, reason);
+      g_ref_string_release (id);
     }
   else
     g_info ("connection from %s ended before its handshake: %s",
@@ -769,7 +847,7 @@ server_client_free (ScServerClient *client)
   g_clear_object (&client->conn);
   g_clear_pointer (&client->stream, stream_unref);
   g_clear_pointer (&client->channel, sc_channel_unref);
-  g_free (client->id);
+  g_clear_pointer (&client->id, g_ref_string_release);
   g_free (client->source);
   g_free (client);
 }
@@ -955,6 +1033,8 @@ on_incoming (GSocketService *service, GSocketConnection *conn, GObject *source_o
       return TRUE;
     }
   g_debug ("connection from %s", client->source);
+  /* from the first byte: before a TLS handshake too (sc-channel.c) */
+  sc_socket_set_nodelay (g_socket_connection_get_socket (conn));
   if (tls == NULL)
     {
       if (!start_channel (self, client, G_IO_STREAM (conn), &error))
@@ -1153,7 +1233,9 @@ service_stop_cb (gpointer data)
  *
  * Binds the listening addresses and starts accepting clients. Without an
  * identity set with sc_server_set_identity(), an ephemeral one is made.
- * Signals are emitted in the thread-default main context of the caller.
+ * Signals are emitted in the thread-default main context of the caller;
+ * a message handler (sc_server_set_message_handler()) runs in the I/O
+ * worker threads.
  *
  * Returns: %TRUE when the server listens
  */
@@ -1189,7 +1271,13 @@ sc_server_start (ScServer *self, GError **error)
       self->session_config.ticket_lifetime_s = self->ticket_lifetime_s;
       self->ticket_keys = sc_ticket_keyring_new (self->ticket_lifetime_s);
     }
+  g_clear_pointer (&self->main_context, g_main_context_unref);
   self->main_context = g_main_context_ref_thread_default ();
+  /* Kept across a restart: what the last run left still goes where it was
+   * headed. */
+  if (self->events == NULL)
+    self->events = sc_event_queue_new (self->main_context, sizeof (ServerEvent), emit_event,
+                                       server_event_clear, self);
   self->service = g_socket_service_new ();
   g_socket_listener_set_backlog (G_SOCKET_LISTENER (self->service), SC_SERVER_LISTEN_BACKLOG);
   g_socket_service_stop (self->service); /* new services start active; not here */
@@ -1283,7 +1371,7 @@ sc_server_shutdown (ScServer *self)
 
 /* A reference to the channel of a connected client, or NULL and an error. */
 static ScChannel *
-lookup_channel (ScServer *self, const char *client_id, GError **error)
+lookup_live_channel (ScServer *self, const char *client_id)
 {
   ScServerStream *st;
   ScServerClient *client;
@@ -1295,6 +1383,30 @@ lookup_channel (ScServer *self, const char *client_id, GError **error)
   if (client != NULL)
     channel = sc_channel_ref (client->channel);
   g_mutex_unlock (&self->lock);
+  return channel;
+}
+
+/* The client's connection, or (in a client-connected handler, in the main
+ * context) the one being announced, even if it has ended since. */
+static ScChannel *
+lookup_channel_for_info (ScServer *self, const char *client_id, GError **error)
+{
+  ScChannel *channel = lookup_live_channel (self, client_id);
+
+  if (channel == NULL && self->announcing != NULL && g_main_context_is_owner (self->main_context)
+      && g_strcmp0 (self->announcing->id, client_id) == 0)
+    channel = sc_channel_ref (self->announcing->channel);
+  if (channel == NULL)
+    g_set_error (error, SC_ERROR, SC_ERROR_UNKNOWN_CLIENT, "no client with id “%s”",
+                 client_id ? client_id : "");
+  return channel;
+}
+
+static ScChannel *
+lookup_channel (ScServer *self, const char *client_id, GError **error)
+{
+  ScChannel *channel = lookup_live_channel (self, client_id);
+
   if (channel == NULL)
     g_set_error (error, SC_ERROR, SC_ERROR_UNKNOWN_CLIENT, "no client with id “%s”",
                  client_id ? client_id : "");
@@ -1359,7 +1471,7 @@ sc_server_get_client_count (ScServer *self)
 GVariant *
 sc_server_get_client_info (ScServer *self, const char *client_id, GError **error)
 {
-  g_autoptr (ScChannel) channel = lookup_channel (self, client_id, error);
+  g_autoptr (ScChannel) channel = lookup_channel_for_info (self, client_id, error);
   g_auto (GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
   ScChannelInfo info;
   const char *addr;
@@ -1423,19 +1535,15 @@ sc_server_send_bytes (ScServer *self, const char *client_id, GBytes *message,
       return FALSE;
     }
   g_mutex_lock (&st->send_lock);
-  g_mutex_lock (&self->lock);
   ok = sc_outbox_push (st->outbox, message, error);
-  if (ok && st->conn != NULL)
-    channel = sc_channel_ref (st->conn->channel);
+  if (ok)
+    channel = stream_channel (st);
   if (ok && channel != NULL && sc_outbox_peek_unsent (st->outbox) != message)
     {
       /* Older messages wait (the client was not reading): keep the order. */
-      g_mutex_unlock (&self->lock);
       pump_stream (self, st, channel);
       g_clear_pointer (&channel, sc_channel_unref);
-      g_mutex_lock (&self->lock);
     }
-  g_mutex_unlock (&self->lock);
   if (ok && channel != NULL)
     {
       const guint8 *data;
@@ -1443,17 +1551,10 @@ sc_server_send_bytes (ScServer *self, const char *client_id, GBytes *message,
 
       data = g_bytes_get_data (message, &len);
       if (sc_channel_send (channel, data, len, &id, &local))
-        {
-          g_mutex_lock (&self->lock);
-          sc_outbox_mark_sent (st->outbox, id);
-          st->sent_id = MAX (st->sent_id, id);
-          g_mutex_unlock (&self->lock);
-        }
+        mark_sent (st, id);
       else if (g_error_matches (local, SC_ERROR, SC_ERROR_MESSAGE_TOO_LARGE))
         {
-          g_mutex_lock (&self->lock);
           sc_outbox_drop_unsent (st->outbox);
-          g_mutex_unlock (&self->lock);
           g_propagate_error (error, g_steal_pointer (&local));
           ok = FALSE;
         }
@@ -1606,8 +1707,9 @@ sc_server_finalize (GObject *object)
   g_strfreev (self->allowed);
   g_clear_pointer (&self->main_context, g_main_context_unref);
   g_mutex_clear (&self->lock);
-  g_queue_clear_full (&self->events, (GDestroyNotify) server_event_free);
-  g_mutex_clear (&self->event_lock);
+  g_clear_pointer (&self->events, sc_event_queue_free);
+  if (self->handler_destroy != NULL)
+    self->handler_destroy (self->handler_data);
   g_cond_clear (&self->cond);
   G_OBJECT_CLASS (sc_server_parent_class)->finalize (object);
 }
@@ -1740,11 +1842,20 @@ sc_server_class_init (ScServerClass *klass)
    * @client_id: the sender
    * @message: the message
    *
-   * The seed's message handler: a client sent a message.
+   * A client sent a message. Emitted in the main context of the thread that
+   * called sc_server_start(), in the order each client sent its messages,
+   * once per message; not emitted when a handler is set with
+   * sc_server_set_message_handler().
+   *
+   * The arguments are valid during the emission: a handler that keeps
+   * them takes a copy (g_strdup(), g_bytes_ref()).
    */
-  signals[SIGNAL_MESSAGE_RECEIVED] = g_signal_new ("message-received", G_TYPE_FROM_CLASS (klass),
-                                                   G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                                   G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_BYTES);
+  signals[SIGNAL_MESSAGE_RECEIVED] = g_signal_new (
+      "message-received", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+      sc_marshal_VOID__STRING_BOXED, G_TYPE_NONE, 2, G_TYPE_STRING | G_SIGNAL_TYPE_STATIC_SCOPE,
+      G_TYPE_BYTES | G_SIGNAL_TYPE_STATIC_SCOPE);
+  g_signal_set_va_marshaller (signals[SIGNAL_MESSAGE_RECEIVED], G_TYPE_FROM_CLASS (klass),
+                              sc_marshal_VOID__STRING_BOXEDv);
   /**
    * ScServer::client-connected:
    * @server: the server
@@ -1752,9 +1863,11 @@ sc_server_class_init (ScServerClass *klass)
    *
    * A client completed its handshake.
    */
-  signals[SIGNAL_CLIENT_CONNECTED] = g_signal_new ("client-connected", G_TYPE_FROM_CLASS (klass),
-                                                   G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                                   G_TYPE_NONE, 1, G_TYPE_STRING);
+  signals[SIGNAL_CLIENT_CONNECTED] = g_signal_new (
+      "client-connected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+      g_cclosure_marshal_VOID__STRING, G_TYPE_NONE, 1, G_TYPE_STRING);
+  g_signal_set_va_marshaller (signals[SIGNAL_CLIENT_CONNECTED], G_TYPE_FROM_CLASS (klass),
+                              g_cclosure_marshal_VOID__STRINGv);
   /**
    * ScServer::client-disconnected:
    * @server: the server
@@ -1764,8 +1877,10 @@ sc_server_class_init (ScServerClass *klass)
    * A connected client went away.
    */
   signals[SIGNAL_CLIENT_DISCONNECTED] = g_signal_new (
-      "client-disconnected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-      G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
+      "client-disconnected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+      sc_marshal_VOID__STRING_STRING, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
+  g_signal_set_va_marshaller (signals[SIGNAL_CLIENT_DISCONNECTED], G_TYPE_FROM_CLASS (klass),
+                              sc_marshal_VOID__STRING_STRINGv);
 }
 
 static void
@@ -1776,8 +1891,6 @@ sc_server_init (ScServer *self)
     *uint_field (self, &uint_props[i]) = uint_props[i].def;
   self->client_auth = SC_CLIENT_AUTH_MODE_OPTIONAL;
   g_mutex_init (&self->lock);
-  g_mutex_init (&self->event_lock);
-  g_queue_init (&self->events);
   g_cond_init (&self->cond);
   self->clients = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) server_client_free, NULL);
   self->by_id = g_hash_table_new (g_str_hash, g_str_equal);
@@ -1836,6 +1949,55 @@ sc_server_set_identity (ScServer *self, ScIdentity *identity)
   g_return_if_fail (SC_IS_SERVER (self));
   g_return_if_fail (self->service == NULL);
   g_object_set (self, "identity", identity, NULL);
+}
+
+/**
+ * sc_server_set_message_handler:
+ * @self: a #ScServer
+ * @handler: (nullable) (scope notified) (closure user_data) (destroy destroy):
+ *   called for each message, or %NULL to use the #ScServer::message-received
+ *   signal again
+ * @user_data: data for @handler
+ * @destroy: (nullable): frees @user_data when the handler is replaced or the
+ *   server finalized
+ *
+ * The seed's message handler, called directly: each message a client sends
+ * is given to @handler in the I/O worker thread that read it, without a
+ * hop to the main context. Call before sc_server_start().
+ *
+ * While a handler is set, #ScServer::message-received is not emitted for
+ * messages (the handler takes them); #ScServer::client-connected and
+ * #ScServer::client-disconnected are emitted as before, in the main
+ * context, so a handler may see a client's first messages before the
+ * client-connected signal is emitted.
+ *
+ * Thread contract: @handler is called for each message exactly once, in
+ * the order the client sent them; calls for one client come from one thread
+ * one after another, calls for different clients may run at the same time
+ * in different threads. It runs with no lock of the server held: it may
+ * call sc_server_send_bytes(), sc_server_send_message(),
+ * sc_server_close_client_connection() and the getters, for any client. It
+ * must not block (every client of its worker waits meanwhile), and must
+ * not call sc_server_shutdown() or drop the last reference to @self. The
+ * handler is called until sc_server_shutdown() returns; @client_id and
+ * @message are valid during the call (g_bytes_ref() keeps the message).
+ */
+void
+sc_server_set_message_handler (ScServer *self, ScServerMessageHandler handler, gpointer user_data,
+                               GDestroyNotify destroy)
+{
+  GDestroyNotify old_destroy;
+  gpointer old_data;
+
+  g_return_if_fail (SC_IS_SERVER (self));
+  g_return_if_fail (self->service == NULL);
+  old_destroy = self->handler_destroy;
+  old_data = self->handler_data;
+  self->handler = handler;
+  self->handler_data = user_data;
+  self->handler_destroy = destroy;
+  if (old_destroy != NULL)
+    old_destroy (old_data);
 }
 
 /**

@@ -32,10 +32,25 @@ GType sc_client_auth_mode_get_type (void) G_GNUC_CONST;
 #define SC_TYPE_SERVER (sc_server_get_type ())
 G_DECLARE_FINAL_TYPE (ScServer, sc_server, SC, SERVER, GObject)
 
+/**
+ * ScServerMessageHandler:
+ * @server: the server
+ * @client_id: the sender's client id
+ * @message: the message
+ * @user_data: the data given to sc_server_set_message_handler()
+ *
+ * Takes one message from a client, in the I/O worker thread that read it;
+ * see sc_server_set_message_handler() for what it may do.
+ */
+typedef void (*ScServerMessageHandler) (ScServer *server, const char *client_id, GBytes *message,
+                                        gpointer user_data);
+
 ScServer *sc_server_new (const char *host, guint16 port, ScTlsConfig *tls_config);
 
 void sc_server_add_address (ScServer *self, const char *host, guint16 port);
 void sc_server_set_identity (ScServer *self, ScIdentity *identity);
+void sc_server_set_message_handler (ScServer *self, ScServerMessageHandler handler,
+                                    gpointer user_data, GDestroyNotify destroy);
 ScIdentity *sc_server_get_identity (ScServer *self);
 gboolean sc_server_reload_tls (ScServer *self, ScTlsConfig *config, GError **error);
 void sc_server_set_allowed_clients (ScServer *self, const char *const *fingerprints);
