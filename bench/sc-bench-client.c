@@ -3,7 +3,9 @@
  * a loop, waiting SC_BENCH_BUSY_WAIT_US when the library reports back
  * pressure (SC_ERROR_BUSY), then wait for every message to be
  * acknowledged before shutting down. The round-trip client sends the next
- * ping from its message-received handler.
+ * ping from its message handler, in the client's I/O thread
+ * (sc_client_set_message_handler); with --signal from its message-received
+ * signal handler in the main thread, one thread hop more per round trip.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -128,6 +130,7 @@ typedef struct
   BenchSamples samples;
   guint64 round;
   gint64 sent_us, warm_until_us, deadline_us;
+  gint stopped; /* atomic: the guard fired, pongs are ignored */
   GError *error;
 } Pinger;
 
@@ -144,27 +147,34 @@ on_guard (gpointer data)
 {
   Pinger *p = data;
 
-  g_set_error_literal (&p->error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "no answer from the server");
+  if (g_atomic_int_compare_and_exchange (&p->stopped, 0, 1))
+    g_set_error_literal (&p->error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "no answer from the server");
   g_main_loop_quit (p->loop);
   return G_SOURCE_REMOVE;
 }
 
+/* In the main thread (message-received) or the I/O thread (the handler). */
 static void
 on_pong (ScClient *client, GBytes *message, gpointer data)
 {
   Pinger *p = data;
   gint64 now = bench_now_us ();
 
+  if (g_atomic_int_get (&p->stopped))
+    return;
   if (p->round++ >= SC_BENCH_RTT_WARMUP || now >= p->warm_until_us)
     bench_samples_add (&p->samples, (double) (now - p->sent_us));
   if (p->samples.us->len >= p->opt->count || now >= p->deadline_us)
-    g_main_loop_quit (p->loop);
+    {
+      g_atomic_int_set (&p->stopped, 1);
+      g_main_loop_quit (p->loop);
+    }
   else
     ping (p);
 }
 
 static int
-run_rtt (ScBenchOptions *opt)
+run_rtt (ScBenchOptions *opt, gboolean use_signal)
 {
   g_autofree guint8 *payload = bench_payload_new (opt->size);
   Pinger p = { .opt = opt };
@@ -176,17 +186,23 @@ run_rtt (ScBenchOptions *opt)
   p.loop = g_main_loop_new (NULL, FALSE);
   p.ping = g_bytes_new_static (payload, opt->size);
   bench_samples_init (&p.samples);
-  g_signal_connect (p.client, "message-received", G_CALLBACK (on_pong), &p);
-  sc_client_start_listening (p.client);
+  if (use_signal)
+    {
+      g_signal_connect (p.client, "message-received", G_CALLBACK (on_pong), &p);
+      sc_client_start_listening (p.client);
+    }
+  else
+    sc_client_set_message_handler (p.client, on_pong, &p, NULL);
   p.deadline_us = bench_now_us () + (gint64) (opt->seconds * 1e6);
   p.warm_until_us = bench_now_us () + (gint64) (opt->seconds * 1e5);
   /* Only a guard against a server that stopped answering. */
   g_timeout_add_seconds ((guint) opt->seconds + 30, on_guard, &p);
   ping (&p);
   g_main_loop_run (p.loop);
+  sc_client_set_message_handler (p.client, NULL, NULL, NULL);
+  sc_client_shutdown (p.client); /* no handler call is under way after it */
   if (p.error != NULL || !bench_samples_report (&p.samples, opt->samples_path, &p.error))
     status = sc_bench_fail ("round trips", p.error);
-  sc_client_shutdown (p.client);
   g_object_unref (p.client);
   g_bytes_unref (p.ping);
   bench_samples_clear (&p.samples);
@@ -212,6 +228,11 @@ run_handshakes (ScBenchOptions *opt)
       if (client == NULL)
         return sc_bench_fail ("handshake", error);
       sc_client_shutdown (client);
+      g_clear_object (&client);
+      /* What the client queued for this thread's context (its state
+       * changes) holds it until emitted, as an application's loop would. */
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
       n++;
     }
   secs = (bench_now_us () - start) / 1e6;
@@ -270,7 +291,7 @@ sc_bench_client_run (ScBenchOptions *opt)
     case SC_BENCH_BULK:
       return run_senders (opt);
     case SC_BENCH_RTT:
-      return run_rtt (opt);
+      return run_rtt (opt, opt->use_signal);
     case SC_BENCH_HANDSHAKES:
       return run_handshakes (opt);
     case SC_BENCH_SINK:

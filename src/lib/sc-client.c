@@ -1,10 +1,13 @@
 /* sc-client.c: the seed's Client as a GObject.
  *
- * The session runs in a private I/O thread with its own GMainContext, as
- * the seed's client ran its listener in a thread: the blocking
- * establish_secure_session() can wait for the handshake while the caller's
- * context is not iterated. Signals are emitted in the thread-default main
- * context of the thread that created the client.
+ * The session runs in an I/O thread, as the seed's client ran its listener
+ * in a thread: the blocking establish_secure_session() can wait for the
+ * handshake while the caller's context is not iterated. The clients of a
+ * process share a few such threads (one GMainContext each), started with
+ * the first client and ended a little after the last one is shut down, so
+ * that a client costs no thread of its own. Signals are emitted in the
+ * thread-default main context of the thread that created the client; a
+ * message handler (sc_client_set_message_handler) runs in the I/O thread.
  *
  * The client keeps a stream going (docs/PROTOCOL.md 4.7): every message
  * stays in the outbox until the server acknowledges it; when the connection
@@ -13,10 +16,13 @@
  * server lacks. It gives up after a configurable time, and never on its own
  * after a trust or protocol failure, which a retry would not cure.
  *
- * Locks: send_lock serialises the outbox with sc_channel_send, so that
- * message ids follow outbox order; lock (with cond) guards the state. Order:
- * send_lock, then a channel's lock or lock; never a channel call with lock
- * held.
+ * Locks: send_lock serialises the senders of the outbox with
+ * sc_channel_send, so that message ids follow outbox order; lock (with
+ * cond) guards the state and the outbox. Acknowledgements take lock only
+ * (an ACK that overtakes a sender between sc_channel_send and marking the
+ * entry sent is applied again then: mark_sent_locked). Order: send_lock,
+ * then a channel's lock or lock; never a channel call with lock held;
+ * io_workers_lock is taken alone.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -27,13 +33,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "sc-channel.h"
 #include "sc-error.h"
+#include "sc-event-queue.h"
 #include "sc-identity-private.h"
 #include "sc-outbox.h"
+#include "sc-poller.h"
 #include "sc-tls.h"
 
 /* messages kept while nobody listens; past it the oldest are dropped and
@@ -47,6 +57,16 @@
 /* ms: give up reconnecting after this long without a session: 5 min. */
 #define SC_CLIENT_DEFAULT_GIVE_UP_MS (5u * 60u * 1000u)
 
+/* I/O threads: the clients of a process share at most this many (and no
+ * more than the machine has cores), each running one GMainContext whose
+ * single epoll source (sc-poller.h) serves all its clients' channels. A new
+ * client goes to the thread with the fewest clients. */
+#define SC_CLIENT_IO_MAX_WORKERS 4u
+/* ms: how long an I/O thread without clients waits for a new one before it
+ * ends. A program that makes one short-lived client after another (one
+ * handshake each) keeps its thread instead of starting one per client. */
+#define SC_CLIENT_IO_LINGER_MS 1000u
+
 G_DEFINE_ENUM_TYPE (ScClientState, sc_client_state,
                     G_DEFINE_ENUM_VALUE (SC_CLIENT_STATE_DISCONNECTED, "disconnected"),
                     G_DEFINE_ENUM_VALUE (SC_CLIENT_STATE_CONNECTING, "connecting"),
@@ -54,6 +74,184 @@ G_DEFINE_ENUM_TYPE (ScClientState, sc_client_state,
                     G_DEFINE_ENUM_VALUE (SC_CLIENT_STATE_CONNECTED, "connected"),
                     G_DEFINE_ENUM_VALUE (SC_CLIENT_STATE_RECONNECTING, "reconnecting"),
                     G_DEFINE_ENUM_VALUE (SC_CLIENT_STATE_CLOSED, "closed"))
+
+/* ==== the shared I/O threads =========================================== */
+
+/* One I/O thread and its context. The thread owns the struct: it frees it
+ * when its loop ends, which only the thread itself decides (after lingering
+ * without clients), so no thread ever joins another or itself. */
+typedef struct
+{
+  GMainContext *context;
+  GMainLoop *loop;
+  ScPoller *poller; /* kept for the thread's life, not made per connection */
+  guint clients;    /* attached clients; guarded by io_workers_lock */
+  GSource *linger;  /* armed while no client is attached; io_workers_lock */
+} IoWorker;
+
+static GMutex io_workers_lock;
+static IoWorker *io_workers[SC_CLIENT_IO_MAX_WORKERS]; /* io_workers_lock */
+
+static gpointer
+io_worker_main (gpointer data)
+{
+  IoWorker *w = data;
+
+  g_main_context_push_thread_default (w->context);
+  g_main_loop_run (w->loop);
+  g_clear_pointer (&w->poller, sc_poller_unref);
+  g_main_context_pop_thread_default (w->context);
+  g_main_loop_unref (w->loop);
+  g_main_context_unref (w->context); /* clients that are still around keep theirs */
+  g_free (w);
+  return NULL;
+}
+
+/* In the worker's thread: the linger time passed. Ends the thread unless a
+ * client came meanwhile (then the source is no longer w->linger). */
+static gboolean
+io_worker_linger_done (gpointer data)
+{
+  IoWorker *w = data;
+
+  g_mutex_lock (&io_workers_lock);
+  if (w->linger == g_main_current_source () && w->clients == 0)
+    {
+      for (guint i = 0; i < G_N_ELEMENTS (io_workers); i++)
+        if (io_workers[i] == w)
+          io_workers[i] = NULL;
+      g_clear_pointer (&w->linger, g_source_unref);
+      g_main_loop_quit (w->loop);
+    }
+  g_mutex_unlock (&io_workers_lock);
+  return G_SOURCE_REMOVE;
+}
+
+static IoWorker *
+io_worker_new (void)
+{
+  IoWorker *w = g_new0 (IoWorker, 1);
+
+  w->context = g_main_context_new ();
+  w->loop = g_main_loop_new (w->context, FALSE);
+  w->poller = sc_poller_get (w->context, NULL); /* else each channel makes its own */
+  g_thread_unref (g_thread_new ("sc-client-io", io_worker_main, w)); /* detached */
+  return w;
+}
+
+/* A client's I/O thread: the one with the fewest clients, or a new one
+ * while there are fewer than the limit and every running one is busy. */
+static IoWorker *
+io_worker_acquire (void)
+{
+  static gsize cores; /* g_get_num_processors reads /sys each time */
+  guint limit;
+  IoWorker *best = NULL;
+  guint free_slot;
+
+  if (g_once_init_enter (&cores))
+    g_once_init_leave (&cores, g_get_num_processors ());
+  limit = MIN (SC_CLIENT_IO_MAX_WORKERS, (guint) cores);
+  free_slot = limit;
+  g_mutex_lock (&io_workers_lock);
+  for (guint i = 0; i < limit; i++)
+    if (io_workers[i] == NULL)
+      free_slot = MIN (free_slot, i);
+    else if (best == NULL || io_workers[i]->clients < best->clients)
+      best = io_workers[i];
+  if (best == NULL || (best->clients > 0 && free_slot < limit))
+    best = io_workers[free_slot] = io_worker_new ();
+  best->clients++;
+  if (best->linger != NULL)
+    {
+      g_source_destroy (best->linger);
+      g_clear_pointer (&best->linger, g_source_unref);
+    }
+  g_mutex_unlock (&io_workers_lock);
+  return best;
+}
+
+/* The client no longer uses w; the last one arms the linger timer. */
+static void
+io_worker_release (IoWorker *w)
+{
+  g_mutex_lock (&io_workers_lock);
+  if (--w->clients == 0)
+    {
+      w->linger = g_timeout_source_new (SC_CLIENT_IO_LINGER_MS);
+      g_source_set_callback (w->linger, io_worker_linger_done, w, NULL);
+      g_source_attach (w->linger, w->context);
+    }
+  g_mutex_unlock (&io_workers_lock);
+}
+
+typedef struct
+{
+  GMutex lock;
+  GCond cond;
+  gboolean done;
+} IoBarrier;
+
+static gboolean
+io_barrier_reached (gpointer data)
+{
+  IoBarrier *b = data;
+
+  g_mutex_lock (&b->lock);
+  b->done = TRUE;
+  g_cond_signal (&b->cond);
+  g_mutex_unlock (&b->lock);
+  return G_SOURCE_REMOVE;
+}
+
+/* Waits until whatever the I/O thread is dispatching now has returned: a
+ * callback that was already running when a client shut down may still
+ * touch it. Not from the I/O thread itself. */
+static void
+io_worker_sync (GMainContext *context)
+{
+  IoBarrier b = { .done = FALSE };
+
+  g_mutex_init (&b.lock);
+  g_cond_init (&b.cond);
+  g_main_context_invoke (context, io_barrier_reached, &b);
+  g_mutex_lock (&b.lock);
+  while (!b.done)
+    g_cond_wait (&b.cond, &b.lock);
+  g_mutex_unlock (&b.lock);
+  g_mutex_clear (&b.lock);
+  g_cond_clear (&b.cond);
+}
+
+/* ==== the client ======================================================== */
+
+/* A message handler with its data, shared by the client and the call under
+ * way in the I/O thread, so that replacing it waits for nothing and its
+ * destroy notify runs once, after the last call has returned. */
+typedef struct
+{
+  gatomicrefcount ref;
+  ScClientMessageHandler func;
+  gpointer data;
+  GDestroyNotify destroy;
+} MessageHandler;
+
+static MessageHandler *
+message_handler_ref (MessageHandler *handler)
+{
+  g_atomic_ref_count_inc (&handler->ref);
+  return handler;
+}
+
+static void
+message_handler_unref (MessageHandler *handler)
+{
+  if (handler == NULL || !g_atomic_ref_count_dec (&handler->ref))
+    return;
+  if (handler->destroy != NULL)
+    handler->destroy (handler->data);
+  g_free (handler);
+}
 
 struct _ScClient
 {
@@ -69,9 +267,8 @@ struct _ScClient
   ScSessionConfig session_config;
 
   GMainContext *user_context; /* where signals are emitted */
-  GMainContext *io_context;
-  GMainLoop *io_loop;
-  GThread *io_thread;
+  IoWorker *io_worker;        /* the shared I/O thread; NULL after shutdown */
+  GMainContext *io_context;   /* its context (a reference of our own) */
 
   ScTlsContext *tls;  /* TLS mode */
   gboolean trust_tls; /* no pin: the server is who TLS authenticated */
@@ -89,6 +286,7 @@ struct _ScClient
   char server_fingerprint[2 * SC_SHA256_LEN + 1];
   char refused_key[2 * SC_SHA256_LEN + 1]; /* written by the trust check only */
   guint64 last_acked;
+  MessageHandler *handler; /* NULL: messages go to the signal */
   gboolean listening;
   GQueue pending; /* GBytes received while not listening */
   gboolean ever_connected;
@@ -99,14 +297,13 @@ struct _ScClient
   GCancellable *connect_cancel;
   guint resumptions, full_handshakes;
 
-  /* The stream (PROTOCOL.md 4.7); outbox changes hold both locks. */
+  /* The stream (PROTOCOL.md 4.7); outbox changes hold lock, and sending ones
+   * send_lock too (acknowledgements do not: see mark_sent_locked). */
   ScOutbox *outbox;
   guint64 recv_id;          /* highest message id delivered from the server */
   ScResumption *resumption; /* secure memory: the latest ticket */
 
-  GMutex event_lock; /* guards the two below */
-  GQueue events;     /* ClientEvent *, for the user's context */
-  gboolean events_scheduled;
+  ScEventQueue *events; /* signals on their way to the user's context */
   gboolean have_ticket;
   gint64 ticket_expires_us; /* monotonic */
 };
@@ -125,9 +322,10 @@ static guint signals[N_SIGNALS];
 
 /* ==== signals in the user's context ===================================== */
 
+/* A signal on its way to the user's context (stored inline in the
+ * ScEventQueue; what it points to belongs to the queue once posted). */
 typedef struct
 {
-  ScClient *client;
   guint signal;
   GBytes *message;
   GError *error;
@@ -135,105 +333,83 @@ typedef struct
 } ClientEvent;
 
 static void
-client_event_free (ClientEvent *ev)
-{
-  g_clear_pointer (&ev->message, g_bytes_unref);
-  g_clear_error (&ev->error);
-  g_free (ev);
-}
-
-static gboolean
-emit_in_user_context (gpointer data)
+client_event_clear (gpointer data)
 {
   ClientEvent *ev = data;
 
-  if (ev->signal == SIGNAL_MESSAGE_RECEIVED)
-    g_signal_emit (ev->client, signals[ev->signal], 0, ev->message);
-  else if (ev->signal == SIGNAL_ERROR)
-    g_signal_emit (ev->client, signals[ev->signal], 0, ev->error);
-  else
-    g_signal_emit (ev->client, signals[ev->signal], 0, ev->old_state, ev->new_state);
-  return G_SOURCE_REMOVE;
+  g_clear_pointer (&ev->message, g_bytes_unref);
+  g_clear_error (&ev->error);
 }
 
-/* In the user's context: emits every queued event, in order. */
-static gboolean
-drain_events (gpointer data)
+/* In the user's context: one queued signal. */
+static void
+emit_in_user_context (gpointer owner, gpointer data)
 {
-  ScClient *self = data;
-  GQueue batch;
-  ClientEvent *ev;
+  ScClient *self = owner;
+  ClientEvent *ev = data;
 
-  g_mutex_lock (&self->event_lock);
-  batch = self->events;
-  g_queue_init (&self->events);
-  self->events_scheduled = FALSE;
-  g_mutex_unlock (&self->event_lock);
-  while ((ev = g_queue_pop_head (&batch)) != NULL)
-    {
-      emit_in_user_context (ev);
-      client_event_free (ev);
-    }
-  return G_SOURCE_REMOVE;
+  if (ev->signal == SIGNAL_MESSAGE_RECEIVED)
+    g_signal_emit (self, signals[ev->signal], 0, ev->message);
+  else if (ev->signal == SIGNAL_ERROR)
+    g_signal_emit (self, signals[ev->signal], 0, ev->error);
+  else
+    g_signal_emit (self, signals[ev->signal], 0, ev->old_state, ev->new_state);
 }
 
 /* Queues a signal for the user's context; one wake-up takes all queued. */
 static void
-post (ScClient *self, ClientEvent *ev)
+post (ScClient *self, const ClientEvent *ev)
 {
-  gboolean schedule;
-
-  ev->client = self;
-  g_mutex_lock (&self->event_lock);
-  g_queue_push_tail (&self->events, ev);
-  schedule = !self->events_scheduled;
-  self->events_scheduled = TRUE;
-  g_mutex_unlock (&self->event_lock);
-  if (schedule)
-    g_main_context_invoke_full (self->user_context, G_PRIORITY_DEFAULT, drain_events,
-                                g_object_ref (self), g_object_unref);
+  sc_event_queue_post (self->events, ev);
 }
 
 /* With the lock held: moves to a new state and reports it. */
 static void
 set_state_locked (ScClient *self, ScClientState state)
 {
-  ClientEvent *ev;
+  ClientEvent ev = { .signal = SIGNAL_STATE_CHANGED, .old_state = self->state, .new_state = state };
 
   if (self->state == state)
     return;
-  ev = g_new0 (ClientEvent, 1);
-  ev->signal = SIGNAL_STATE_CHANGED;
-  ev->old_state = self->state;
-  ev->new_state = state;
   self->state = state;
   g_cond_broadcast (&self->cond);
-  post (self, ev);
+  post (self, &ev);
 }
 
 static void
 post_message (ScClient *self, GBytes *message)
 {
-  ClientEvent *ev = g_new0 (ClientEvent, 1);
+  ClientEvent ev = { .signal = SIGNAL_MESSAGE_RECEIVED, .message = g_bytes_ref (message) };
 
-  ev->signal = SIGNAL_MESSAGE_RECEIVED;
-  ev->message = g_bytes_ref (message);
-  post (self, ev);
+  post (self, &ev);
 }
 
 static void
 post_error (ScClient *self, const GError *error)
 {
-  ClientEvent *ev = g_new0 (ClientEvent, 1);
+  ClientEvent ev = { .signal = SIGNAL_ERROR, .error = g_error_copy (error) };
 
-  ev->signal = SIGNAL_ERROR;
-  ev->error = g_error_copy (error);
-  post (self, ev);
+  post (self, &ev);
 }
 
 static void known_hosts_record (ScClient *self, const char *fingerprint);
 
 /* ==== the stream: outbox and resumption ================================= */
+
+/* With lock held: the oldest unsent entry went out as message id. The I/O
+ * thread takes acknowledgements without send_lock, so one that covers id
+ * may have come in between sc_channel_send and this call: it is applied
+ * again now, or the entry would wait for the next one. */
+static void
+mark_sent_locked (ScClient *self, guint64 id)
+{
+  sc_outbox_mark_sent (self->outbox, id);
+  if (id <= self->last_acked)
+    {
+      sc_outbox_ack (self->outbox, self->last_acked);
+      g_cond_broadcast (&self->cond);
+    }
+}
 
 /* With send_lock held: sends the outbox's unsent entries in order on the
  * channel. After a resumption they get the ids they had (the session
@@ -272,7 +448,7 @@ pump_outbox (ScClient *self, ScChannel *channel)
         }
       g_bytes_unref (message);
       g_mutex_lock (&self->lock);
-      sc_outbox_mark_sent (self->outbox, id);
+      mark_sent_locked (self, id);
       g_mutex_unlock (&self->lock);
     }
 }
@@ -342,6 +518,7 @@ static void
 on_message (ScChannel *channel, guint64 id, GBytes *message, gpointer data)
 {
   ScClient *self = data;
+  MessageHandler *handler = NULL;
   gboolean listening;
 
   g_mutex_lock (&self->lock);
@@ -352,15 +529,22 @@ on_message (ScChannel *channel, guint64 id, GBytes *message, gpointer data)
       return;
     }
   self->recv_id = id;
+  if (self->handler != NULL)
+    handler = message_handler_ref (self->handler);
   listening = self->listening;
-  if (!listening)
+  if (handler == NULL && !listening)
     {
       g_queue_push_tail (&self->pending, g_bytes_ref (message));
       if (g_queue_get_length (&self->pending) > SC_CLIENT_MAX_PENDING)
         g_bytes_unref (g_queue_pop_head (&self->pending));
     }
   g_mutex_unlock (&self->lock);
-  if (listening)
+  if (handler != NULL)
+    {
+      handler->func (self, message, handler->data); /* here, in order, no lock held */
+      message_handler_unref (handler);
+    }
+  else if (listening)
     post_message (self, message);
 }
 
@@ -368,13 +552,19 @@ static void
 on_acked (ScChannel *channel, guint64 id, gpointer data)
 {
   ScClient *self = data;
+  gboolean waiting;
 
-  g_mutex_lock (&self->send_lock);
+  /* Without send_lock: a sender holds it while it encrypts, and the I/O
+   * thread need not wait for that (mark_sent_locked covers the overlap). */
   g_mutex_lock (&self->lock);
   sc_outbox_ack (self->outbox, id);
   self->last_acked = id;
+  waiting = sc_outbox_peek_unsent (self->outbox) != NULL;
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
+  if (!waiting)
+    return;
+  g_mutex_lock (&self->send_lock);
   pump_outbox (self, channel); /* the server reads again: what waited goes */
   g_mutex_unlock (&self->send_lock);
 }
@@ -523,7 +713,7 @@ drop_ref (gpointer data)
 }
 
 /* The I/O thread lets go of its reference in the user's context: were it
- * the last one, dispose would join the I/O thread from itself. */
+ * the last one, dispose would wait in the I/O thread for itself. */
 static void
 release_from_io (ScClient *self)
 {
@@ -603,6 +793,8 @@ on_connected (GObject *source, GAsyncResult *result, gpointer data)
       release_from_io (self);
       return;
     }
+  /* from the first byte: before a TLS handshake too (sc-channel.c) */
+  sc_socket_set_nodelay (g_socket_connection_get_socket (conn));
   if (self->tls == NULL)
     {
       start_session (self, G_IO_STREAM (conn));
@@ -715,17 +907,6 @@ attempt_failed (ScClient *self, GError *error)
 
 /* ==== establishing ====================================================== */
 
-static gpointer
-io_main (gpointer data)
-{
-  ScClient *self = data;
-
-  g_main_context_push_thread_default (self->io_context);
-  g_main_loop_run (self->io_loop);
-  g_main_context_pop_thread_default (self->io_context);
-  return NULL;
-}
-
 static gboolean
 check_ready (ScClient *self, GError **error)
 {
@@ -733,7 +914,7 @@ check_ready (ScClient *self, GError **error)
     {
       g_autoptr (GError) local = NULL;
 
-      self->tls = sc_tls_context_new (self->tls_config, SC_TLS_ROLE_CLIENT, error);
+      self->tls = sc_tls_context_new_shared (self->tls_config, SC_TLS_ROLE_CLIENT, error);
       if (self->tls == NULL)
         return FALSE;
       if (!sc_tls_setup_process (self->tls_config, &local))
@@ -948,17 +1129,13 @@ sc_client_establish_secure_session_finish (ScClient *self, GAsyncResult *result,
 /* ==== using the session ================================================= */
 
 /* With send_lock held, message just pushed: sends what waits in the outbox,
- * in order. A message the server does not take at all (over its size
- * limit) comes back out of the outbox as the caller's error; *id is its
- * message id if it went out now, else 0. */
+ * in order. only: message is the one unsent entry. A message the server
+ * does not take at all (over its size limit) comes back out of the outbox
+ * as the caller's error; *id is its message id if it went out now, else 0. */
 static gboolean
-send_now (ScClient *self, ScChannel *channel, GBytes *message, guint64 *id, GError **error)
+send_now (ScClient *self, ScChannel *channel, GBytes *message, gboolean only, guint64 *id,
+          GError **error)
 {
-  gboolean only = FALSE;
-
-  g_mutex_lock (&self->lock);
-  only = sc_outbox_peek_unsent (self->outbox) == message && sc_outbox_length (self->outbox) > 0;
-  g_mutex_unlock (&self->lock);
   if (only)
     {
       gsize len;
@@ -968,7 +1145,7 @@ send_now (ScClient *self, ScChannel *channel, GBytes *message, guint64 *id, GErr
       if (sc_channel_send (channel, data, len, id, &local))
         {
           g_mutex_lock (&self->lock);
-          sc_outbox_mark_sent (self->outbox, *id);
+          mark_sent_locked (self, *id);
           g_mutex_unlock (&self->lock);
           return TRUE;
         }
@@ -1016,6 +1193,7 @@ sc_client_send_bytes (ScClient *self, GBytes *message, guint64 *out_message_id, 
 {
   g_autoptr (ScChannel) channel = NULL;
   ScClientState state;
+  gboolean only;
   guint64 id = 0;
 
   g_return_val_if_fail (SC_IS_CLIENT (self), FALSE);
@@ -1040,8 +1218,9 @@ sc_client_send_bytes (ScClient *self, GBytes *message, guint64 *out_message_id, 
       return FALSE;
     }
   channel = ref_channel_locked (self);
+  only = sc_outbox_peek_unsent (self->outbox) == message;
   g_mutex_unlock (&self->lock);
-  if (channel != NULL && !send_now (self, channel, message, &id, error))
+  if (channel != NULL && !send_now (self, channel, message, only, &id, error))
     {
       g_mutex_unlock (&self->send_lock);
       return FALSE;
@@ -1090,6 +1269,31 @@ sc_client_flush (ScClient *self, guint timeout_ms, GError **error)
   return waiting == 0;
 }
 
+/* Whether text (NUL-terminated, *len set to its length) is valid UTF-8,
+ * as g_utf8_validate (text, -1, NULL) says. The ASCII prefix is checked
+ * eight bytes at a time and only the rest goes to GLib, whose validator
+ * costs about seven instructions a byte (a tenth of a small message's
+ * whole cost). */
+static gboolean
+utf8_check (const char *text, gsize *len)
+{
+  gsize n = strlen (text);
+  gsize i = 0;
+
+  *len = n;
+  for (; i + sizeof (guint64) <= n; i += sizeof (guint64))
+    {
+      guint64 word;
+
+      memcpy (&word, text + i, sizeof word);
+      if (word & G_GUINT64_CONSTANT (0x8080808080808080))
+        break;
+    }
+  for (; i < n && (guchar) text[i] < 0x80; i++)
+    ;
+  return i == n || g_utf8_validate_len (text + i, n - i, NULL); /* i: after ASCII */
+}
+
 /**
  * sc_client_send_message:
  * @self: a #ScClient
@@ -1104,15 +1308,16 @@ gboolean
 sc_client_send_message (ScClient *self, const char *message, GError **error)
 {
   g_autoptr (GBytes) bytes = NULL;
+  gsize len;
 
   g_return_val_if_fail (message != NULL, FALSE);
-  if (!g_utf8_validate (message, -1, NULL))
+  if (!utf8_check (message, &len))
     {
       g_set_error_literal (error, SC_ERROR, SC_ERROR_INVALID_MESSAGE,
                            "the message is not valid UTF-8");
       return FALSE;
     }
-  bytes = g_bytes_new (message, strlen (message));
+  bytes = g_bytes_new (message, len);
   return sc_client_send_bytes (self, bytes, NULL, error);
 }
 
@@ -1159,18 +1364,88 @@ sc_client_stop_listening (ScClient *self)
 }
 
 /**
+ * sc_client_set_message_handler:
+ * @self: a #ScClient
+ * @handler: (nullable) (scope notified) (closure user_data): called with
+ *   each message from the server, or %NULL to go back to the
+ *   #ScClient::message-received signal
+ * @user_data: data for @handler
+ * @destroy: (nullable): frees @user_data once @handler is no longer used
+ *
+ * Hands every message from the server straight to @handler, in the
+ * client's I/O thread, instead of emitting #ScClient::message-received in
+ * the context that created the client: no hop to another thread, no
+ * queue. While a handler is set the signal is not emitted for the
+ * messages it receives, and sc_client_start_listening() and
+ * sc_client_stop_listening() do not affect it; messages held back before
+ * it was set (while not listening) stay for the signal. Set it before
+ * connecting to see every message.
+ *
+ * @handler is called in the client's I/O thread (shared with other clients
+ * of the process), once per message, in the order the server sent them,
+ * never twice for a message (not after a resumption either), and never
+ * concurrently with itself. It must not block: sc_client_send_message()
+ * and sc_client_send_bytes() are safe in it (they do not wait; an
+ * %SC_ERROR_BUSY there must not be waited out, as this thread is the one
+ * that drains the queue), but sc_client_flush(),
+ * sc_client_establish_secure_session(), sc_client_shutdown() and dropping
+ * the last reference to the client are not allowed in it. @message may be
+ * kept with g_bytes_ref().
+ *
+ * Replacing or unsetting the handler is safe from any thread, also from
+ * within @handler; @destroy runs once, when the handler was replaced or
+ * the client finalized and no call to it is under way (in the thread that
+ * made the last call or replaced it). With a %NULL @handler, @destroy (if
+ * any) is called on @user_data at once.
+ */
+void
+sc_client_set_message_handler (ScClient *self, ScClientMessageHandler handler, gpointer user_data,
+                               GDestroyNotify destroy)
+{
+  MessageHandler *fresh = NULL;
+  MessageHandler *old;
+
+  g_return_if_fail (SC_IS_CLIENT (self));
+  if (handler != NULL)
+    {
+      fresh = g_new0 (MessageHandler, 1);
+      g_atomic_ref_count_init (&fresh->ref);
+      fresh->func = handler;
+      fresh->data = user_data;
+      fresh->destroy = destroy;
+    }
+  else if (destroy != NULL)
+    destroy (user_data);
+  g_mutex_lock (&self->lock);
+  old = self->handler;
+  self->handler = fresh;
+  g_mutex_unlock (&self->lock);
+  message_handler_unref (old);
+}
+
+/**
  * sc_client_shutdown:
  * @self: a #ScClient
  *
- * Sends a close message, waits for the connection to end and stops the
- * I/O thread. The client cannot be used afterwards.
+ * Sends a close message, waits for the connection to end and lets go of
+ * the I/O thread (the clients of a process share a few; the last client
+ * to let go of one ends it a second later). The client cannot be used
+ * afterwards. Other clients are not affected. Not from the client's
+ * message handler (it would wait for the thread that runs it).
  */
 void
 sc_client_shutdown (ScClient *self)
 {
   g_autoptr (ScChannel) channel = NULL;
+  IoWorker *worker;
 
   g_return_if_fail (SC_IS_CLIENT (self));
+  if (g_main_context_is_owner (self->io_context))
+    {
+      g_critical ("sc_client_shutdown() called in the client's I/O thread (from a message "
+                  "handler?): it would wait for that thread; call it from another thread");
+      return;
+    }
   g_mutex_lock (&self->lock);
   self->shutting_down = TRUE;
   g_cancellable_cancel (self->connect_cancel);
@@ -1190,13 +1465,11 @@ sc_client_shutdown (ScClient *self)
     g_cond_wait (&self->cond, &self->lock);
   set_state_locked (self, SC_CLIENT_STATE_CLOSED);
   g_mutex_unlock (&self->lock);
-  if (self->io_thread != NULL)
+  worker = g_atomic_pointer_exchange (&self->io_worker, NULL);
+  if (worker != NULL)
     {
-      sc_main_loop_quit_later (self->io_loop);
-      g_thread_join (self->io_thread);
-      self->io_thread = NULL;
-      while (g_main_context_iteration (self->io_context, FALSE))
-        ;
+      io_worker_sync (self->io_context);
+      io_worker_release (worker);
     }
 }
 
@@ -1397,7 +1670,7 @@ sc_client_dispose (GObject *object)
 {
   ScClient *self = SC_CLIENT (object);
 
-  if (self->io_thread != NULL)
+  if (g_atomic_pointer_get (&self->io_worker) != NULL)
     sc_client_shutdown (self);
   G_OBJECT_CLASS (sc_client_parent_class)->dispose (object);
 }
@@ -1414,8 +1687,7 @@ sc_client_finalize (GObject *object)
   sc_secure_free (self->resumption, sizeof *self->resumption);
   g_free (self->host);
   g_mutex_clear (&self->send_lock);
-  g_queue_clear_full (&self->events, (GDestroyNotify) client_event_free);
-  g_mutex_clear (&self->event_lock);
+  g_clear_pointer (&self->events, sc_event_queue_free);
   g_clear_object (&self->tls_config);
   g_clear_object (&self->identity);
   g_free (self->pinned);
@@ -1424,7 +1696,7 @@ sc_client_finalize (GObject *object)
   g_free (self->known_fp);
   g_clear_error (&self->error);
   g_queue_clear_full (&self->pending, (GDestroyNotify) g_bytes_unref);
-  g_main_loop_unref (self->io_loop);
+  message_handler_unref (self->handler);
   g_main_context_unref (self->io_context);
   g_main_context_unref (self->user_context);
   g_mutex_clear (&self->lock);
@@ -1477,8 +1749,6 @@ sc_client_init (ScClient *self)
 {
   sc_session_config_init (&self->session_config, SC_ROLE_CLIENT);
   g_mutex_init (&self->send_lock);
-  g_mutex_init (&self->event_lock);
-  g_queue_init (&self->events);
   g_mutex_init (&self->lock);
   self->outbox = sc_outbox_new (SC_OUTBOX_DEFAULT_MAX_MESSAGES, SC_OUTBOX_DEFAULT_MAX_BYTES);
   self->resumption = sc_secure_alloc (sizeof *self->resumption);
@@ -1492,16 +1762,22 @@ sc_client_init (ScClient *self)
   g_cond_init (&self->cond);
   g_queue_init (&self->pending);
   self->user_context = g_main_context_ref_thread_default ();
-  self->io_context = g_main_context_new ();
-  self->io_loop = g_main_loop_new (self->io_context, FALSE);
-  self->io_thread = g_thread_new ("sc-client-io", io_main, self);
+  self->events = sc_event_queue_new (self->user_context, sizeof (ClientEvent),
+                                     emit_in_user_context, client_event_clear, self);
+  self->io_worker = io_worker_acquire ();
+  self->io_context = g_main_context_ref (self->io_worker->context);
 }
 
 /**
  * sc_client_new:
  * @tls_config: (nullable): TLS configuration, or %NULL for none
  *
- * The seed's Client(tls_config).
+ * The seed's Client(tls_config). The client's connection runs in an I/O
+ * thread that the clients of the process share (at most one per core, and
+ * four at most); its signals are emitted in the thread-default main context
+ * of the calling thread. Clients whose TLS configurations are equivalent
+ * (same settings, same file contents) share the loaded certificates and
+ * trust store; a file changed on disk is read again by the next client.
  *
  * Returns: (transfer full): a new #ScClient
  */

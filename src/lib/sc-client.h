@@ -38,6 +38,17 @@ GType sc_client_state_get_type (void) G_GNUC_CONST;
 #define SC_TYPE_CLIENT (sc_client_get_type ())
 G_DECLARE_FINAL_TYPE (ScClient, sc_client, SC, CLIENT, GObject)
 
+/**
+ * ScClientMessageHandler:
+ * @client: the client
+ * @message: the message (a reference may be kept)
+ * @user_data: the data given to sc_client_set_message_handler()
+ *
+ * Receives the server's messages in the client's I/O thread; see
+ * sc_client_set_message_handler() for what it may and may not do.
+ */
+typedef void (*ScClientMessageHandler) (ScClient *client, GBytes *message, gpointer user_data);
+
 ScClient *sc_client_new (ScTlsConfig *tls_config);
 
 void sc_client_set_identity (ScClient *self, ScIdentity *identity);
@@ -58,6 +69,8 @@ gboolean sc_client_establish_secure_session_finish (ScClient *self, GAsyncResult
 gboolean sc_client_send_message (ScClient *self, const char *message, GError **error);
 gboolean sc_client_send_bytes (ScClient *self, GBytes *message, guint64 *out_message_id,
                                GError **error);
+void sc_client_set_message_handler (ScClient *self, ScClientMessageHandler handler,
+                                    gpointer user_data, GDestroyNotify destroy);
 void sc_client_start_listening (ScClient *self);
 void sc_client_stop_listening (ScClient *self);
 void sc_client_shutdown (ScClient *self);

@@ -269,6 +269,7 @@ sc_tls_setup_process (ScTlsConfig *config, GError **error)
 struct _ScTlsContext
 {
   gatomicrefcount ref;
+  char *cache_key; /* in the shared cache under this key, or NULL */
   ScTlsConfig *config;
   ScTlsRole role;
   GTlsCertificate *certificate; /* NULL: none */
@@ -555,6 +556,140 @@ context_load (ScTlsContext *ctx, GError **error)
   return TRUE;
 }
 
+/* --- Contexts shared by equivalent configurations ----------------------- */
+
+/* Contexts by cache_key, without a reference: an entry goes when its last
+ * reference does. A cached context's count only drops to zero under
+ * context_cache_lock, so a lookup never revives one being freed. */
+static GMutex context_cache_lock;
+static GHashTable *context_cache; /* char * -> ScTlsContext * */
+
+/* Drops a reference; TRUE when it was the last (the context is then out
+ * of the cache and is to be freed). */
+static gboolean
+context_release (ScTlsContext *ctx)
+{
+  gboolean last;
+
+  if (ctx->cache_key == NULL)
+    return g_atomic_ref_count_dec (&ctx->ref);
+  g_mutex_lock (&context_cache_lock);
+  last = g_atomic_ref_count_dec (&ctx->ref);
+  if (last && g_hash_table_lookup (context_cache, ctx->cache_key) == ctx)
+    g_hash_table_remove (context_cache, ctx->cache_key);
+  g_mutex_unlock (&context_cache_lock);
+  return last;
+}
+
+/* Appends what a file holds to the key: its path as given and as
+ * canonical (GTlsFileDatabase resolves it against the working directory),
+ * and the SHA-256 of its contents, so that any change on disk (within the
+ * same mtime tick too) makes a new key. A file that cannot be read gives
+ * FALSE: no sharing, and sc_tls_context_new reports why. */
+static gboolean
+key_add_file (GString *key, const char *field, const char *path)
+{
+  g_autofree char *absolute = NULL;
+  g_autofree char *contents = NULL;
+  g_autofree char *digest = NULL;
+  gsize len = 0;
+
+  g_string_append_printf (key, "\n%s=", field);
+  if (path == NULL)
+    return TRUE;
+  if (g_ascii_strncasecmp (path, "pkcs11:", 7) == 0)
+    {
+      g_string_append (key, path); /* a token object, no file */
+      return TRUE;
+    }
+  if (!g_file_get_contents (path, &contents, &len, NULL))
+    return FALSE;
+  digest = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) contents, len);
+  sc_memzero (contents, len); /* the key file's contents are a secret */
+  absolute = g_canonicalize_filename (path, NULL);
+  g_string_append_printf (key, "%s (%s) sha256:%s", path, absolute, digest);
+  return TRUE;
+}
+
+static void
+key_add_strv (GString *key, const char *field, const char *const *values)
+{
+  g_string_append_printf (key, "\n%s=", field);
+  for (guint i = 0; values != NULL && values[i] != NULL; i++)
+    g_string_append_printf (key, "%s,", values[i]);
+}
+
+/* Everything sc-tls reads from config (every getter), and what its files
+ * hold; NULL when a file cannot be read. */
+static char *
+context_cache_key (ScTlsConfig *config, ScTlsRole role)
+{
+  g_autoptr (GString) key = g_string_new (NULL);
+  const char *name = sc_tls_config_get_server_name (config);
+
+  g_string_append_printf (key, "role=%d enabled=%d verify=%d min=%d tickets=%d\nname=%s", role,
+                          sc_tls_config_get_enabled (config),
+                          sc_tls_config_get_verify_mode (config),
+                          sc_tls_config_get_min_version (config),
+                          sc_tls_config_get_session_tickets (config), name ? name : "(none)");
+  key_add_strv (key, "suites", sc_tls_config_get_cipher_suites (config));
+  key_add_strv (key, "pins", sc_tls_config_get_pinned_spki_sha256 (config));
+  if (!key_add_file (key, "cert", sc_tls_config_get_cert_path (config))
+      || !key_add_file (key, "key", sc_tls_config_get_key_path (config))
+      || !key_add_file (key, "ca", sc_tls_config_get_ca_path (config))
+      || !key_add_file (key, "crl", sc_tls_config_get_crl_path (config)))
+    return NULL;
+  return g_string_free (g_steal_pointer (&key), FALSE);
+}
+
+/**
+ * sc_tls_context_new_shared: (skip)
+ * @config: an enabled TLS configuration
+ * @role: whether connections made with it are servers or clients
+ * @error: return location for an %SC_ERROR_CONFIG error
+ *
+ * Like sc_tls_context_new(), but shares the context with every caller
+ * whose configuration is equivalent: the same settings, and files with
+ * the same paths and the same contents now (each file is read and hashed
+ * on every call, so a file changed on disk gives a new context and never
+ * the old trust store). Contexts are immutable, so sharing them across
+ * threads is safe; one lives as long as someone holds it. For clients,
+ * which would otherwise parse the CA file for every connection.
+ *
+ * Returns: (transfer full): the context, or %NULL on error
+ */
+ScTlsContext *
+sc_tls_context_new_shared (ScTlsConfig *config, ScTlsRole role, GError **error)
+{
+  g_autofree char *key = NULL;
+  ScTlsContext *ctx;
+
+  g_return_val_if_fail (SC_IS_TLS_CONFIG (config), NULL);
+  key = context_cache_key (config, role);
+  if (key == NULL)
+    return sc_tls_context_new (config, role, error);
+  g_mutex_lock (&context_cache_lock);
+  ctx = context_cache != NULL ? g_hash_table_lookup (context_cache, key) : NULL;
+  if (ctx != NULL)
+    g_atomic_ref_count_inc (&ctx->ref);
+  g_mutex_unlock (&context_cache_lock);
+  if (ctx != NULL)
+    return ctx;
+  ctx = sc_tls_context_new (config, role, error);
+  if (ctx == NULL)
+    return NULL;
+  g_mutex_lock (&context_cache_lock);
+  if (context_cache == NULL)
+    context_cache = g_hash_table_new (g_str_hash, g_str_equal);
+  if (!g_hash_table_contains (context_cache, key)) /* else another thread won: keep ours apart */
+    {
+      ctx->cache_key = g_steal_pointer (&key);
+      g_hash_table_insert (context_cache, ctx->cache_key, ctx);
+    }
+  g_mutex_unlock (&context_cache_lock);
+  return ctx;
+}
+
 /**
  * sc_tls_context_new: (skip)
  * @config: an enabled TLS configuration
@@ -608,8 +743,9 @@ sc_tls_context_ref (ScTlsContext *ctx)
 void
 sc_tls_context_unref (ScTlsContext *ctx)
 {
-  if (ctx == NULL || !g_atomic_ref_count_dec (&ctx->ref))
+  if (ctx == NULL || !context_release (ctx))
     return;
+  g_free (ctx->cache_key);
   g_clear_object (&ctx->config);
   g_clear_object (&ctx->certificate);
   g_clear_object (&ctx->database);

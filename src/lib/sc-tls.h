@@ -63,6 +63,9 @@ typedef enum
 typedef struct _ScTlsContext ScTlsContext;
 
 ScTlsContext *sc_tls_context_new (ScTlsConfig *config, ScTlsRole role, GError **error);
+/* The same, shared with every caller whose configuration and files are
+ * equivalent now (see sc-tls.c). */
+ScTlsContext *sc_tls_context_new_shared (ScTlsConfig *config, ScTlsRole role, GError **error);
 ScTlsContext *sc_tls_context_ref (ScTlsContext *ctx);
 void sc_tls_context_unref (ScTlsContext *ctx);
 ScTlsConfig *sc_tls_context_get_config (ScTlsContext *ctx);
