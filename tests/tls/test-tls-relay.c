@@ -251,11 +251,14 @@ pump_main (gpointer data)
       gssize n = g_input_stream_read (g_io_stream_get_input_stream (p->from), buf, sizeof buf, NULL,
                                       NULL);
 
-      if (n <= 0
-          || !g_output_stream_write_all (g_io_stream_get_output_stream (p->to), buf, (gsize) n,
-                                         NULL, NULL, NULL))
+      if (n <= 0)
         break;
+      /* counted before it is forwarded: the peer may act on these bytes
+       * (and the test check the counter) before write_all returns here */
       g_atomic_int_add (p->counter, (gint) n);
+      if (!g_output_stream_write_all (g_io_stream_get_output_stream (p->to), buf, (gsize) n, NULL,
+                                      NULL, NULL))
+        break;
     }
   conn_close (p->conn);
   conn_unref (p->conn);
