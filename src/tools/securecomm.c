@@ -366,7 +366,9 @@ cmd_send (Tool *t, char **args, int n_args, GError **error)
       return EXIT_FAILED;
     }
   if (!t->opt.quiet)
-    g_printerr (_ ("securecomm: %d message(s) acknowledged\n"), n_messages);
+    g_printerr (ngettext ("securecomm: %d message acknowledged\n",
+                         "securecomm: %d messages acknowledged\n", (unsigned long) n_messages),
+                n_messages);
   return EXIT_OK;
 }
 

@@ -244,7 +244,7 @@ check "the daemon logs both TLS connections with the client's certificate" \
 SECURECOMM_PASSPHRASE=client timeout 60 "$securecomm" send --tls-config client.json \
   -i "$tmp/client-identity.key" "127.0.0.1:$port" "signed by the token" >send.out 2>&1
 rc=$?
-if [[ $rc -eq 0 ]] && grep -q '1 message(s) acknowledged' send.out; then
+if [[ $rc -eq 0 ]] && grep -q '1 message acknowledged' send.out; then
   ok "securecomm send --tls-config (client certificate from files) is served and acknowledged"
 else
   not_ok "securecomm send --tls-config (client certificate from files) is served and acknowledged" \

@@ -90,7 +90,7 @@ wait_for grep -q subscribed "$tmp/monitor.err" \
   || bail_out "monitor did not subscribe" "$tmp/daemon.log"
 run send "$sc" send --pin "$fp" "$target" one two
 expect "send of two messages exits 0 once both are acknowledged" 0 send \
-  '^securecomm: 2 message\(s\) acknowledged$'
+  '^securecomm: 2 messages acknowledged$'
 check "send reports connecting, handshaking, connected, closed in that order" \
   test "$(states "$tmp/send.err")" = "connecting handshaking connected closed "
 got_both () { grep -q '"message":"one"' "$tmp/monitor.out" && grep -q '"message":"two"' "$tmp/monitor.out"; }
