@@ -133,6 +133,24 @@ drain (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* Always a source attached to the context, never g_main_context_invoke():
+ * that runs the drain at once when the posting thread owns the context, or
+ * can acquire it because it is that thread's default (any thread that has
+ * pushed no context of its own, such as a GTask worker, counts the global
+ * default as its own). Events would then be delivered synchronously, in
+ * the wrong thread, inside whatever lock the poster holds. */
+static void
+schedule_drain (ScEventQueue *queue)
+{
+  GSource *source = g_idle_source_new ();
+
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, drain, queue, drain_done);
+  g_source_set_static_name (source, "[securecomm] event queue");
+  g_source_attach (source, queue->context);
+  g_source_unref (source);
+}
+
 /*
  * sc_event_queue_new:
  * @context: where events are delivered
@@ -191,7 +209,7 @@ sc_event_queue_post (ScEventQueue *queue, gconstpointer event)
     }
   g_mutex_unlock (&queue->lock);
   if (schedule)
-    g_main_context_invoke_full (queue->context, G_PRIORITY_DEFAULT, drain, queue, drain_done);
+    schedule_drain (queue);
 }
 
 /*

@@ -5,8 +5,10 @@
  * context while the events come from I/O threads. An ScEventQueue carries
  * them across: sc_event_queue_post() copies an event (a small struct of
  * event_size bytes, stored inline: no allocation per event once the
- * queue has grown) and, if no drain is pending, schedules one with
- * g_main_context_invoke_full(). The drain delivers every event queued by
+ * queue has grown) and, if no drain is pending, attaches an idle source to
+ * the context: never a synchronous delivery, even when the posting thread
+ * owns the context (it may hold a lock the handlers need). The drain
+ * delivers every event queued by
  * then, in the order posted, so a busy producer costs one wake-up of the
  * context per batch rather than per event. Events posted by one thread are
  * delivered in the order that thread posted them.

@@ -124,6 +124,28 @@ test_one_wakeup_drains_batch (Fixture *f, gconstpointer data)
     }
 }
 
+/* A post from the thread that owns the context (here: the global default
+ * context, which any thread that pushed no context of its own can acquire)
+ * is delivered by the next iteration, never inside sc_event_queue_post:
+ * the poster may hold a lock that the signal handlers take. */
+static void
+test_never_delivered_inside_post (Fixture *f, gconstpointer data)
+{
+  ScEventQueue *queue = sc_event_queue_new (g_main_context_default (), sizeof (TestEvent),
+                                            test_deliver, test_free_event, NULL);
+
+  g_assert_true (g_main_context_acquire (g_main_context_default ()));
+  post (queue, 0, 0);
+  g_assert_cmpuint (f->delivered->len, ==, 0);
+  g_main_context_release (g_main_context_default ());
+  post (queue, 0, 1); /* not owned, but acquirable: the same */
+  g_assert_cmpuint (f->delivered->len, ==, 0);
+  while (f->delivered->len < 2)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (delivered_at (f, 1)->seq, ==, 1);
+  sc_event_queue_free (queue);
+}
+
 static gpointer
 producer_main (gpointer data)
 {
@@ -224,6 +246,7 @@ main (int argc, char **argv)
   ADD ("/event-queue/free-drops-pending", test_free_drops_pending);
   ADD ("/event-queue/free-while-delivering", test_free_while_delivering);
   ADD ("/event-queue/owner-kept-alive", test_owner_kept_alive);
+  ADD ("/event-queue/never-delivered-inside-post", test_never_delivered_inside_post);
 #undef ADD
   return g_test_run ();
 }
