@@ -20,7 +20,10 @@
  * client wait in the outbox. Messages from the client are delivered once:
  * by id, whatever connection they arrive on.
  *
- * Lock order: a stream's send_lock (its outbox), then a channel's lock,
+ * Lock order: a stream's deliver_lock (held while one of its messages is
+ * handed to the handler or queued for the signal, so that a connection
+ * taking over the stream delivers after the one it replaced has finished),
+ * then a stream's send_lock (its outbox), then a channel's lock,
  * then the server lock (the tables), then a stream's ids_lock (its message
  * ids and which connection owns it; innermost: only reference counts are
  * taken under it). The path of a message, in or out, takes the server lock
@@ -88,6 +91,8 @@ typedef struct
   char stream_key[2 * SC_STREAM_ID_LEN + 1]; /* hex stream id */
   guint32 generation;                        /* a ticket with it may resume */
   char fingerprint[2 * SC_SHA256_LEN + 1];   /* the client's key (hex), or empty */
+  /* Outermost: one message of the stream delivered at a time. */
+  GMutex deliver_lock;
   /* Guards the outbox, and serialises it with sc_channel_send. */
   GMutex send_lock;
   ScOutbox *outbox;
@@ -271,7 +276,7 @@ typedef struct _ServerEvent
   char *id; /* a GRefString reference */
   GBytes *message;
   char *reason;
-  ScChannel *channel; /* client-connected: the connection it announces */
+  GVariant *info; /* client-connected: the connection's info then */
 } ServerEvent;
 
 static void
@@ -282,7 +287,7 @@ server_event_clear (gpointer data)
   g_ref_string_release (ev->id);
   g_clear_pointer (&ev->message, g_bytes_unref);
   g_free (ev->reason);
-  g_clear_pointer (&ev->channel, sc_channel_unref);
+  g_clear_pointer (&ev->info, g_variant_unref);
 }
 
 /* In the main context, for each event in order. */
@@ -324,13 +329,18 @@ post_event (ScServer *self, guint signal, const char *ref_id, GBytes *message, c
   sc_event_queue_post (self->events, &ev);
 }
 
+static GVariant *client_info_new (ScChannel *channel);
+
+/* The info goes with the event (not the channel: its keys would live on
+ * until the main context runs), so that a client-connected handler gets
+ * it even for a client gone again since. */
 static void
 post_connected (ScServer *self, const char *ref_id, ScChannel *channel)
 {
   ServerEvent ev = {
     .signal = SIGNAL_CLIENT_CONNECTED,
     .id = g_ref_string_acquire ((char *) ref_id),
-    .channel = sc_channel_ref (channel),
+    .info = client_info_new (channel),
   };
 
   sc_event_queue_post (self->events, &ev);
@@ -369,6 +379,7 @@ stream_unref (ScServerStream *st)
   if (st == NULL || !g_atomic_ref_count_dec (&st->ref))
     return;
   sc_outbox_free (st->outbox);
+  g_mutex_clear (&st->deliver_lock);
   g_mutex_clear (&st->send_lock);
   g_mutex_clear (&st->ids_lock);
   g_ref_string_release (st->id);
@@ -430,6 +441,7 @@ stream_new (const char *id, const ScChannelHandshake *hs, ScChannel *channel)
   ScChannelInfo info;
 
   g_atomic_ref_count_init (&st->ref);
+  g_mutex_init (&st->deliver_lock);
   g_mutex_init (&st->send_lock);
   g_mutex_init (&st->ids_lock);
   st->id = g_ref_string_new (id);
@@ -670,28 +682,29 @@ on_message (ScChannel *channel, guint64 msg_id, GBytes *message, gpointer data)
   ScServerStream *st = client->stream;
   gboolean owner = FALSE, fresh = FALSE;
 
-  if (st != NULL)
-    {
-      g_mutex_lock (&st->ids_lock);
-      owner = st->conn == client;
-      fresh = owner && msg_id > st->recv_id;
-      if (fresh)
-        st->recv_id = msg_id;
-      g_mutex_unlock (&st->ids_lock);
-    }
-  if (!fresh)
-    {
-      g_debug ("dropped message %" G_GUINT64_FORMAT ": %s", msg_id,
-               owner ? "already delivered" : "its connection was replaced");
-      return;
-    }
+  if (st == NULL)
+    return;
+  /* Held through the delivery: a connection that took the stream over
+   * meanwhile waits here, so the handler of one client never runs twice
+   * at once and messages keep their order across a takeover. */
+  g_mutex_lock (&st->deliver_lock);
+  g_mutex_lock (&st->ids_lock);
+  owner = st->conn == client;
+  fresh = owner && msg_id > st->recv_id;
+  if (fresh)
+    st->recv_id = msg_id;
+  g_mutex_unlock (&st->ids_lock);
   /* No log line per message: structured logging formats it even when
    * debug output is off, and that was 7% of a busy server's time. The
    * client's reference keeps st, and so its id, alive during the call. */
-  if (self->handler != NULL)
+  if (!fresh)
+    g_debug ("dropped message %" G_GUINT64_FORMAT ": %s", msg_id,
+             owner ? "already delivered" : "its connection was replaced");
+  else if (self->handler != NULL)
     self->handler (self, st->id, message, self->handler_data);
   else
     post_event (self, SIGNAL_MESSAGE_RECEIVED, st->id, message, NULL);
+  g_mutex_unlock (&st->deliver_lock);
 }
 
 static void
@@ -707,9 +720,11 @@ on_acked (ScChannel *channel, guint64 msg_id, gpointer data)
     return;
   st = stream_ref (client->stream);
   g_mutex_lock (&st->send_lock);
-  if (stream_owned_by (st, client))
-    sc_outbox_ack (st->outbox, msg_id);
-  pump_stream (self, st, channel); /* it reads again: what waited goes */
+  if (stream_owned_by (st, client)) /* (a connection replaced meanwhile pumps nothing) */
+    {
+      sc_outbox_ack (st->outbox, msg_id);
+      pump_stream (self, st, channel); /* it reads again: what waited goes */
+    }
   g_mutex_unlock (&st->send_lock);
   stream_unref (st);
 }
@@ -1233,7 +1248,8 @@ service_stop_cb (gpointer data)
  *
  * Binds the listening addresses and starts accepting clients. Without an
  * identity set with sc_server_set_identity(), an ephemeral one is made.
- * Signals are emitted in the thread-default main context of the caller;
+ * Signals are emitted in the thread-default main context of the caller
+ * (of the first call, if the server is started again after a shutdown);
  * a message handler (sc_server_set_message_handler()) runs in the I/O
  * worker threads.
  *
@@ -1271,13 +1287,14 @@ sc_server_start (ScServer *self, GError **error)
       self->session_config.ticket_lifetime_s = self->ticket_lifetime_s;
       self->ticket_keys = sc_ticket_keyring_new (self->ticket_lifetime_s);
     }
-  g_clear_pointer (&self->main_context, g_main_context_unref);
-  self->main_context = g_main_context_ref_thread_default ();
-  /* Kept across a restart: what the last run left still goes where it was
-   * headed. */
+  /* Both kept across a restart: what the last run left still goes where
+   * it was headed, and signals stay in one context. */
   if (self->events == NULL)
-    self->events = sc_event_queue_new (self->main_context, sizeof (ServerEvent), emit_event,
-                                       server_event_clear, self);
+    {
+      self->main_context = g_main_context_ref_thread_default ();
+      self->events = sc_event_queue_new (self->main_context, sizeof (ServerEvent), emit_event,
+                                         server_event_clear, self);
+    }
   self->service = g_socket_service_new ();
   g_socket_listener_set_backlog (G_SOCKET_LISTENER (self->service), SC_SERVER_LISTEN_BACKLOG);
   g_socket_service_stop (self->service); /* new services start active; not here */
@@ -1386,22 +1403,6 @@ lookup_live_channel (ScServer *self, const char *client_id)
   return channel;
 }
 
-/* The client's connection, or (in a client-connected handler, in the main
- * context) the one being announced, even if it has ended since. */
-static ScChannel *
-lookup_channel_for_info (ScServer *self, const char *client_id, GError **error)
-{
-  ScChannel *channel = lookup_live_channel (self, client_id);
-
-  if (channel == NULL && self->announcing != NULL && g_main_context_is_owner (self->main_context)
-      && g_strcmp0 (self->announcing->id, client_id) == 0)
-    channel = sc_channel_ref (self->announcing->channel);
-  if (channel == NULL)
-    g_set_error (error, SC_ERROR, SC_ERROR_UNKNOWN_CLIENT, "no client with id “%s”",
-                 client_id ? client_id : "");
-  return channel;
-}
-
 static ScChannel *
 lookup_channel (ScServer *self, const char *client_id, GError **error)
 {
@@ -1457,27 +1458,14 @@ sc_server_get_client_count (ScServer *self)
   return n;
 }
 
-/**
- * sc_server_get_client_info:
- * @self: a #ScServer
- * @client_id: a client id
- * @error: return location for a #GError
- *
- * What the server knows of a client's session, as the a{sv} dictionary of
- * the D-Bus method GetClientInfo.
- *
- * Returns: (transfer full): a floating-free #GVariant of type a{sv}, or %NULL
- */
-GVariant *
-sc_server_get_client_info (ScServer *self, const char *client_id, GError **error)
+/* What sc_server_get_client_info() says of a connection. */
+static GVariant *
+client_info_new (ScChannel *channel)
 {
-  g_autoptr (ScChannel) channel = lookup_channel_for_info (self, client_id, error);
   g_auto (GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
   ScChannelInfo info;
   const char *addr;
 
-  if (channel == NULL)
-    return NULL;
   sc_channel_get_info (channel, &info);
   addr = sc_channel_get_peer_address (channel);
   g_variant_dict_insert (&dict, "address", "s", addr ? addr : "");
@@ -1494,6 +1482,36 @@ sc_server_get_client_info (ScServer *self, const char *client_id, GError **error
   g_variant_dict_insert (&dict, "protocol-version", "y", info.session.version);
   g_variant_dict_insert (&dict, "tls", "b", G_IS_TLS_CONNECTION (sc_channel_get_stream (channel)));
   return g_variant_ref_sink (g_variant_dict_end (&dict));
+}
+
+/**
+ * sc_server_get_client_info:
+ * @self: a #ScServer
+ * @client_id: a client id
+ * @error: return location for a #GError
+ *
+ * What the server knows of a client's session, as the a{sv} dictionary of
+ * the D-Bus method GetClientInfo. In a #ScServer::client-connected handler
+ * it answers for the client announced even if its connection has ended
+ * since (as it was when the handshake completed; the
+ * #ScServer::client-disconnected signal follows).
+ *
+ * Returns: (transfer full): a floating-free #GVariant of type a{sv}, or %NULL
+ */
+GVariant *
+sc_server_get_client_info (ScServer *self, const char *client_id, GError **error)
+{
+  g_autoptr (ScChannel) channel = lookup_live_channel (self, client_id);
+
+  if (channel != NULL)
+    return client_info_new (channel);
+  /* in a client-connected handler: the client announced, even if gone */
+  if (g_main_context_is_owner (self->main_context) && self->announcing != NULL
+      && g_strcmp0 (self->announcing->id, client_id) == 0)
+    return g_variant_ref (self->announcing->info);
+  g_set_error (error, SC_ERROR, SC_ERROR_UNKNOWN_CLIENT, "no client with id “%s”",
+               client_id ? client_id : "");
+  return NULL;
 }
 
 /**
@@ -1971,10 +1989,14 @@ sc_server_set_identity (ScServer *self, ScIdentity *identity)
  * context, so a handler may see a client's first messages before the
  * client-connected signal is emitted.
  *
- * Thread contract: @handler is called for each message exactly once, in
- * the order the client sent them; calls for one client come from one thread
- * one after another, calls for different clients may run at the same time
- * in different threads. It runs with no lock of the server held: it may
+ * Thread contract: @handler is called for each message exactly once within
+ * the client's stream (resumptions included), in the order the client sent
+ * them; after a full handshake (the stream was lost) messages the client
+ * had not seen acknowledged may come again (docs/PROTOCOL.md 4.7.7). Calls
+ * for one client never overlap, even when a new connection takes the
+ * stream over while a call for the old one runs (the new one waits for
+ * it); calls for different clients may run at the same time in different
+ * threads. It runs with no lock of the server held: it may
  * call sc_server_send_bytes(), sc_server_send_message(),
  * sc_server_close_client_connection() and the getters, for any client. It
  * must not block (every client of its worker waits meanwhile), and must
