@@ -11,14 +11,22 @@
  * Every failing vector is reported with its tcId, flags and comment, and the
  * run goes on so that one pass lists all of them.
  *
+ * AES-256-GCM runs through both of sc-crypto's implementations: nettle's, and
+ * GnuTLS's once sc_aead_enable_bulk ran (for messages of SC_AEAD_BULK_MIN bytes
+ * or more), each in place and with separate buffers. This program defines
+ * gnutls_aead_cipher_encrypt/decrypt itself (see "Which implementation ran"),
+ * so that each case asserts which implementation it went through.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "sc-crypto.h"
 
+#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <glib.h>
+#include <gnutls/crypto.h>
 #include <json-glib/json-glib.h>
 
 /* Outcome counts for one file. */
@@ -31,6 +39,7 @@ typedef struct
   guint filtered;             /* not for us (other key or IV sizes) */
   guint library_false_reject; /* valid, rejected by a documented library limit */
   guint failures;             /* vectors that broke the policy */
+  gconstpointer data;         /* the test case's parameters, for its VectorFunc */
 } Tally;
 
 typedef void (*VectorFunc) (JsonObject *group, JsonObject *test, Tally *tally);
@@ -214,18 +223,20 @@ report (const Tally *t, const char *file)
                   t->invalid_rejected, t->acceptable_rejected, t->failures, t->filtered);
 }
 
-/* Runs func on every test of every group of file. */
-static void
-run_file (const char *file, const char *name, VectorFunc func)
+/* Runs func on every test of every group of file; data goes to func in
+ * tally->data. FALSE when the file could not be read (the test is then
+ * skipped or failed). */
+static gboolean
+run_file (const char *file, const char *name, VectorFunc func, gconstpointer data)
 {
   JsonParser *parser = load_vectors (file);
-  Tally tally = { .name = name };
+  Tally tally = { .name = name, .data = data };
   JsonObject *root;
   JsonArray *groups;
   guint g, i;
 
   if (parser == NULL)
-    return;
+    return FALSE;
   g_assert_true (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)));
   root = json_node_get_object (json_parser_get_root (parser));
   groups = json_object_get_array_member (root, "testGroups");
@@ -243,18 +254,162 @@ run_file (const char *file, const char *name, VectorFunc func)
   else if (tally.valid_ok == 0 || tally.invalid_rejected == 0)
     g_test_fail_printf ("%s: no valid or no invalid vector was run", file);
   g_object_unref (parser);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------------------
+ * Which implementation ran
+ *
+ * sc-crypto is a static library linked into this program, so its calls to
+ * gnutls_aead_cipher_encrypt/decrypt bind to the definitions below, which
+ * count them and forward to GnuTLS's own (the next definition, RTLD_NEXT).
+ * Without this a context that went on through nettle (sc_aead_seal falls
+ * back to nettle when GnuTLS fails) would pass every comparison: both
+ * implementations compute the same function.
+ * ------------------------------------------------------------------------ */
+
+static guint gnutls_seals; /* gnutls_aead_cipher_encrypt calls that succeeded */
+static guint gnutls_opens; /* gnutls_aead_cipher_decrypt calls, whatever the result */
+
+static void *
+next_symbol (const char *name)
+{
+  void *sym = dlsym (RTLD_NEXT, name);
+
+  if (sym == NULL)
+    g_error ("dlsym (RTLD_NEXT, %s): %s", name, dlerror ());
+  return sym;
+}
+
+int
+gnutls_aead_cipher_encrypt (gnutls_aead_cipher_hd_t handle, const void *nonce, size_t nonce_len,
+                            const void *auth, size_t auth_len, size_t tag_size, const void *ptext,
+                            size_t ptext_len, void *ctext, size_t *ctext_len)
+{
+  static __typeof__ (gnutls_aead_cipher_encrypt) *real;
+  int ret;
+
+  if (real == NULL)
+    real = (__typeof__ (real)) next_symbol ("gnutls_aead_cipher_encrypt");
+  ret = real (handle, nonce, nonce_len, auth, auth_len, tag_size, ptext, ptext_len, ctext,
+              ctext_len);
+  if (ret == 0)
+    gnutls_seals++;
+  return ret;
+}
+
+int
+gnutls_aead_cipher_decrypt (gnutls_aead_cipher_hd_t handle, const void *nonce, size_t nonce_len,
+                            const void *auth, size_t auth_len, size_t tag_size, const void *ctext,
+                            size_t ctext_len, void *ptext, size_t *ptext_len)
+{
+  static __typeof__ (gnutls_aead_cipher_decrypt) *real;
+
+  if (real == NULL)
+    real = (__typeof__ (real)) next_symbol ("gnutls_aead_cipher_decrypt");
+  gnutls_opens++;
+  return real (handle, nonce, nonce_len, auth, auth_len, tag_size, ctext, ctext_len, ptext,
+               ptext_len);
 }
 
 /* ---------------------------------------------------------------------------
  * AES-256-GCM: seal must give ct || tag; open must succeed or fail per result
+ *
+ * Each vector runs through four contexts: nettle's and GnuTLS's ("bulk",
+ * sc_aead_enable_bulk), each with separate buffers and in place (out == in
+ * for sealing and for opening). SC_AEAD_BULK_MIN is a compile-time constant
+ * (256): a bulk context hands only messages of 256 bytes or more to GnuTLS,
+ * and each vector asserts which implementation ran. In the current
+ * aes_gcm_test.json only five AES-256 vectors (valid ones, 256 to 513 bytes)
+ * are that long and every invalid one is shorter, so GnuTLS rejecting bad
+ * tags, ciphertexts and AAD is proven by the /aead-bulk/ cases below.
  * ------------------------------------------------------------------------ */
+
+typedef struct
+{
+  const char *name; /* tally name */
+  gboolean bulk;    /* sc_aead_enable_bulk ran on the context */
+  gboolean in_place;
+} AeadMode;
+
+static const AeadMode aead_modes[] = {
+  { "aes_gcm", FALSE, FALSE },
+  { "aes_gcm_in_place", FALSE, TRUE },
+  { "aes_gcm_gnutls_bulk", TRUE, FALSE },
+  { "aes_gcm_gnutls_bulk_in_place", TRUE, TRUE },
+};
+
+/* A context keyed with key, through GnuTLS for long messages when bulk. */
+static ScAead *
+aead_new (const guint8 key[SC_AES256_GCM_KEY_LEN], gboolean bulk)
+{
+  ScAead *aead = sc_secure_alloc (sizeof *aead);
+
+  g_assert_nonnull (aead);
+  sc_aead_set_key (aead, key);
+  if (bulk)
+    g_assert_cmpint (sc_aead_enable_bulk (aead), ==, 0);
+  return aead;
+}
+
+static void
+aead_free (ScAead *aead)
+{
+  sc_aead_clear (aead);
+  sc_secure_free (aead, sizeof *aead);
+}
+
+/* Seals pt into a new buffer of pt_len + 16 bytes, in place or not. */
+static guint8 *
+aead_seal_new (const ScAead *aead, const guint8 *nonce, const guint8 *aad, gsize aad_len,
+               const guint8 *pt, gsize pt_len, gboolean in_place)
+{
+  guint8 *out = g_malloc (pt_len + SC_AES256_GCM_TAG_LEN);
+
+  if (in_place)
+    {
+      memcpy (out, pt, pt_len);
+      sc_aead_seal (aead, nonce, aad, aad_len, out, pt_len, out);
+    }
+  else
+    sc_aead_seal (aead, nonce, aad, aad_len, pt, pt_len, out);
+  return out;
+}
+
+/* Opens ct (ct_len >= 16) into *out, a new buffer: the plaintext, or zeros on
+ * failure. In place, *out is a copy of ct opened onto itself; otherwise it
+ * starts as 0x5a bytes, so that "zeroed" is seen to be written. */
+static int
+aead_open_new (const ScAead *aead, const guint8 *nonce, const guint8 *aad, gsize aad_len,
+               const guint8 *ct, gsize ct_len, gboolean in_place, guint8 **out)
+{
+  gsize pt_len = ct_len - SC_AES256_GCM_TAG_LEN;
+
+  if (in_place)
+    {
+      *out = g_memdup2 (ct, ct_len);
+      return sc_aead_open (aead, nonce, aad, aad_len, *out, ct_len, *out);
+    }
+  *out = g_malloc (pt_len > 0 ? pt_len : 1);
+  memset (*out, 0x5a, pt_len);
+  return sc_aead_open (aead, nonce, aad, aad_len, ct, ct_len, *out);
+}
+
+/* Whether a context in mode hands a message of len bytes to GnuTLS. */
+static guint
+gnutls_expected (gboolean bulk, gsize len)
+{
+  return bulk && len >= SC_AEAD_BULK_MIN ? 1 : 0;
+}
 
 static void
 check_aes_gcm (JsonObject *group, JsonObject *test, Tally *tally)
 {
+  const AeadMode *mode = tally->data;
   gsize key_len, iv_len, aad_len, msg_len, ct_len, tag_len;
   g_autofree guint8 *key = NULL, *iv = NULL, *aad = NULL, *msg = NULL;
   g_autofree guint8 *ct = NULL, *tag = NULL, *wire = NULL, *sealed = NULL, *out = NULL;
+  guint seals = gnutls_seals, opens = gnutls_opens;
   ScAead *aead;
   gboolean seal_ok;
   int rc;
@@ -279,18 +434,21 @@ check_aes_gcm (JsonObject *group, JsonObject *test, Tally *tally)
   wire = g_malloc (ct_len + tag_len);
   memcpy (wire, ct, ct_len);
   memcpy (wire + ct_len, tag, tag_len);
-  sealed = g_malloc (msg_len + SC_AES256_GCM_TAG_LEN);
-  out = g_malloc (ct_len + 1);
-  memset (out, 0x5a, ct_len + 1);
 
-  aead = sc_secure_alloc (sizeof *aead);
-  sc_aead_set_key (aead, key);
-  sc_aead_seal (aead, iv, aad, aad_len, msg, msg_len, sealed);
+  aead = aead_new (key, mode->bulk);
+  sealed = aead_seal_new (aead, iv, aad, aad_len, msg, msg_len, mode->in_place);
   seal_ok = bytes_equal (sealed, msg_len + SC_AES256_GCM_TAG_LEN, wire, ct_len + tag_len);
-  rc = sc_aead_open (aead, iv, aad, aad_len, wire, ct_len + tag_len, out);
-  sc_aead_clear (aead);
-  sc_secure_free (aead, sizeof *aead);
+  rc = aead_open_new (aead, iv, aad, aad_len, wire, ct_len + tag_len, mode->in_place, &out);
+  aead_free (aead);
 
+  if (gnutls_seals - seals != gnutls_expected (mode->bulk, msg_len))
+    vector_fail (tally, test, "%u-byte message sealed through %s", (guint) msg_len,
+                 gnutls_seals != seals ? "GnuTLS" : "nettle");
+  if (gnutls_opens - opens != gnutls_expected (mode->bulk, ct_len))
+    vector_fail (tally, test, "%u-byte message opened through %s", (guint) ct_len,
+                 gnutls_opens != opens ? "GnuTLS" : "nettle");
+  if (rc != 0 && rc != SC_CRYPTO_EVERIFY)
+    vector_fail (tally, test, "rejected with %d, not SC_CRYPTO_EVERIFY", rc);
   if (rc != 0 && !all_zero (out, ct_len))
     vector_fail (tally, test, "rejected but the output was not zeroed");
   if (rc == 0 && !seal_ok)
@@ -300,9 +458,215 @@ check_aes_gcm (JsonObject *group, JsonObject *test, Tally *tally)
 }
 
 static void
-test_aes_gcm (void)
+test_aes_gcm (gconstpointer data)
 {
-  run_file ("aes_gcm_test.json", "aes_gcm", check_aes_gcm);
+  const AeadMode *mode = data;
+  guint opens = gnutls_opens;
+
+  if (!run_file ("aes_gcm_test.json", mode->name, check_aes_gcm, mode))
+    return;
+  printf ("# wycheproof %s: %u vectors opened through GnuTLS\n", mode->name, gnutls_opens - opens);
+  if (mode->bulk)
+    g_assert_cmpuint (gnutls_opens - opens, >, 0);
+  else
+    g_assert_cmpuint (gnutls_opens - opens, ==, 0);
+}
+
+/* ---------------------------------------------------------------------------
+ * AES-256-GCM, GnuTLS (bulk) against nettle around the threshold and beyond:
+ * random key, nonce, AAD and plaintext for each length, GLib's test seed
+ * (reported in the TAP header; --seed replays it).
+ * ------------------------------------------------------------------------ */
+
+static const gsize cross_lengths[] = { 0, 1, 255, 256, 257, 1000, 16384, 65536 + 13 };
+
+typedef struct
+{
+  guint8 key[SC_AES256_GCM_KEY_LEN];
+  guint8 nonce[SC_AES256_GCM_NONCE_LEN];
+  guint8 *aad; /* 1 to 48 bytes: there is always one to flip */
+  gsize aad_len;
+  guint8 *pt;
+  gsize len;
+  ScAead *nettle, *bulk;
+} Cross;
+
+static void
+random_fill (guint8 *p, gsize len)
+{
+  for (gsize i = 0; i < len; i++)
+    p[i] = (guint8) g_test_rand_int_range (0, 256);
+}
+
+static void
+cross_init (Cross *c, gsize len)
+{
+  random_fill (c->key, sizeof c->key);
+  random_fill (c->nonce, sizeof c->nonce);
+  c->aad_len = (gsize) g_test_rand_int_range (1, 49);
+  c->aad = g_malloc (c->aad_len);
+  random_fill (c->aad, c->aad_len);
+  c->len = len;
+  c->pt = g_malloc (len > 0 ? len : 1);
+  random_fill (c->pt, len);
+  c->nettle = aead_new (c->key, FALSE);
+  c->bulk = aead_new (c->key, TRUE);
+}
+
+static void
+cross_clear (Cross *c)
+{
+  aead_free (c->nettle);
+  aead_free (c->bulk);
+  g_free (c->aad);
+  g_free (c->pt);
+}
+
+/* Seals c's plaintext with aead, asserting how many GnuTLS seals it took. */
+static guint8 *
+cross_seal (const Cross *c, const ScAead *aead, gboolean in_place, guint gnutls_calls)
+{
+  guint seals = gnutls_seals;
+  guint8 *out = aead_seal_new (aead, c->nonce, c->aad, c->aad_len, c->pt, c->len, in_place);
+
+  g_assert_cmpuint (gnutls_seals - seals, ==, gnutls_calls);
+  return out;
+}
+
+/* Opens ct (c->len + 16 bytes) with aead; asserts the result, how many GnuTLS
+ * opens it took, and the output: c's plaintext, or zeros on failure. */
+static void
+cross_open (const Cross *c, const ScAead *aead, const guint8 *nonce, const guint8 *aad,
+            const guint8 *ct, gboolean in_place, int want_rc, guint gnutls_calls)
+{
+  guint opens = gnutls_opens;
+  g_autofree guint8 *out = NULL;
+  int rc = aead_open_new (aead, nonce, aad, c->aad_len, ct, c->len + SC_AES256_GCM_TAG_LEN,
+                          in_place, &out);
+
+  g_assert_cmpint (rc, ==, want_rc);
+  g_assert_cmpuint (gnutls_opens - opens, ==, gnutls_calls);
+  if (rc == 0)
+    g_assert_cmpmem (out, c->len, c->pt, c->len);
+  else
+    g_assert_true (all_zero (out, c->len));
+}
+
+/* Bulk and nettle contexts give the same ciphertext and tag, in place or
+ * not; from SC_AEAD_BULK_MIN bytes the bulk one sealed through GnuTLS. */
+static void
+test_bulk_seals_as_nettle (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (cross_lengths); i++)
+    {
+      Cross c;
+      gsize n = cross_lengths[i] + SC_AES256_GCM_TAG_LEN;
+      guint via = gnutls_expected (TRUE, cross_lengths[i]);
+      g_autofree guint8 *by_nettle = NULL, *by_nettle_in_place = NULL;
+      g_autofree guint8 *by_bulk = NULL, *by_bulk_in_place = NULL;
+
+      cross_init (&c, cross_lengths[i]);
+      by_nettle = cross_seal (&c, c.nettle, FALSE, 0);
+      by_nettle_in_place = cross_seal (&c, c.nettle, TRUE, 0);
+      by_bulk = cross_seal (&c, c.bulk, FALSE, via);
+      by_bulk_in_place = cross_seal (&c, c.bulk, TRUE, via);
+      g_assert_cmpmem (by_bulk, n, by_nettle, n);
+      g_assert_cmpmem (by_bulk_in_place, n, by_nettle, n);
+      g_assert_cmpmem (by_nettle_in_place, n, by_nettle, n);
+      cross_clear (&c);
+    }
+}
+
+/* Each context opens what the other sealed, in place or not. */
+static void
+test_bulk_and_nettle_open_each_other (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (cross_lengths); i++)
+    {
+      Cross c;
+      guint via = gnutls_expected (TRUE, cross_lengths[i]);
+      g_autofree guint8 *by_nettle = NULL, *by_bulk = NULL;
+
+      cross_init (&c, cross_lengths[i]);
+      by_nettle = cross_seal (&c, c.nettle, FALSE, 0);
+      by_bulk = cross_seal (&c, c.bulk, FALSE, via);
+      for (int in_place = 0; in_place <= 1; in_place++)
+        {
+          cross_open (&c, c.bulk, c.nonce, c.aad, by_nettle, in_place, 0, via);
+          cross_open (&c, c.nettle, c.nonce, c.aad, by_bulk, in_place, 0, 0);
+        }
+      cross_clear (&c);
+    }
+}
+
+/* Where cross_flip flips a bit. */
+typedef enum
+{
+  FLIP_CIPHERTEXT_OR_TAG,
+  FLIP_AAD,
+  FLIP_NONCE,
+} FlipWhere;
+
+/* Opens c's sealed message with one bit flipped at byte pos of where, with
+ * both contexts, in place and not: each must fail with SC_CRYPTO_EVERIFY
+ * and a zeroed output, the bulk one through GnuTLS from the threshold. */
+static void
+cross_flip (const Cross *c, guint8 *sealed, FlipWhere where, gsize pos)
+{
+  guint8 nonce[SC_AES256_GCM_NONCE_LEN];
+  g_autofree guint8 *aad = g_memdup2 (c->aad, c->aad_len);
+  guint8 *target = where == FLIP_AAD ? aad : where == FLIP_NONCE ? nonce : sealed;
+  guint8 bit = (guint8) (1u << g_test_rand_int_range (0, 8));
+  guint via = gnutls_expected (TRUE, c->len);
+
+  memcpy (nonce, c->nonce, sizeof nonce);
+  target[pos] ^= bit;
+  for (int in_place = 0; in_place <= 1; in_place++)
+    {
+      cross_open (c, c->nettle, nonce, aad, sealed, in_place, SC_CRYPTO_EVERIFY, 0);
+      cross_open (c, c->bulk, nonce, aad, sealed, in_place, SC_CRYPTO_EVERIFY, via);
+    }
+  if (where == FLIP_CIPHERTEXT_OR_TAG)
+    sealed[pos] ^= bit; /* back as sealed */
+}
+
+/* Every byte of short messages; on long ones the block edges, the middle, the
+ * last block and random bytes of the ciphertext. The tag, AAD and nonce are
+ * short: each of their bytes. */
+static void
+test_bulk_and_nettle_reject_flipped_bit (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (cross_lengths); i++)
+    {
+      Cross c;
+      g_autofree guint8 *sealed = NULL;
+      gsize len = cross_lengths[i];
+
+      cross_init (&c, len);
+      sealed = cross_seal (&c, c.nettle, FALSE, 0);
+      if (len <= 1000)
+        for (gsize pos = 0; pos < len; pos++)
+          cross_flip (&c, sealed, FLIP_CIPHERTEXT_OR_TAG, pos);
+      else
+        {
+          const gsize edges[] = { 0, 1, 15, 16, 17, len / 2, len - 17, len - 16, len - 1 };
+
+          for (gsize k = 0; k < G_N_ELEMENTS (edges); k++)
+            cross_flip (&c, sealed, FLIP_CIPHERTEXT_OR_TAG, edges[k]);
+          for (int k = 0; k < 16; k++)
+            cross_flip (&c, sealed, FLIP_CIPHERTEXT_OR_TAG,
+                        (gsize) g_test_rand_int_range (0, (gint32) len));
+        }
+      for (gsize pos = len; pos < len + SC_AES256_GCM_TAG_LEN; pos++)
+        cross_flip (&c, sealed, FLIP_CIPHERTEXT_OR_TAG, pos);
+      for (gsize pos = 0; pos < c.aad_len; pos++)
+        cross_flip (&c, sealed, FLIP_AAD, pos);
+      for (gsize pos = 0; pos < SC_AES256_GCM_NONCE_LEN; pos++)
+        cross_flip (&c, sealed, FLIP_NONCE, pos);
+      /* and unflipped, it still opens: the flips were the only cause */
+      cross_open (&c, c.bulk, c.nonce, c.aad, sealed, FALSE, 0, gnutls_expected (TRUE, len));
+      cross_clear (&c);
+    }
 }
 
 /* ---------------------------------------------------------------------------
@@ -377,7 +741,7 @@ check_ecdh_ecpoint (JsonObject *group, JsonObject *test, Tally *tally)
 static void
 test_ecdh_ecpoint (void)
 {
-  run_file ("ecdh_secp256r1_ecpoint_test.json", "ecdh_ecpoint", check_ecdh_ecpoint);
+  run_file ("ecdh_secp256r1_ecpoint_test.json", "ecdh_ecpoint", check_ecdh_ecpoint, NULL);
 }
 
 /* Peer key as a DER SubjectPublicKeyInfo, through sc_p256_spki_decode. */
@@ -398,7 +762,7 @@ check_ecdh_spki (JsonObject *group, JsonObject *test, Tally *tally)
 static void
 test_ecdh_spki (void)
 {
-  run_file ("ecdh_secp256r1_test.json", "ecdh_spki", check_ecdh_spki);
+  run_file ("ecdh_secp256r1_test.json", "ecdh_spki", check_ecdh_spki, NULL);
 }
 
 /* ---------------------------------------------------------------------------
@@ -433,7 +797,7 @@ check_ecdsa (JsonObject *group, JsonObject *test, Tally *tally)
 static void
 test_ecdsa (void)
 {
-  run_file ("ecdsa_secp256r1_sha256_test.json", "ecdsa_p256_sha256", check_ecdsa);
+  run_file ("ecdsa_secp256r1_sha256_test.json", "ecdsa_p256_sha256", check_ecdsa, NULL);
 }
 
 /* ---------------------------------------------------------------------------
@@ -473,7 +837,7 @@ check_hkdf (JsonObject *group, JsonObject *test, Tally *tally)
 static void
 test_hkdf (void)
 {
-  run_file ("hkdf_sha256_test.json", "hkdf_sha256", check_hkdf);
+  run_file ("hkdf_sha256_test.json", "hkdf_sha256", check_hkdf, NULL);
 }
 
 /* ---------------------------------------------------------------------------
@@ -503,7 +867,7 @@ check_hmac (JsonObject *group, JsonObject *test, Tally *tally)
 static void
 test_hmac (void)
 {
-  run_file ("hmac_sha256_test.json", "hmac_sha256", check_hmac);
+  run_file ("hmac_sha256_test.json", "hmac_sha256", check_hmac, NULL);
 }
 
 int
@@ -511,7 +875,15 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-  g_test_add_func ("/wycheproof/aes-gcm", test_aes_gcm);
+  g_test_add_data_func ("/wycheproof/aes-gcm", &aead_modes[0], test_aes_gcm);
+  g_test_add_data_func ("/wycheproof/aes-gcm-in-place", &aead_modes[1], test_aes_gcm);
+  g_test_add_data_func ("/wycheproof/aes-gcm-gnutls-bulk", &aead_modes[2], test_aes_gcm);
+  g_test_add_data_func ("/wycheproof/aes-gcm-gnutls-bulk-in-place", &aead_modes[3], test_aes_gcm);
+  g_test_add_func ("/aead-bulk/gnutls-seals-as-nettle", test_bulk_seals_as_nettle);
+  g_test_add_func ("/aead-bulk/gnutls-and-nettle-open-each-other",
+                   test_bulk_and_nettle_open_each_other);
+  g_test_add_func ("/aead-bulk/flipped-bit-rejected-and-zeroed-by-both",
+                   test_bulk_and_nettle_reject_flipped_bit);
   g_test_add_func ("/wycheproof/ecdh-ecpoint", test_ecdh_ecpoint);
   g_test_add_func ("/wycheproof/ecdh-spki", test_ecdh_spki);
   g_test_add_func ("/wycheproof/ecdsa", test_ecdsa);

@@ -1141,6 +1141,577 @@ test_handshake_after_connected (Fixture *f, gconstpointer data)
   g_assert_cmpint (feed (&f->server, forged), ==, SC_ERR_UNEXPECTED);
 }
 
+/* ==== large messages: opened in place, handed over without a copy ====== */
+
+/* A record of a message being reassembled whose plaintext (inner type,
+ * MESSAGE header, fragment) is SC_AEAD_BULK_MIN bytes or more, once at least
+ * IN_PLACE_PREFIX bytes of the message arrived, is opened straight into the
+ * reassembly buffer (sc-session.c, opens_in_place): the cases below cut
+ * messages on both sides of each of those limits. */
+#define IN_PLACE_PREFIX (1u + SC_MESSAGE_HEADER_LEN)
+/* bytes: the shortest fragment whose record is opened in place */
+#define IN_PLACE_MIN_FRAGMENT (SC_AEAD_BULK_MIN - IN_PLACE_PREFIX)
+
+/* A protected record as the holder of secret seals it as its record number
+ * seq: inner type, then content. */
+static GBytes *
+forge_record (const uint8_t *secret, uint64_t seq, guint8 type, const guint8 *content, gsize len)
+{
+  ScTrafficKey *tk = g_malloc0 (sizeof *tk);
+  gsize body = 1 + len + SC_AES256_GCM_TAG_LEN;
+  guint8 *rec = g_malloc (SC_RECORD_HEADER_LEN + body);
+  g_autofree guint8 *pt = g_malloc (1 + len);
+  uint8_t nonce[SC_AES256_GCM_NONCE_LEN];
+
+  g_assert_nonnull (secret);
+  g_assert_cmpuint (body, <=, SC_MAX_PROTECTED_BODY);
+  g_assert_cmpint (sc_traffic_key_install (tk, secret, 0), ==, SC_OK);
+  tk->seq = seq;
+  sc_traffic_key_nonce (tk, nonce);
+  pt[0] = type;
+  if (len > 0)
+    memcpy (pt + 1, content, len);
+  sc_wire_put_record_header (rec, SC_RECORD_PROTECTED, (uint16_t) body);
+  sc_aead_seal (&tk->aead, nonce, rec, SC_RECORD_HEADER_LEN, pt, 1 + len,
+                rec + SC_RECORD_HEADER_LEN);
+  sc_traffic_key_clear (tk);
+  g_free (tk);
+  return g_bytes_new_take (rec, SC_RECORD_HEADER_LEN + body);
+}
+
+/* A MESSAGE record with this header and fragment (PROTOCOL.md 6.1). */
+static GBytes *
+forge_fragment (const uint8_t *secret, uint64_t seq, uint64_t id, uint32_t total, uint32_t offset,
+                const guint8 *fragment, gsize len)
+{
+  g_autofree guint8 *content = g_malloc (SC_MESSAGE_HEADER_LEN + len);
+
+  sc_put_u64 (content, id);
+  sc_put_u32 (content + 8, total);
+  sc_put_u32 (content + 12, offset);
+  if (len > 0)
+    memcpy (content + SC_MESSAGE_HEADER_LEN, fragment, len);
+  return forge_record (secret, seq, SC_CONTENT_MESSAGE, content, SC_MESSAGE_HEADER_LEN + len);
+}
+
+/* The records the client seals for one message of len bytes, not delivered. */
+static GPtrArray *
+client_message_records (Fixture *f, GBytes *msg)
+{
+  gsize n;
+  const uint8_t *p = g_bytes_get_data (msg, &n);
+  GPtrArray *recs;
+
+  g_assert_cmpuint (f->client.out.len, ==, 0);
+  g_assert_cmpint (sc_session_send (f->client.s, p, n, NULL, &f->client.out), ==, SC_OK);
+  recs = test_split_records (&f->client.out);
+  sc_buffer_consume (&f->client.out, f->client.out.len);
+  return recs;
+}
+
+/* Asserts that to holds exactly one message, msg. */
+static void
+assert_one_message (TestPeer *to, GBytes *msg)
+{
+  g_assert_cmpuint (to->messages->len, ==, 1);
+  g_assert_true (g_bytes_equal (g_ptr_array_index (to->messages, 0), msg));
+}
+
+/* Messages of several records whose last record is just under, at and over
+ * the in-place threshold arrive intact, each way, delivered in one batch. */
+static void
+test_in_place_sizes_intact (Fixture *f, gconstpointer data)
+{
+  const gsize sizes[] = {
+    2 * SC_MAX_FRAGMENT + 100,                       /* last record opened by copy */
+    3 * SC_MAX_FRAGMENT + IN_PLACE_MIN_FRAGMENT - 1, /* last record just too short */
+    3 * SC_MAX_FRAGMENT + IN_PLACE_MIN_FRAGMENT,     /* every record after the first */
+    4 * SC_MAX_FRAGMENT + 1000,
+    5 * SC_MAX_FRAGMENT, /* a multiple of the fragment size */
+    SC_DEFAULT_MAX_MESSAGE_SIZE - 1,
+  };
+
+  test_connect (&f->client, &f->server);
+  for (gsize i = 0; i < G_N_ELEMENTS (sizes); i++)
+    {
+      send_and_check (&f->client, &f->server, sizes[i]);
+      send_and_check (&f->server, &f->client, sizes[i]);
+    }
+}
+
+/* The same message intact when its records arrive one call each, and when
+ * they straddle calls (cut every 1000 bytes: opened from the partial-record
+ * buffer). */
+static void
+test_in_place_split_delivery_intact (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GBytes) msg = pattern (3 * SC_MAX_FRAGMENT + 5000, 3);
+  g_autoptr (GBytes) msg2 = pattern (3 * SC_MAX_FRAGMENT + 5000, 4);
+  g_autoptr (GPtrArray) recs = NULL;
+  gsize n;
+  const uint8_t *p;
+
+  test_connect (&f->client, &f->server);
+  recs = client_message_records (f, msg);
+  g_assert_cmpuint (recs->len, ==, 4);
+  for (guint i = 0; i < recs->len; i++)
+    g_assert_cmpint (feed (&f->server, recs->pdata[i]), ==, SC_OK);
+  assert_one_message (&f->server, msg);
+
+  p = g_bytes_get_data (msg2, &n);
+  g_assert_cmpint (sc_session_send (f->client.s, p, n, NULL, &f->client.out), ==, SC_OK);
+  for (gsize off = 0; off < f->client.out.len; off += 1000)
+    g_assert_cmpint (sc_session_recv (f->server.s, f->client.out.data + off,
+                                      MIN (1000, f->client.out.len - off), &f->server.out),
+                     ==, SC_OK);
+  g_assert_cmpuint (f->server.messages->len, ==, 2);
+  g_assert_true (g_bytes_equal (g_ptr_array_index (f->server.messages, 1), msg2));
+}
+
+/* Fragment boundaries a sender may choose (PROTOCOL.md 6.1), validly
+ * sealed: around IN_PLACE_PREFIX bytes received (the saved bytes are the
+ * whole message so far), around the shortest in-place fragment, and a
+ * fragment that ends exactly at the message's end. All arrive intact. */
+static void
+test_in_place_fragment_cuts_intact (Fixture *f, gconstpointer data)
+{
+  const guint cuts[][4] = {
+    /* fragment sizes, 0-terminated; the last one fills the message */
+    { IN_PLACE_PREFIX, 4000 - IN_PLACE_PREFIX, 0 },
+    { IN_PLACE_PREFIX - 1, 4000 - IN_PLACE_PREFIX + 1, 0 },
+    { 1, IN_PLACE_MIN_FRAGMENT, 4000 - 1 - IN_PLACE_MIN_FRAGMENT, 0 },
+    { IN_PLACE_PREFIX, IN_PLACE_MIN_FRAGMENT - 1, IN_PLACE_MIN_FRAGMENT,
+      4000 - IN_PLACE_PREFIX - 2 * IN_PLACE_MIN_FRAGMENT + 1 },
+    { 300, IN_PLACE_MIN_FRAGMENT, IN_PLACE_MIN_FRAGMENT, 4000 - 300 - 2 * IN_PLACE_MIN_FRAGMENT },
+  };
+  const uint8_t *secret;
+  uint64_t seq;
+
+  test_connect (&f->client, &f->server);
+  secret = test_peer_secret (&f->client, "c_ap_traffic_0");
+  seq = f->server.s->sec->recv.seq;
+  for (guint c = 0; c < G_N_ELEMENTS (cuts); c++)
+    {
+      g_autoptr (GBytes) msg = pattern (4000, (guint8) c);
+      const guint8 *m = g_bytes_get_data (msg, NULL);
+      guint32 offset = 0;
+
+      for (guint k = 0; k < G_N_ELEMENTS (cuts[c]) && cuts[c][k] > 0; k++)
+        {
+          g_autoptr (GBytes)
+              rec = forge_fragment (secret, seq++, c + 1, 4000, offset, m + offset, cuts[c][k]);
+
+          g_assert_cmpint (feed (&f->server, rec), ==, SC_OK);
+          offset += cuts[c][k];
+        }
+      g_assert_cmpuint (offset, ==, 4000);
+      g_assert_cmpuint (f->server.messages->len, ==, c + 1);
+      g_assert_true (g_bytes_equal (g_ptr_array_index (f->server.messages, c), msg));
+    }
+}
+
+/* The fixture's peers afresh, connected. */
+static void
+reconnect (Fixture *f)
+{
+  fixture_teardown (f, NULL);
+  fixture_setup (f, NULL);
+  test_connect (&f->client, &f->server);
+}
+
+/* A sender whose key is due for rotation puts a KEY_UPDATE between the
+ * fragments of a message (sc_session_seal): the receiver ratchets its key
+ * (and the GnuTLS context with it) mid-message, and the message arrives
+ * intact. */
+static void
+test_in_place_key_update_between_fragments (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GBytes) msg = pattern (6 * SC_MAX_FRAGMENT + 999, 10);
+  g_autoptr (GPtrArray) recs = NULL;
+  guint key_updates = 0;
+
+  f->client.cfg.limits.rekey_after_bytes = 2 * SC_MAX_FRAGMENT;
+  test_connect (&f->client, &f->server);
+  recs = client_message_records (f, msg);
+  for (guint i = 1; i + 1 < recs->len; i++)
+    if (g_bytes_get_size (recs->pdata[i]) < SC_AEAD_BULK_MIN)
+      key_updates++; /* a KEY_UPDATE: everything else is a full fragment */
+  g_assert_cmpuint (key_updates, >=, 2);
+  for (guint i = 0; i < recs->len; i++)
+    g_assert_cmpint (feed (&f->server, recs->pdata[i]), ==, SC_OK);
+  g_assert_cmpuint (f->server.key_updates_received, ==, key_updates);
+  assert_one_message (&f->server, msg);
+}
+
+/* A flipped bit in the third of four records (opened in place), in its
+ * inner type and MESSAGE header, in its fragment or in its tag, fails
+ * with the code a flipped bit in a one-record message gets
+ * (SC_ERR_DECRYPT), nothing is delivered, the reassembly buffer is gone,
+ * and the session takes no more input: not even the rest of the message. */
+static void
+test_in_place_tampered_fragment_fails_as_small (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GPtrArray) small = client_records (f, 1);
+  int small_rc = feed_modified (&f->server, small->pdata[0], SC_RECORD_HEADER_LEN + 3, 0x01);
+  const gsize where[] = { SC_RECORD_HEADER_LEN,
+                          SC_RECORD_HEADER_LEN + 5,
+                          SC_RECORD_HEADER_LEN + IN_PLACE_PREFIX - 1,
+                          SC_RECORD_HEADER_LEN + IN_PLACE_PREFIX,
+                          8000,
+                          0 /* the tag */ };
+
+  g_assert_cmpint (small_rc, ==, SC_ERR_DECRYPT);
+  for (gsize i = 0; i < G_N_ELEMENTS (where); i++)
+    {
+      g_autoptr (GBytes) msg = pattern (3 * SC_MAX_FRAGMENT + 3000, 9);
+      g_autoptr (GPtrArray) recs = NULL;
+      gsize n, pos;
+
+      reconnect (f);
+      recs = client_message_records (f, msg);
+      g_assert_cmpuint (recs->len, ==, 4);
+      n = g_bytes_get_size (recs->pdata[2]);
+      pos = where[i] > 0 ? where[i] : n - 1;
+      g_assert_cmpint (feed (&f->server, recs->pdata[0]), ==, SC_OK);
+      g_assert_cmpint (feed (&f->server, recs->pdata[1]), ==, SC_OK);
+      g_assert_nonnull (f->server.s->reasm);
+      g_assert_cmpint (feed_modified (&f->server, recs->pdata[2], pos, 0x10), ==, small_rc);
+      g_assert_null (f->server.s->reasm);
+      g_assert_cmpint (feed (&f->server, recs->pdata[2]), ==, small_rc);
+      g_assert_cmpint (feed (&f->server, recs->pdata[3]), ==, small_rc);
+      assert_failed (&f->server, small_rc);
+      g_assert_cmpuint (f->server.messages->len, ==, 0);
+      assert_alerted (&f->server, &f->client, SC_ALERT_BAD_RECORD);
+    }
+}
+
+/* How a forged third fragment departs from the message being reassembled. */
+typedef enum
+{
+  BAD_OFFSET_AHEAD,  /* offset one past what arrived */
+  BAD_OFFSET_BEHIND, /* offset one short of it */
+  BAD_OFFSET_START,  /* offset 0 again */
+  BAD_ID_NEXT,       /* the next message's id */
+  BAD_ID_SAME_START, /* a new message, first fragment, mid-message */
+  BAD_TOTAL_MORE,    /* total one more */
+  BAD_TOTAL_LESS,    /* total one less */
+  BAD_TOO_LONG,      /* right header, fragment one byte past the end */
+} BadFragment;
+
+/* Records 0 and 1 of a 3-fragment message as sent, then a validly sealed
+ * third record whose fragment header (or length) is wrong: refused with
+ * SC_ERR_DECODE, nothing delivered, the buffer freed, the session dead. */
+static void
+test_in_place_bad_fragment_rejected (Fixture *f, gconstpointer data)
+{
+  BadFragment bad = GPOINTER_TO_INT (data);
+  const guint32 total = 2 * SC_MAX_FRAGMENT + 2000, have = 2 * SC_MAX_FRAGMENT;
+  g_autoptr (GBytes) msg = pattern (total, 5);
+  const guint8 *m = g_bytes_get_data (msg, NULL);
+  g_autoptr (GPtrArray) recs = NULL;
+  g_autoptr (GBytes) forged = NULL;
+  g_autofree guint8 *longer = g_malloc0 (total - have + 1);
+  uint64_t id = 1;
+  guint32 tot = total, offset = have;
+  const guint8 *frag = m + have;
+  gsize len = total - have;
+
+  test_connect (&f->client, &f->server);
+  recs = client_message_records (f, msg);
+  g_assert_cmpuint (recs->len, ==, 3);
+  g_assert_cmpint (feed (&f->server, recs->pdata[0]), ==, SC_OK);
+  g_assert_cmpint (feed (&f->server, recs->pdata[1]), ==, SC_OK);
+  switch (bad)
+    {
+    case BAD_OFFSET_AHEAD:
+      offset++;
+      len--; /* still ends at the end */
+      break;
+    case BAD_OFFSET_BEHIND:
+      offset--;
+      break;
+    case BAD_OFFSET_START:
+      offset = 0;
+      break;
+    case BAD_ID_NEXT:
+      id++;
+      break;
+    case BAD_ID_SAME_START:
+      id++;
+      offset = 0;
+      tot = (guint32) len;
+      break;
+    case BAD_TOTAL_MORE:
+      tot++;
+      break;
+    case BAD_TOTAL_LESS:
+      tot--;
+      len--;
+      break;
+    case BAD_TOO_LONG:
+    default:
+      memcpy (longer, frag, len);
+      frag = longer;
+      len++;
+      break;
+    }
+  forged = forge_fragment (test_peer_secret (&f->client, "c_ap_traffic_0"), 2, id, tot, offset,
+                           frag, len);
+  g_assert_cmpint (feed (&f->server, forged), ==, SC_ERR_DECODE);
+  g_assert_null (f->server.s->reasm);
+  assert_failed (&f->server, SC_ERR_DECODE);
+  g_assert_cmpuint (f->server.messages->len, ==, 0);
+}
+
+/* The same forged third fragment with nothing wrong is accepted: the
+ * rejections above come from the header alone. */
+static void
+test_in_place_forged_fragment_accepted (Fixture *f, gconstpointer data)
+{
+  const guint32 total = 2 * SC_MAX_FRAGMENT + 2000, have = 2 * SC_MAX_FRAGMENT;
+  g_autoptr (GBytes) msg = pattern (total, 5);
+  g_autoptr (GPtrArray) recs = NULL;
+  g_autoptr (GBytes) forged = NULL;
+
+  test_connect (&f->client, &f->server);
+  recs = client_message_records (f, msg);
+  g_assert_cmpint (feed (&f->server, recs->pdata[0]), ==, SC_OK);
+  g_assert_cmpint (feed (&f->server, recs->pdata[1]), ==, SC_OK);
+  forged = forge_fragment (test_peer_secret (&f->client, "c_ap_traffic_0"), 2, 1, total, have,
+                           (const guint8 *) g_bytes_get_data (msg, NULL) + have, total - have);
+  g_assert_cmpint (feed (&f->server, forged), ==, SC_OK);
+  assert_one_message (&f->server, msg);
+}
+
+/* A NewSessionTicket handshake message of ticket_len bytes, as content. */
+static GBytes *
+ticket_content (gsize ticket_len)
+{
+  g_autofree guint8 *ticket = g_malloc (ticket_len);
+  ScBuffer buf;
+  GBytes *out;
+
+  memset (ticket, 0xab, ticket_len);
+  sc_buffer_init (&buf);
+  g_assert_cmpint (sc_wire_build_new_session_ticket (&buf, 600, ticket, ticket_len), ==, SC_OK);
+  out = g_bytes_new (buf.data, buf.len);
+  sc_buffer_clear (&buf);
+  return out;
+}
+
+/* A large record of another type (a 400-byte NewSessionTicket, which a
+ * server must refuse) between two fragments of a message fails as it does
+ * outside a message: SC_ERR_UNEXPECTED both times. */
+static void
+test_in_place_large_handshake_refused_as_outside (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GBytes) nst = ticket_content (400);
+  g_autoptr (GBytes) msg = pattern (3 * SC_MAX_FRAGMENT, 6);
+  g_autoptr (GPtrArray) recs = NULL;
+  g_autoptr (GBytes) alone = NULL, between = NULL;
+  gsize n;
+  const guint8 *c = g_bytes_get_data (nst, &n);
+  int outside;
+
+  g_assert_cmpuint (1 + n, >=, SC_AEAD_BULK_MIN);
+  test_connect (&f->client, &f->server);
+  alone = forge_record (test_peer_secret (&f->client, "c_ap_traffic_0"), 0, SC_CONTENT_HANDSHAKE, c,
+                        n);
+  outside = feed (&f->server, alone);
+  g_assert_cmpint (outside, ==, SC_ERR_UNEXPECTED);
+
+  reconnect (f);
+  recs = client_message_records (f, msg);
+  between = forge_record (test_peer_secret (&f->client, "c_ap_traffic_0"), 2, SC_CONTENT_HANDSHAKE,
+                          c, n);
+  g_assert_cmpint (feed (&f->server, recs->pdata[0]), ==, SC_OK);
+  g_assert_cmpint (feed (&f->server, recs->pdata[1]), ==, SC_OK);
+  g_assert_cmpint (feed (&f->server, between), ==, outside);
+  g_assert_null (f->server.s->reasm);
+  assert_failed (&f->server, outside);
+  g_assert_cmpuint (f->server.messages->len, ==, 0);
+}
+
+/* A large valid record of another type between two fragments (a
+ * NewSessionTicket to a client) is processed, and the message around it
+ * still arrives intact: the bytes it was opened onto are put back. */
+static void
+test_in_place_large_ticket_between_fragments (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GBytes) nst = ticket_content (SC_MAX_TICKET_LEN);
+  const guint32 total = 3 * SC_MAX_FRAGMENT + 700;
+  g_autoptr (GBytes) msg = pattern (total, 8);
+  const guint8 *m = g_bytes_get_data (msg, NULL);
+  const uint8_t *secret;
+  uint64_t seq;
+  gsize n;
+  const guint8 *c = g_bytes_get_data (nst, &n);
+
+  test_connect (&f->client, &f->server);
+  secret = test_peer_secret (&f->server, "s_ap_traffic_0");
+  seq = f->client.s->sec->recv.seq;
+  for (guint32 off = 0; off < total; off += SC_MAX_FRAGMENT)
+    {
+      g_autoptr (GBytes) frag = forge_fragment (secret, seq++, 1, total, off, m + off,
+                                                MIN (SC_MAX_FRAGMENT, total - off));
+
+      g_assert_cmpint (feed (&f->client, frag), ==, SC_OK);
+      if (off > 0 && off < total - SC_MAX_FRAGMENT)
+        {
+          g_autoptr (GBytes) ticket = forge_record (secret, seq++, SC_CONTENT_HANDSHAKE, c, n);
+
+          g_assert_cmpint (feed (&f->client, ticket), ==, SC_OK);
+        }
+    }
+  g_assert_cmpuint (f->client.tickets, ==, 2);
+  g_assert_cmpuint (f->client.resumption.ticket_len, ==, SC_MAX_TICKET_LEN);
+  g_assert_cmpuint (f->client.resumption.ticket[SC_MAX_TICKET_LEN - 1], ==, 0xab);
+  assert_one_message (&f->client, msg);
+  g_assert_cmpint (sc_session_get_state (f->client.s), ==, SC_STATE_CONNECTED);
+}
+
+/* A host that takes every message it can (sc_session_take_message). */
+typedef struct
+{
+  GPtrArray *taken;     /* uint8_t * from sc_session_take_message, or NULL */
+  GPtrArray *reported;  /* GBytes: the event's bytes, copied in the event */
+  GArray *same_pointer; /* gboolean: taken == ev->data */
+  GArray *second_take;  /* gboolean: a second take in the same event gave NULL */
+} Taker;
+
+static Taker taker;
+
+static void
+taking_event (void *user, ScSession *s, const ScEvent *ev)
+{
+  uint8_t *msg;
+  gboolean same, second_null;
+
+  if (ev->type != SC_EVENT_MESSAGE)
+    return;
+  g_ptr_array_add (taker.reported, g_bytes_new (ev->data, ev->len));
+  msg = sc_session_take_message (s);
+  same = msg == ev->data;
+  second_null = sc_session_take_message (s) == NULL;
+  g_ptr_array_add (taker.taken, msg);
+  g_array_append_val (taker.same_pointer, same);
+  g_array_append_val (taker.second_take, second_null);
+}
+
+static void
+taker_start (Fixture *f)
+{
+  taker.taken = g_ptr_array_new_with_free_func ((GDestroyNotify) sc_message_free);
+  taker.reported = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  taker.same_pointer = g_array_new (FALSE, FALSE, sizeof (gboolean));
+  taker.second_take = g_array_new (FALSE, FALSE, sizeof (gboolean));
+  test_connect (&f->client, &f->server);
+  f->server.s->ctx.event = taking_event;
+}
+
+static void
+taker_stop (void)
+{
+  g_ptr_array_unref (taker.taken);
+  g_ptr_array_unref (taker.reported);
+  g_array_unref (taker.same_pointer);
+  g_array_unref (taker.second_take);
+  memset (&taker, 0, sizeof taker);
+}
+
+/* sc_session_take_message in the event of a message of several records
+ * returns the event's own data (no copy) with the bytes sent, once; the
+ * session neither wipes nor frees it after the event (the bytes are still
+ * there when the host reads them later; under ASan any use after free or
+ * double free fails), and the next large message gets a buffer of its own. */
+static void
+test_take_message_is_event_data (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GBytes) one = pattern (3 * SC_MAX_FRAGMENT + 300, 1);
+  g_autoptr (GBytes) two = pattern (2 * SC_MAX_FRAGMENT + 1, 2);
+  GBytes *sent[2] = { one, two };
+  gsize n;
+  const uint8_t *p;
+
+  taker_start (f);
+  for (guint i = 0; i < G_N_ELEMENTS (sent); i++)
+    {
+      p = g_bytes_get_data (sent[i], &n);
+      g_assert_cmpint (sc_session_send (f->client.s, p, n, NULL, &f->client.out), ==, SC_OK);
+    }
+  g_assert_cmpint (test_pump (&f->client, &f->server), ==, SC_OK);
+  g_assert_cmpuint (taker.taken->len, ==, 2);
+  for (guint i = 0; i < G_N_ELEMENTS (sent); i++)
+    {
+      const uint8_t *taken = g_ptr_array_index (taker.taken, i);
+
+      g_assert_nonnull (taken);
+      g_assert_true (g_array_index (taker.same_pointer, gboolean, i));
+      g_assert_true (g_array_index (taker.second_take, gboolean, i));
+      g_assert_true (g_bytes_equal (g_ptr_array_index (taker.reported, i), sent[i]));
+      g_assert_cmpmem (taken, g_bytes_get_size (sent[i]), g_bytes_get_data (sent[i], NULL),
+                       g_bytes_get_size (sent[i]));
+    }
+  g_assert_true (g_ptr_array_index (taker.taken, 0) != g_ptr_array_index (taker.taken, 1));
+  g_assert_null (f->server.s->reasm);
+  /* the session goes on */
+  g_assert_cmpint (sc_session_send (f->server.s, (const uint8_t *) "on", 2, NULL, &f->server.out),
+                   ==, SC_OK);
+  g_assert_cmpint (test_pump (&f->server, &f->client), ==, SC_OK);
+  g_assert_cmpuint (f->client.messages->len, ==, 1);
+  taker_stop (); /* sc_message_free on each */
+}
+
+/* A message of one record is only lent: sc_session_take_message gives NULL
+ * in its event (and the event still reports the bytes); so does a call
+ * outside any event, even in the middle of a message, which then completes
+ * intact. */
+static void
+test_take_message_null_when_lent (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GBytes) small = pattern (SC_MAX_FRAGMENT, 3);
+  g_autoptr (GBytes) large = pattern (2 * SC_MAX_FRAGMENT + 500, 4);
+  g_autoptr (GPtrArray) recs = NULL;
+  gsize n;
+  const uint8_t *p = g_bytes_get_data (small, &n);
+
+  taker_start (f);
+  g_assert_null (sc_session_take_message (f->server.s));
+  g_assert_cmpint (sc_session_send (f->client.s, p, n, NULL, &f->client.out), ==, SC_OK);
+  g_assert_cmpint (test_pump (&f->client, &f->server), ==, SC_OK);
+  g_assert_cmpuint (taker.taken->len, ==, 1);
+  g_assert_null (g_ptr_array_index (taker.taken, 0));
+  g_assert_true (g_bytes_equal (g_ptr_array_index (taker.reported, 0), small));
+
+  recs = client_message_records (f, large);
+  g_assert_cmpuint (recs->len, ==, 3);
+  g_assert_cmpint (feed (&f->server, recs->pdata[0]), ==, SC_OK);
+  g_assert_cmpint (feed (&f->server, recs->pdata[1]), ==, SC_OK);
+  g_assert_nonnull (f->server.s->reasm);
+  g_assert_null (sc_session_take_message (f->server.s));
+  g_assert_nonnull (f->server.s->reasm);
+  g_assert_cmpint (feed (&f->server, recs->pdata[2]), ==, SC_OK);
+  g_assert_cmpuint (taker.taken->len, ==, 2);
+  g_assert_nonnull (g_ptr_array_index (taker.taken, 1));
+  g_assert_cmpmem (g_ptr_array_index (taker.taken, 1), g_bytes_get_size (large),
+                   g_bytes_get_data (large, NULL), g_bytes_get_size (large));
+  taker_stop ();
+}
+
+/* A host that does not take a message leaves it to the session, which frees
+ * it after the event (ASan's leak check fails otherwise) and reassembles the
+ * next one in a new buffer. */
+static void
+test_untaken_message_freed_by_session (Fixture *f, gconstpointer data)
+{
+  test_connect (&f->client, &f->server);
+  send_and_check (&f->client, &f->server, 3 * SC_MAX_FRAGMENT + 1);
+  g_assert_null (f->server.s->reasm);
+  send_and_check (&f->client, &f->server, 2 * SC_MAX_FRAGMENT + 1);
+  g_assert_null (f->server.s->reasm);
+  sc_message_free (NULL); /* allowed */
+}
+
 /* ==== configuration ===================================================== */
 
 static void
@@ -1345,6 +1916,10 @@ test_config_chain_lengths (Fixture *f, gconstpointer data)
 
 #define ADD(path, fn) \
   g_test_add ("/session/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+#define ADD_BAD(name, bad)                                                               \
+  g_test_add ("/session/message/in-place/fragment-" name "-rejected", Fixture,           \
+              GINT_TO_POINTER (bad), fixture_setup, test_in_place_bad_fragment_rejected, \
+              fixture_teardown)
 
 int
 main (int argc, char **argv)
@@ -1420,5 +1995,30 @@ main (int argc, char **argv)
   ADD ("record/header-key-exhausted", test_header_key_exhausted);
   ADD ("hello/handshake-type-range", test_handshake_type_range);
   ADD ("message/fragment-check-order", test_fragment_check_order);
+  ADD ("message/in-place/sizes-around-threshold-intact", test_in_place_sizes_intact);
+  ADD ("message/in-place/record-per-call-and-straddling-calls-intact",
+       test_in_place_split_delivery_intact);
+  ADD ("message/in-place/fragment-cuts-around-limits-intact", test_in_place_fragment_cuts_intact);
+  ADD ("message/in-place/key-update-between-fragments-intact",
+       test_in_place_key_update_between_fragments);
+  ADD ("message/in-place/tampered-middle-record-fails-as-small-record",
+       test_in_place_tampered_fragment_fails_as_small);
+  ADD ("message/in-place/forged-unchanged-fragment-accepted",
+       test_in_place_forged_fragment_accepted);
+  ADD_BAD ("offset-ahead", BAD_OFFSET_AHEAD);
+  ADD_BAD ("offset-behind", BAD_OFFSET_BEHIND);
+  ADD_BAD ("offset-zero", BAD_OFFSET_START);
+  ADD_BAD ("id-next", BAD_ID_NEXT);
+  ADD_BAD ("new-message-mid-message", BAD_ID_SAME_START);
+  ADD_BAD ("total-more", BAD_TOTAL_MORE);
+  ADD_BAD ("total-less", BAD_TOTAL_LESS);
+  ADD_BAD ("one-byte-past-end", BAD_TOO_LONG);
+  ADD ("message/in-place/large-handshake-refused-as-outside-a-message",
+       test_in_place_large_handshake_refused_as_outside);
+  ADD ("message/in-place/large-ticket-between-fragments-message-intact",
+       test_in_place_large_ticket_between_fragments);
+  ADD ("message/take/returns-event-data-caller-owns-it", test_take_message_is_event_data);
+  ADD ("message/take/null-for-one-record-and-outside-event", test_take_message_null_when_lent);
+  ADD ("message/take/untaken-freed-by-session", test_untaken_message_freed_by_session);
   return g_test_run ();
 }
