@@ -162,7 +162,7 @@ struct _ScServer
   ScTicketKeyring *ticket_keys;
   ScTlsContext *tls; /* TLS mode: replaced by sc_server_reload_tls */
 
-  ScEventQueue *events; /* ServerEvent, for the main context */
+  ScEventQueue *events;                  /* ServerEvent, for the main context */
   const struct _ServerEvent *announcing; /* the client-connected being emitted */
   /* Set before sc_server_start(), read by the workers: */
   ScServerMessageHandler handler;
