@@ -24,6 +24,12 @@
  * then a channel's lock or lock; never a channel call with lock held;
  * io_workers_lock is taken alone.
  *
+ * Nothing in an I/O thread waits for an I/O thread (any client's): a
+ * shutdown or a last unref there goes to a thread of its own
+ * (shutdown_in_background). Shutdown waits until the I/O thread is done
+ * with the client: no attempt (TCP or TLS) under way, no channel left;
+ * once shutting_down is set no attempt starts and no channel is made.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"
@@ -92,13 +98,30 @@ typedef struct
 static GMutex io_workers_lock;
 static IoWorker *io_workers[SC_CLIENT_IO_MAX_WORKERS]; /* io_workers_lock */
 
+/* Set in every I/O thread. */
+static GPrivate in_io_worker;
+
+/* Whether the calling thread is one of the I/O threads (any client's):
+ * there, nothing may wait for an I/O thread. */
+static gboolean
+in_io_thread (void)
+{
+  return g_private_get (&in_io_worker) != NULL;
+}
+
 static gpointer
 io_worker_main (gpointer data)
 {
   IoWorker *w = data;
 
+  g_private_set (&in_io_worker, w);
   g_main_context_push_thread_default (w->context);
   g_main_loop_run (w->loop);
+  /* Out of io_workers (io_worker_linger_done): no client attaches any more.
+   * What is still queued (a stream's close finishing, a last callback that
+   * frees a channel) runs now instead of never. */
+  while (g_main_context_iteration (w->context, FALSE))
+    ;
   g_clear_pointer (&w->poller, sc_poller_unref);
   g_main_context_pop_thread_default (w->context);
   g_main_loop_unref (w->loop);
@@ -291,6 +314,7 @@ struct _ScClient
   GQueue pending; /* GBytes received while not listening */
   gboolean ever_connected;
   gboolean shutting_down;
+  gboolean attempt_running; /* from start_attempt until a channel or a failure */
   guint attempt;         /* reconnect attempts since the loss */
   gint64 lost_at_us;     /* monotonic time of the loss */
   GSource *retry_source; /* the next attempt, in the I/O context */
@@ -705,6 +729,12 @@ usable_ticket_locked (ScClient *self)
 
 static void attempt_failed (ScClient *self, GError *error);
 
+static GError *
+shutting_down_error (void)
+{
+  return g_error_new_literal (SC_ERROR, SC_ERROR_CLOSED, "the client is shutting down");
+}
+
 static gboolean
 drop_ref (gpointer data)
 {
@@ -748,6 +778,14 @@ start_session (ScClient *self, GIOStream *stream)
       config.binding_len = binding_len;
     }
   g_mutex_lock (&self->lock);
+  if (self->shutting_down)
+    {
+      /* the connection came up while shutting down: no channel for a client
+       * that may be gone once shutdown returns; the caller drops stream */
+      g_mutex_unlock (&self->lock);
+      attempt_failed (self, shutting_down_error ());
+      return;
+    }
   self->refused_key[0] = '\0';
   channel = sc_channel_new (stream, self->io_context, &config, verify_server, &channel_callbacks,
                             self, &error);
@@ -758,6 +796,7 @@ start_session (ScClient *self, GIOStream *stream)
       return;
     }
   self->channel = sc_channel_ref (channel);
+  self->attempt_running = FALSE; /* the channel is what shutdown waits for now */
   set_state_locked (self, SC_CLIENT_STATE_HANDSHAKING);
   g_mutex_unlock (&self->lock);
   sc_channel_start (channel);
@@ -828,9 +867,12 @@ start_attempt (gpointer data)
   g_clear_pointer (&self->retry_source, g_source_unref);
   if (self->shutting_down)
     {
+      /* shutdown waits for CONNECTING to end: end it (establish too) */
       g_mutex_unlock (&self->lock);
+      attempt_failed (self, shutting_down_error ());
       return G_SOURCE_REMOVE;
     }
+  self->attempt_running = TRUE;
   set_state_locked (self, SC_CLIENT_STATE_CONNECTING);
   cancel = g_object_ref (self->connect_cancel);
   g_mutex_unlock (&self->lock);
@@ -888,11 +930,14 @@ schedule_retry_locked (ScClient *self, const GError *why)
   g_debug ("reconnect attempt %u in %u ms", self->attempt, delay);
 }
 
-/* A connection attempt failed before it had a channel. */
+/* A connection attempt failed before it had a channel (or was refused
+ * because the client is shutting down). */
 static void
 attempt_failed (ScClient *self, GError *error)
 {
   g_mutex_lock (&self->lock);
+  self->attempt_running = FALSE;
+  g_cond_broadcast (&self->cond); /* shutdown waits for it, in any state */
   if (!self->shutting_down && self->reconnect && self->ever_connected)
     schedule_retry_locked (self, error);
   else
@@ -907,9 +952,30 @@ attempt_failed (ScClient *self, GError *error)
 
 /* ==== establishing ====================================================== */
 
+/* With the lock held: whether establish may start: never connected, not
+ * shut down (its I/O thread may be gone). */
+static gboolean
+check_unused_locked (ScClient *self, GError **error)
+{
+  if (self->shutting_down || g_atomic_pointer_get (&self->io_worker) == NULL)
+    {
+      g_set_error_literal (error, SC_ERROR, SC_ERROR_CLOSED, "the client is shutting down");
+      return FALSE;
+    }
+  if (self->state != SC_CLIENT_STATE_DISCONNECTED)
+    {
+      g_set_error_literal (error, SC_ERROR, SC_ERROR_FAILED,
+                           "this client has already been connected; make a new one");
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 check_ready (ScClient *self, GError **error)
 {
+  gboolean ok;
+
   if (self->tls_config != NULL && sc_tls_config_get_enabled (self->tls_config) && self->tls == NULL)
     {
       g_autoptr (GError) local = NULL;
@@ -931,13 +997,10 @@ check_ready (ScClient *self, GError **error)
                            "CERT_REQUIRED)");
       return FALSE;
     }
-  if (self->state != SC_CLIENT_STATE_DISCONNECTED)
-    {
-      g_set_error_literal (error, SC_ERROR, SC_ERROR_FAILED,
-                           "this client has already been connected; make a new one");
-      return FALSE;
-    }
-  return TRUE;
+  g_mutex_lock (&self->lock);
+  ok = check_unused_locked (self, error);
+  g_mutex_unlock (&self->lock);
+  return ok;
 }
 
 /* Reads the known-hosts file ("HOST:PORT FINGERPRINT" lines, # comments)
@@ -1046,6 +1109,14 @@ sc_client_establish_secure_session (ScClient *self, const char *host, guint16 po
 
   g_return_val_if_fail (SC_IS_CLIENT (self), FALSE);
   g_return_val_if_fail (host != NULL, FALSE);
+  if (in_io_thread ())
+    {
+      g_critical ("sc_client_establish_secure_session() called in an ScClient I/O thread: it "
+                  "would wait for such a thread");
+      g_set_error_literal (error, SC_ERROR, SC_ERROR_FAILED,
+                           "not from an ScClient I/O thread (a message handler)");
+      return FALSE;
+    }
   if (!check_ready (self, error))
     return FALSE;
   g_free (self->host_port);
@@ -1059,6 +1130,11 @@ sc_client_establish_secure_session (ScClient *self, const char *host, guint16 po
   if (self->identity != NULL)
     self->session_config.identity = sc_identity_get_key (self->identity);
   g_mutex_lock (&self->lock);
+  if (!check_unused_locked (self, error)) /* again: a shutdown or establish meanwhile */
+    {
+      g_mutex_unlock (&self->lock);
+      return FALSE;
+    }
   set_state_locked (self, SC_CLIENT_STATE_CONNECTING);
   g_mutex_unlock (&self->lock);
   if (cancellable != NULL)
@@ -1366,8 +1442,8 @@ sc_client_stop_listening (ScClient *self)
 /**
  * sc_client_set_message_handler:
  * @self: a #ScClient
- * @handler: (nullable) (scope notified) (closure user_data): called with
- *   each message from the server, or %NULL to go back to the
+ * @handler: (nullable) (scope notified) (closure user_data) (destroy destroy):
+ *   called with each message from the server, or %NULL to go back to the
  *   #ScClient::message-received signal
  * @user_data: data for @handler
  * @destroy: (nullable): frees @user_data once @handler is no longer used
@@ -1382,15 +1458,24 @@ sc_client_stop_listening (ScClient *self)
  * connecting to see every message.
  *
  * @handler is called in the client's I/O thread (shared with other clients
- * of the process), once per message, in the order the server sent them,
- * never twice for a message (not after a resumption either), and never
- * concurrently with itself. It must not block: sc_client_send_message()
- * and sc_client_send_bytes() are safe in it (they do not wait; an
+ * of the process), in the order the server sent the messages, and never
+ * concurrently with itself. Within a stream each message arrives exactly
+ * once, resumptions included; after a full handshake (the server lost the
+ * stream, or the ticket was refused), messages the server had sent but
+ * not yet seen acknowledged may arrive again (docs/PROTOCOL.md 4.7.7).
+ *
+ * @handler must not block: sc_client_send_message() and
+ * sc_client_send_bytes() are safe in it (they do not wait; an
  * %SC_ERROR_BUSY there must not be waited out, as this thread is the one
- * that drains the queue), but sc_client_flush(),
- * sc_client_establish_secure_session(), sc_client_shutdown() and dropping
- * the last reference to the client are not allowed in it. @message may be
- * kept with g_bytes_ref().
+ * that drains the queue). Not from an #ScClient I/O thread, that is not
+ * from any client's handler or callback (this client's or another's: the
+ * clients of a process share these threads): sc_client_flush() and
+ * sc_client_establish_secure_session() (they would wait for the thread
+ * that runs them), and sc_client_shutdown() (it logs a critical warning
+ * and shuts the client down in the background). Dropping the last
+ * reference to a client there is safe: that client is then shut down in
+ * the background, in a thread of its own, and finalized after. @message
+ * may be kept with g_bytes_ref().
  *
  * Replacing or unsetting the handler is safe from any thread, also from
  * within @handler; @destroy runs once, when the handler was replaced or
@@ -1423,15 +1508,51 @@ sc_client_set_message_handler (ScClient *self, ScClientMessageHandler handler, g
   message_handler_unref (old);
 }
 
+/* Where shutting down would wait for an I/O thread from an I/O thread: a
+ * thread of its own does it, holding a reference until it is done. */
+static gpointer
+shutdown_thread (gpointer data)
+{
+  ScClient *self = data;
+
+  sc_client_shutdown (self);
+  g_object_unref (self); /* maybe the last: dispose, out of the I/O thread */
+  return NULL;
+}
+
+static void
+shutdown_in_background (ScClient *self)
+{
+  g_thread_unref (g_thread_new ("sc-client-close", shutdown_thread, g_object_ref (self)));
+}
+
+/* With the lock held: whether the I/O thread still works for the client:
+ * a connection attempt (TCP or TLS) under way, one about to start, or a
+ * channel that has not reported its end. */
+static gboolean
+io_busy_locked (ScClient *self)
+{
+  return self->attempt_running || self->state == SC_CLIENT_STATE_CONNECTING
+         || (self->channel != NULL && self->state != SC_CLIENT_STATE_CLOSED);
+}
+
 /**
  * sc_client_shutdown:
  * @self: a #ScClient
  *
  * Sends a close message, waits for the connection to end and lets go of
  * the I/O thread (the clients of a process share a few; the last client
- * to let go of one ends it a second later). The client cannot be used
- * afterwards. Other clients are not affected. Not from the client's
- * message handler (it would wait for the thread that runs it).
+ * to let go of one ends it a second later). A connection attempt or TLS
+ * handshake under way is cancelled and waited for, and a concurrent
+ * sc_client_establish_secure_session() fails with %SC_ERROR_CLOSED. The
+ * client cannot be used afterwards. Other clients are not affected.
+ *
+ * Not from an #ScClient I/O thread, that is from any client's message
+ * handler or any callback run there (the clients of a process share these
+ * threads): it would wait for such a thread. If called there anyway, it
+ * logs a critical warning, returns at once and the shutdown completes in
+ * the background, in a thread of its own that holds a reference to the
+ * client until it is done.
  */
 void
 sc_client_shutdown (ScClient *self)
@@ -1440,10 +1561,11 @@ sc_client_shutdown (ScClient *self)
   IoWorker *worker;
 
   g_return_if_fail (SC_IS_CLIENT (self));
-  if (g_main_context_is_owner (self->io_context))
+  if (in_io_thread ())
     {
-      g_critical ("sc_client_shutdown() called in the client's I/O thread (from a message "
-                  "handler?): it would wait for that thread; call it from another thread");
+      g_critical ("sc_client_shutdown() called in an ScClient I/O thread (from a message "
+                  "handler?): it would wait for such a thread; shutting down in the background");
+      shutdown_in_background (self);
       return;
     }
   g_mutex_lock (&self->lock);
@@ -1460,8 +1582,7 @@ sc_client_shutdown (ScClient *self)
   if (channel != NULL)
     sc_channel_close (channel, SC_CLOSE_NORMAL, "closed by the client");
   g_mutex_lock (&self->lock);
-  while ((self->channel != NULL || self->state == SC_CLIENT_STATE_CONNECTING)
-         && self->state != SC_CLIENT_STATE_CLOSED)
+  while (io_busy_locked (self)) /* no channel is made after shutting_down: start_session */
     g_cond_wait (&self->cond, &self->lock);
   set_state_locked (self, SC_CLIENT_STATE_CLOSED);
   g_mutex_unlock (&self->lock);
@@ -1671,7 +1792,20 @@ sc_client_dispose (GObject *object)
   ScClient *self = SC_CLIENT (object);
 
   if (g_atomic_pointer_get (&self->io_worker) != NULL)
-    sc_client_shutdown (self);
+    {
+      if (in_io_thread ())
+        {
+          /* The last reference went in an I/O thread (a handler): shutting
+           * down here would wait for this thread or another I/O thread.
+           * The client lives on until a thread of its own has shut it
+           * down; its last unref there disposes it again. */
+          g_debug ("last reference to a client dropped in an I/O thread: shutting down in the "
+                   "background");
+          shutdown_in_background (self);
+          return;
+        }
+      sc_client_shutdown (self);
+    }
   G_OBJECT_CLASS (sc_client_parent_class)->dispose (object);
 }
 

@@ -652,9 +652,11 @@ context_cache_key (ScTlsConfig *config, ScTlsRole role)
  * whose configuration is equivalent: the same settings, and files with
  * the same paths and the same contents now (each file is read and hashed
  * on every call, so a file changed on disk gives a new context and never
- * the old trust store). Contexts are immutable, so sharing them across
- * threads is safe; one lives as long as someone holds it. For clients,
- * which would otherwise parse the CA file for every connection.
+ * the old trust store; they are hashed again after loading, and a context
+ * whose files changed while it was loaded is not shared). Contexts are
+ * immutable, so sharing them across threads is safe; one lives as long as
+ * someone holds it. For clients, which would otherwise parse the CA file
+ * for every connection.
  *
  * Returns: (transfer full): the context, or %NULL on error
  */
@@ -662,6 +664,7 @@ ScTlsContext *
 sc_tls_context_new_shared (ScTlsConfig *config, ScTlsRole role, GError **error)
 {
   g_autofree char *key = NULL;
+  g_autofree char *again = NULL;
   ScTlsContext *ctx;
 
   g_return_val_if_fail (SC_IS_TLS_CONFIG (config), NULL);
@@ -678,6 +681,15 @@ sc_tls_context_new_shared (ScTlsConfig *config, ScTlsRole role, GError **error)
   ctx = sc_tls_context_new (config, role, error);
   if (ctx == NULL)
     return NULL;
+  /* The files are read again to load them: if one changed in between, ctx
+   * may hold contents other than those key hashed, and a later return to
+   * those contents would find it. Such a context is not shared. */
+  again = context_cache_key (config, role);
+  if (g_strcmp0 (again, key) != 0)
+    {
+      g_debug ("TLS files changed while they were loaded: the context is not shared");
+      return ctx;
+    }
   g_mutex_lock (&context_cache_lock);
   if (context_cache == NULL)
     context_cache = g_hash_table_new (g_str_hash, g_str_equal);

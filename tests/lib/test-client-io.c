@@ -10,7 +10,11 @@
  *     thread, may send from there, and its destroy notify runs once;
  *   - clients with equivalent TLS configurations share one TLS context,
  *     and a CA file changed on disk gives a new one (a client made after
- *     the change uses the new trust store at once).
+ *     the change uses the new trust store at once);
+ *   - shutting down is safe against a concurrent establish (also while
+ *     every I/O thread is busy) and during a TLS handshake, and dropping a
+ *     client's last reference in a message handler (its own or another
+ *     client's, on the same I/O thread) shuts it down in the background.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -18,6 +22,8 @@
 
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "sc-certgen.h"
 #include "sc-client.h"
@@ -40,7 +46,7 @@
 /* ---- helpers ------------------------------------------------------------- */
 
 static guint
-count_io_threads (void)
+count_io_threads_once (void)
 {
   g_autoptr (GDir) dir = g_dir_open ("/proc/self/task", 0, NULL);
   const char *name;
@@ -56,6 +62,18 @@ count_io_threads (void)
           && g_str_equal (g_strchomp (comm), IO_THREAD_NAME))
         n++;
     }
+  return n;
+}
+
+/* Reading /proc/self/task can skip a thread while others exit (the
+ * directory is read by position), so the most of a few readings. */
+static guint
+count_io_threads (void)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < 3; i++)
+    n = MAX (n, count_io_threads_once ());
   return n;
 }
 
@@ -589,9 +607,535 @@ test_tls_client_after_ca_change_uses_new_trust_store (void)
   remove_dir (dir);
 }
 
+/* ---- shutting down against everything else ------------------------------ */
+
+/* How many I/O threads the clients may use (sc-client.c). */
+static guint
+io_thread_limit (void)
+{
+  return MIN (4, g_get_num_processors ());
+}
+
+static gboolean
+all_io_threads (gpointer data)
+{
+  return count_io_threads () >= io_thread_limit ();
+}
+
+/* Every client id the server announced, in order. */
+static void
+on_any_client_connected (ScServer *server, const char *client_id, gpointer data)
+{
+  g_ptr_array_add (data, g_strdup (client_id));
+}
+
+typedef struct
+{
+  GPtrArray *ids;
+  guint want;
+} Ids;
+
+static gboolean
+have_ids (gpointer data)
+{
+  Ids *ids = data;
+
+  return ids->ids->len >= ids->want;
+}
+
+/* Holds the I/O threads that enter it (in a message handler) until opened. */
+typedef struct
+{
+  GMutex lock;
+  GCond cond;
+  guint entered;
+  gboolean open;
+} Gate;
+
+static void
+on_gate_message (ScClient *client, GBytes *message, gpointer data)
+{
+  Gate *gate = data;
+
+  g_mutex_lock (&gate->lock);
+  gate->entered++;
+  g_cond_broadcast (&gate->cond);
+  while (!gate->open)
+    g_cond_wait (&gate->cond, &gate->lock);
+  g_mutex_unlock (&gate->lock);
+}
+
+static void
+gate_open (Gate *gate)
+{
+  g_mutex_lock (&gate->lock);
+  gate->open = TRUE;
+  g_cond_broadcast (&gate->cond);
+  g_mutex_unlock (&gate->lock);
+}
+
+static gboolean
+gate_full (gpointer data)
+{
+  Gate *gate = data;
+  guint entered;
+
+  g_mutex_lock (&gate->lock);
+  entered = gate->entered;
+  g_mutex_unlock (&gate->lock);
+  return entered >= io_thread_limit ();
+}
+
+/* Connects one client per I/O thread (each starts its own: the first
+ * clients never share while a slot is free), whose handler is the gate;
+ * ids gets their ids at the server. Returns the clients. */
+static GPtrArray *
+connect_blockers (ScServer *server, Gate *gate, GPtrArray *ids)
+{
+  GPtrArray *blockers = g_ptr_array_new_with_free_func (g_object_unref);
+  Ids want = { ids, io_thread_limit () };
+  gulong sig = g_signal_connect (server, "client-connected", G_CALLBACK (on_any_client_connected),
+                                 ids);
+
+  iterate_until (no_io_threads, NULL, "the I/O threads of earlier tests to end");
+  for (guint i = 0; i < io_thread_limit (); i++)
+    {
+      ScClient *client = connect_client (server);
+
+      sc_client_set_message_handler (client, on_gate_message, gate, NULL);
+      g_ptr_array_add (blockers, client);
+    }
+  g_assert_cmpuint (count_io_threads (), ==, io_thread_limit ());
+  iterate_until (have_ids, &want, "the server to announce the blockers");
+  g_signal_handler_disconnect (server, sig);
+  return blockers;
+}
+
+/* Holds every I/O thread in the gate (a message to each blocker). */
+static void
+hold_io_threads (ScServer *server, Gate *gate, GPtrArray *ids)
+{
+  for (guint i = 0; i < ids->len; i++)
+    {
+      g_autoptr (GError) error = NULL;
+
+      g_assert_true (sc_server_send_message (server, g_ptr_array_index (ids, i), "hold", &error));
+      g_assert_no_error (error);
+    }
+  iterate_until (gate_full, gate, "every I/O thread to enter the gate");
+}
+
+/* Both of the above. */
+static GPtrArray *
+block_all_io_threads (ScServer *server, Gate *gate)
+{
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  GPtrArray *blockers = connect_blockers (server, gate, ids);
+
+  hold_io_threads (server, gate, ids);
+  return blockers;
+}
+
+static void
+shut_down_all (GPtrArray *clients)
+{
+  for (guint i = 0; i < clients->len; i++)
+    sc_client_shutdown (g_ptr_array_index (clients, i));
+  g_ptr_array_unref (clients);
+}
+
+/* A thread's kernel id, so that its state can be read in /proc. */
+static gint
+current_tid (void)
+{
+  return (gint) syscall (SYS_gettid);
+}
+
+/* Whether the thread sleeps (in a wait: here, for the client's condition). */
+static gboolean
+thread_sleeps (gint tid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/self/task/%d/stat", tid);
+  g_autofree char *stat = NULL;
+  const char *end;
+
+  if (!g_file_get_contents (path, &stat, NULL, NULL) || (end = strrchr (stat, ')')) == NULL)
+    return FALSE;
+  return end[1] == ' ' && end[2] == 'S';
+}
+
+typedef struct
+{
+  ScClient *client;
+  guint16 port;
+  gint tid;
+  gboolean done; /* atomic */
+  GError *error;
+  gboolean ok;
+} Call;
+
+static gpointer
+establish_in_thread (gpointer data)
+{
+  Call *call = data;
+
+  call->ok = sc_client_establish_secure_session (call->client, "127.0.0.1", call->port, NULL,
+                                                 &call->error);
+  g_atomic_int_set (&call->done, TRUE);
+  return NULL;
+}
+
+static gpointer
+shutdown_in_thread (gpointer data)
+{
+  Call *call = data;
+
+  g_atomic_int_set (&call->tid, current_tid ());
+  sc_client_shutdown (call->client);
+  g_atomic_int_set (&call->done, TRUE);
+  return NULL;
+}
+
+static gboolean
+call_done (gpointer data)
+{
+  return g_atomic_int_get (&((Call *) data)->done);
+}
+
+static gboolean
+call_waits (gpointer data)
+{
+  Call *call = data;
+  gint tid = g_atomic_int_get (&call->tid);
+
+  for (guint i = 0; i < 3; i++) /* asleep three times in a row: waiting */
+    {
+      if (tid == 0 || !thread_sleeps (tid))
+        return FALSE;
+      g_usleep (1000);
+    }
+  return TRUE;
+}
+
+typedef struct
+{
+  ScClient *client;
+  ScClientState state;
+} StateIs;
+
+static gboolean
+state_is (gpointer data)
+{
+  StateIs *s = data;
+
+  return sc_client_get_state (s->client) == s->state;
+}
+
+/* establish() has set CONNECTING and queued the attempt on its I/O thread,
+ * which is busy; shutdown() comes before the attempt runs. The attempt
+ * then fails ("shutting down") instead of leaving CONNECTING for both to
+ * wait on, and both return. A client shut down before it connects refuses
+ * to connect, even after its I/O thread has ended. */
+static void
+test_shutdown_racing_establish_ends_both (void)
+{
+  g_autoptr (ScServer) server = start_server (FALSE);
+  Gate gate = { .open = FALSE };
+  GPtrArray *blockers;
+  g_autoptr (ScClient) client = NULL;
+  g_autoptr (ScClient) unused = NULL;
+  g_autoptr (GError) error = NULL;
+  Call establish = { 0 }, shutdown = { 0 };
+  StateIs connecting;
+  GThread *t1, *t2;
+
+  g_mutex_init (&gate.lock);
+  g_cond_init (&gate.cond);
+  blockers = block_all_io_threads (server, &gate);
+  client = sc_client_new (NULL); /* on one of the held threads */
+  sc_client_set_pinned_fingerprint (client,
+                                    sc_identity_get_fingerprint (sc_server_get_identity (server)));
+  establish = (Call) { .client = client, .port = sc_server_get_port (server) };
+  t1 = g_thread_new ("establish", establish_in_thread, &establish);
+  connecting = (StateIs) { client, SC_CLIENT_STATE_CONNECTING };
+  iterate_until (state_is, &connecting, "establish to start connecting");
+  shutdown = (Call) { .client = client };
+  t2 = g_thread_new ("shutdown", shutdown_in_thread, &shutdown);
+  iterate_until (call_waits, &shutdown, "shutdown to wait for the attempt");
+  gate_open (&gate); /* now the queued attempt runs, after shutting_down */
+  iterate_until (call_done, &shutdown, "shutdown to return");
+  iterate_until (call_done, &establish, "establish to return");
+  g_thread_join (t1);
+  g_thread_join (t2);
+  g_assert_false (establish.ok);
+  g_assert_error (establish.error, SC_ERROR, SC_ERROR_CLOSED);
+  g_test_message ("establish: %s", establish.error->message);
+  g_clear_error (&establish.error);
+  g_assert_cmpint (sc_client_get_state (client), ==, SC_CLIENT_STATE_CLOSED);
+  shut_down_all (blockers);
+
+  /* Shut down first, I/O thread gone: establish refuses, no hang. */
+  unused = sc_client_new (NULL);
+  sc_client_set_accept_any_server (unused, TRUE);
+  sc_client_shutdown (unused);
+  g_clear_object (&client);
+  iterate_until (no_io_threads, NULL, "the I/O threads to end");
+  g_assert_false (sc_client_establish_secure_session (unused, "127.0.0.1",
+                                                      sc_server_get_port (server), NULL, &error));
+  g_assert_error (error, SC_ERROR, SC_ERROR_CLOSED);
+  g_mutex_clear (&gate.lock);
+  g_cond_clear (&gate.cond);
+}
+
+static void
+on_finalized_atomic (gpointer data, GObject *where_the_object_was)
+{
+  g_atomic_int_set ((gint *) data, TRUE);
+}
+
+static gboolean
+is_true_atomic (gpointer data)
+{
+  return g_atomic_int_get ((gint *) data);
+}
+
+/* A TLS handshake is under way (the "server" is a listening socket that
+ * never answers) when shutdown() is called, and the I/O threads are busy:
+ * shutdown waits until the attempt has ended (cancelled), so establish
+ * reports the cancellation, never a close that shutdown made while the
+ * handshake was still running; and once shutdown has returned the I/O
+ * thread has let go of the client: dropping the last reference finalizes
+ * it as soon as the caller's context has run what is queued. */
+static void
+test_shutdown_during_tls_handshake_waits_for_it (void)
+{
+  g_autoptr (ScServer) server = start_server (FALSE);
+  g_autoptr (GSocket) listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                               G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  g_autoptr (ScTlsConfig) tls = sc_tls_config_new (TRUE, NULL, NULL, NULL, SC_TLS_VERIFY_NONE);
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) error = NULL;
+  Gate gate = { .open = FALSE };
+  GPtrArray *blockers;
+  ScClient *client;
+  Call establish = { 0 }, shutdown = { 0 };
+  StateIs handshaking;
+  gint finalized = FALSE;
+  GThread *t1, *t2;
+
+  g_mutex_init (&gate.lock);
+  g_cond_init (&gate.cond);
+  g_assert_true (g_socket_bind (listener, any, TRUE, &error));
+  g_assert_true (g_socket_listen (listener, &error));
+  g_assert_no_error (error);
+  bound = g_socket_get_local_address (listener, &error);
+  g_assert_no_error (error);
+  blockers = connect_blockers (server, &gate, ids);
+  client = sc_client_new (tls);
+  sc_client_set_accept_any_server (client, TRUE);
+  establish = (Call) { .client = client,
+                       .port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)) };
+  t1 = g_thread_new ("establish", establish_in_thread, &establish);
+  handshaking = (StateIs) { client, SC_CLIENT_STATE_HANDSHAKING };
+  iterate_until (state_is, &handshaking, "the TLS handshake to start");
+  hold_io_threads (server, &gate, ids); /* its end cannot be handled now */
+  shutdown = (Call) { .client = client };
+  t2 = g_thread_new ("shutdown", shutdown_in_thread, &shutdown);
+  iterate_until (call_waits, &shutdown, "shutdown to wait");
+  gate_open (&gate);
+  iterate_until (call_done, &shutdown, "shutdown to return");
+  iterate_until (call_done, &establish, "establish to return");
+  g_thread_join (t1);
+  g_thread_join (t2);
+  g_assert_false (establish.ok);
+  g_test_message ("establish: %s", establish.error->message);
+  g_assert_error (establish.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&establish.error);
+  g_assert_cmpint (sc_client_get_state (client), ==, SC_CLIENT_STATE_CLOSED);
+  g_object_weak_ref (G_OBJECT (client), on_finalized_atomic, &finalized);
+  g_object_unref (client);
+  while (g_main_context_iteration (NULL, FALSE)) /* queued signals and the I/O reference */
+    ;
+  g_assert_true (g_atomic_int_get (&finalized));
+  shut_down_all (blockers);
+  iterate_until (no_io_threads, NULL, "the I/O threads to end");
+  g_mutex_clear (&gate.lock);
+  g_cond_clear (&gate.cond);
+}
+
+/* A handler that drops the last reference to a client: its own, or
+ * another client's (victim). */
+typedef struct
+{
+  ScClient *victim; /* the reference to drop */
+  gint dropped;     /* atomic */
+} Dropper;
+
+static void
+on_drop_message (ScClient *client, GBytes *message, gpointer data)
+{
+  Dropper *d = data;
+
+  if (g_atomic_int_compare_and_exchange (&d->dropped, FALSE, TRUE))
+    g_object_unref (d->victim); /* in the I/O thread */
+}
+
+static gboolean
+no_server_clients (gpointer data)
+{
+  return sc_server_get_client_count (data) == 0;
+}
+
+static void
+send_to_all (ScServer *server, GPtrArray *ids)
+{
+  for (guint i = 0; i < ids->len; i++)
+    {
+      g_autoptr (GError) error = NULL;
+
+      g_assert_true (sc_server_send_message (server, g_ptr_array_index (ids, i), "go", &error));
+      g_assert_no_error (error);
+    }
+}
+
+/* The client's own handler drops its last reference: the client is shut
+ * down in the background (the server sees it go), finalized, and lets go
+ * of its I/O thread, which then ends. */
+static void
+test_last_unref_in_own_handler_shuts_down_in_background (void)
+{
+  g_autoptr (ScServer) server = start_server (FALSE);
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  Ids want = { ids, 1 };
+  Dropper d = { NULL, FALSE };
+  gint finalized = FALSE;
+
+  iterate_until (no_io_threads, NULL, "the I/O threads of earlier tests to end");
+  g_signal_connect (server, "client-connected", G_CALLBACK (on_any_client_connected), ids);
+  d.victim = connect_client (server); /* the handler owns this reference */
+  g_object_weak_ref (G_OBJECT (d.victim), on_finalized_atomic, &finalized);
+  sc_client_set_message_handler (d.victim, on_drop_message, &d, NULL);
+  iterate_until (have_ids, &want, "the server to announce the client");
+  send_to_all (server, ids);
+  iterate_until (is_true_atomic, &finalized, "the client to be finalized");
+  iterate_until (no_server_clients, server, "the server to see the client go");
+  iterate_until (no_io_threads, NULL, "the I/O thread to end");
+}
+
+/* Client b's handler drops the last reference to client a, which runs on
+ * the same I/O thread (the first client per thread and the one after
+ * every thread has one share the first thread): a is shut down in the
+ * background and finalized; b still works. */
+static void
+test_last_unref_in_other_clients_handler_shuts_down_in_background (void)
+{
+  g_autoptr (ScServer) server = start_server (FALSE);
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) fillers = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (ScClient) b = NULL;
+  Ids want = { ids, 2 };
+  Dropper d = { NULL, FALSE };
+  gint finalized = FALSE;
+  g_autoptr (GError) error = NULL;
+
+  iterate_until (no_io_threads, NULL, "the I/O threads of earlier tests to end");
+  g_signal_connect (server, "client-connected", G_CALLBACK (on_any_client_connected), ids);
+  d.victim = connect_client (server); /* first thread */
+  for (guint i = 1; i < io_thread_limit (); i++)
+    g_ptr_array_add (fillers, sc_client_new (NULL)); /* one on each other thread */
+  /* b shares the first thread with a */
+  b = connect_client (server);
+  iterate_until (all_io_threads, NULL, "the I/O threads to be named");
+  g_assert_cmpuint (count_io_threads (), ==, io_thread_limit ());
+  g_object_weak_ref (G_OBJECT (d.victim), on_finalized_atomic, &finalized);
+  sc_client_set_message_handler (b, on_drop_message, &d, NULL);
+  iterate_until (have_ids, &want, "the server to announce both clients");
+  send_to_all (server, ids); /* a has no handler: its message waits */
+  iterate_until (is_true_atomic, &finalized, "client a to be finalized");
+  g_assert_true (sc_client_send_message (b, "still here", &error));
+  g_assert_no_error (error);
+  g_assert_true (sc_client_flush (b, GUARD_S * 1000, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (sc_client_get_state (b), ==, SC_CLIENT_STATE_CONNECTED);
+  sc_client_shutdown (b);
+  g_clear_object (&b);
+  g_clear_pointer (&fillers, g_ptr_array_unref);
+  iterate_until (no_server_clients, server, "the server to see both go");
+  iterate_until (no_io_threads, NULL, "the I/O threads to end");
+}
+
+/* g_test_expect_message() does not see structured logging (GLib 2.74):
+ * while expecting, the writer counts the critical warning of a shutdown in
+ * an I/O thread instead of aborting on it. */
+static gint expect_io_critical; /* atomic */
+static gint io_criticals;       /* atomic */
+
+static GLogWriterOutput
+test_log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
+{
+  for (gsize i = 0; i < n_fields && (level & G_LOG_LEVEL_CRITICAL); i++)
+    if (g_str_equal (fields[i].key, "MESSAGE") && fields[i].length < 0
+        && strstr (fields[i].value, "called in an ScClient I/O thread") != NULL
+        && g_atomic_int_get (&expect_io_critical))
+      {
+        g_atomic_int_inc (&io_criticals);
+        return G_LOG_WRITER_HANDLED;
+      }
+  return g_log_writer_default (level, fields, n_fields, data);
+}
+
+static void
+on_shutdown_message (ScClient *client, GBytes *message, gpointer data)
+{
+  gint *called = data;
+
+  if (g_atomic_int_compare_and_exchange (called, FALSE, TRUE))
+    sc_client_shutdown (client); /* not allowed here: done in the background */
+}
+
+static gboolean
+client_closed (gpointer data)
+{
+  StateIs closed = { data, SC_CLIENT_STATE_CLOSED };
+
+  return state_is (&closed);
+}
+
+/* sc_client_shutdown() from the client's own handler is refused with a
+ * critical warning, and the shutdown completes anyway, in the background:
+ * the client ends closed, the server sees it go, and it lets go of its
+ * I/O thread, which ends. */
+static void
+test_shutdown_in_handler_completes_in_background (void)
+{
+  g_autoptr (ScServer) server = start_server (FALSE);
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (ScClient) client = NULL;
+  Ids want = { ids, 1 };
+  gint called = FALSE;
+
+  iterate_until (no_io_threads, NULL, "the I/O threads of earlier tests to end");
+  g_signal_connect (server, "client-connected", G_CALLBACK (on_any_client_connected), ids);
+  client = connect_client (server);
+  sc_client_set_message_handler (client, on_shutdown_message, &called, NULL);
+  iterate_until (have_ids, &want, "the server to announce the client");
+  g_atomic_int_set (&expect_io_critical, TRUE);
+  send_to_all (server, ids);
+  iterate_until (client_closed, client, "the client to be closed");
+  iterate_until (no_server_clients, server, "the server to see the client go");
+  g_atomic_int_set (&expect_io_critical, FALSE);
+  g_assert_cmpint (g_atomic_int_get (&io_criticals), ==, 1);
+  g_clear_object (&client);
+  iterate_until (no_io_threads, NULL, "the I/O thread to end");
+}
+
 int
 main (int argc, char **argv)
 {
+  g_log_set_writer_func (test_log_writer, NULL, NULL);
   g_test_init (&argc, &argv, NULL);
   g_setenv ("GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
   g_test_add_func ("/client/io/many-clients-share-io-threads-which-end-after-the-last",
@@ -606,5 +1150,15 @@ main (int argc, char **argv)
                    test_tls_context_shared_until_ca_file_changes);
   g_test_add_func ("/client/tls/client-after-ca-change-uses-new-trust-store",
                    test_tls_client_after_ca_change_uses_new_trust_store);
+  g_test_add_func ("/client/shutdown/racing-establish-ends-both",
+                   test_shutdown_racing_establish_ends_both);
+  g_test_add_func ("/client/shutdown/during-tls-handshake-waits-for-it",
+                   test_shutdown_during_tls_handshake_waits_for_it);
+  g_test_add_func ("/client/shutdown/last-unref-in-own-handler-shuts-down-in-background",
+                   test_last_unref_in_own_handler_shuts_down_in_background);
+  g_test_add_func ("/client/shutdown/last-unref-in-other-clients-handler-shuts-down-in-background",
+                   test_last_unref_in_other_clients_handler_shuts_down_in_background);
+  g_test_add_func ("/client/shutdown/in-handler-completes-in-background",
+                   test_shutdown_in_handler_completes_in_background);
   return g_test_run ();
 }
