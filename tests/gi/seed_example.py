@@ -20,14 +20,14 @@ replies = []
 
 def message_handler(server, client_id, message):
     text = message.get_data().decode()
-    print(f"server got {text!r} from {client_id}")
+    print(f"# server got {text!r} from {client_id}")
     received.append(text)
     server.send_message(client_id, "Hello back, client!")
 
 
 def on_reply(client, message):
     text = message.get_data().decode()
-    print(f"client got {text!r}")
+    print(f"# client got {text!r}")
     replies.append(text)
     loop.quit()
 
@@ -39,8 +39,8 @@ port = server.get_port()
 
 client = SecureComm.Client.new(None)  # Client(tls_config)
 client.set_pinned_fingerprint(server.get_identity().get_fingerprint())
-client.connect("state-changed", lambda c, old, new: print(f"client state: {new.value_nick}"))
-client.connect("error", lambda c, err: print(f"client error: {err.message}"))
+client.connect("state-changed", lambda c, old, new: print(f"# client state: {new.value_nick}"))
+client.connect("error", lambda c, err: print(f"# client error: {err.message}"))
 client.establish_secure_session("localhost", port, None)
 assert client.is_connected()
 client.connect("message-received", on_reply)
