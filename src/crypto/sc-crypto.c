@@ -16,6 +16,8 @@
 #include "sc-crypto.h"
 
 #include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <gmp.h>
@@ -284,6 +286,7 @@ typedef struct
   struct gcm_aes256_ctx gcm;
   uint8_t key[SC_AES256_GCM_KEY_LEN];
   gnutls_aead_cipher_hd_t bulk; /* NULL until sc_aead_enable_bulk */
+  bool bulk_failed;             /* GnuTLS refused this key once: nettle only */
 } AeadState;
 
 _Static_assert(sizeof (AeadState) <= sizeof (((ScAead *) 0)->opaque),
@@ -327,9 +330,12 @@ sc_aead_enable_bulk (ScAead *ctx)
 
   if (st->bulk != NULL)
     return 0;
+  if (st->bulk_failed) /* not again for every record */
+    return SC_CRYPTO_EINTERNAL;
   if (gnutls_aead_cipher_init (&st->bulk, GNUTLS_CIPHER_AES_256_GCM, &key) < 0)
     {
       st->bulk = NULL;
+      st->bulk_failed = true;
       return SC_CRYPTO_EINTERNAL;
     }
   return 0;
@@ -361,8 +367,14 @@ aead_start (const struct gcm_aes256_ctx *g, struct gcm_ctx *st,
   gcm_update (st, &g->key, aad_len, nz (aad, aad_len));
 }
 
-/* GnuTLS seals in place or out of place. It only fails on misuse, and then
- * it wrote nothing: the caller seals through nettle instead. */
+/* GnuTLS seals in place or out of place. It fails only on misuse, before
+ * writing (GnuTLS 3.7), and then the caller seals through nettle instead:
+ * the same bytes. But that is GnuTLS's behaviour, not its contract: had it
+ * written part of an in-place record before failing, sealing again would
+ * encrypt ciphertext under the same nonce, which gives back the plaintext
+ * with a valid tag. So an in-place failure stops the process (fail closed:
+ * never plaintext on the wire); out of place, pt is intact and nettle
+ * seals it. */
 static bool
 bulk_seal (const AeadState *st, const uint8_t nonce[SC_AES256_GCM_NONCE_LEN], const uint8_t *aad,
            size_t aad_len, const uint8_t *pt, size_t pt_len, uint8_t *out)
@@ -383,8 +395,15 @@ sc_aead_seal (const ScAead *ctx, const uint8_t nonce[SC_AES256_GCM_NONCE_LEN], c
   const struct gcm_aes256_ctx *g = &s->gcm;
   struct gcm_ctx st;
 
-  if (use_bulk (s, pt_len) && bulk_seal (s, nonce, aad, aad_len, pt, pt_len, out))
-    return;
+  if (use_bulk (s, pt_len))
+    {
+      uintptr_t o = (uintptr_t) out, p = (uintptr_t) pt;
+
+      if (bulk_seal (s, nonce, aad, aad_len, pt, pt_len, out))
+        return;
+      if (o < p + pt_len && p < o + pt_len + SC_AES256_GCM_TAG_LEN) /* they overlap */
+        abort ();
+    }
   aead_start (g, &st, nonce, aad, aad_len);
   gcm_encrypt (&st, &g->key, &g->cipher, aes256_encrypt_cb, pt_len, out, nz (pt, pt_len));
   gcm_digest (&st, &g->key, &g->cipher, aes256_encrypt_cb, SC_AES256_GCM_TAG_LEN, out + pt_len);

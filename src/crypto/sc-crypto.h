@@ -175,7 +175,10 @@ int sc_aead_enable_bulk (ScAead *ctx);
 /* Releases the GnuTLS handle, if any, and wipes ctx. */
 void sc_aead_clear (ScAead *ctx);
 /* Encrypts pt (pt_len bytes) into out, which receives pt_len bytes of
- * ciphertext followed by the 16-byte tag. out may equal pt (in place). */
+ * ciphertext followed by the 16-byte tag. out may equal pt (in place).
+ * With bulk enabled (sc_aead_enable_bulk), calls on one ctx must not run
+ * concurrently, and if GnuTLS fails on an in-place record the process
+ * aborts rather than risk sealing twice under one nonce (sc-crypto.c). */
 void sc_aead_seal (const ScAead *ctx, const uint8_t nonce[SC_AES256_GCM_NONCE_LEN],
                    const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t pt_len,
                    uint8_t *out);
