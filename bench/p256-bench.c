@@ -84,8 +84,7 @@ main (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   double seconds = 1, keygen, ecdh, sign, verify, full, resumed;
   const GOptionEntry entries[] = {
-    { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &seconds, "Run time of each operation", "S" },
-    { NULL }
+    { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &seconds, "Run time of each operation", "S" }, { NULL }
   };
   Ops o = { .ok = TRUE };
 

@@ -29,7 +29,7 @@ typedef struct
   /* server */
   gboolean echo;
   gboolean use_signal; /* count in message-received, not in a message handler */
-  guint clients; /* server: to wait for (0: until SIGTERM); client: in parallel */
+  guint clients;       /* server: to wait for (0: until SIGTERM); client: in parallel */
   guint workers, max_clients, max_per_source, max_handshakes, max_message_size;
   /* client */
   ScBenchMode mode;

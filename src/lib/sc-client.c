@@ -315,9 +315,9 @@ struct _ScClient
   gboolean ever_connected;
   gboolean shutting_down;
   gboolean attempt_running; /* from start_attempt until a channel or a failure */
-  guint attempt;         /* reconnect attempts since the loss */
-  gint64 lost_at_us;     /* monotonic time of the loss */
-  GSource *retry_source; /* the next attempt, in the I/O context */
+  guint attempt;            /* reconnect attempts since the loss */
+  gint64 lost_at_us;        /* monotonic time of the loss */
+  GSource *retry_source;    /* the next attempt, in the I/O context */
   GCancellable *connect_cancel;
   guint resumptions, full_handshakes;
 
@@ -1896,8 +1896,8 @@ sc_client_init (ScClient *self)
   g_cond_init (&self->cond);
   g_queue_init (&self->pending);
   self->user_context = g_main_context_ref_thread_default ();
-  self->events = sc_event_queue_new (self->user_context, sizeof (ClientEvent),
-                                     emit_in_user_context, client_event_clear, self);
+  self->events = sc_event_queue_new (self->user_context, sizeof (ClientEvent), emit_in_user_context,
+                                     client_event_clear, self);
   self->io_worker = io_worker_acquire ();
   self->io_context = g_main_context_ref (self->io_worker->context);
 }

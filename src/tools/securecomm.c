@@ -367,7 +367,7 @@ cmd_send (Tool *t, char **args, int n_args, GError **error)
     }
   if (!t->opt.quiet)
     g_printerr (ngettext ("securecomm: %d message acknowledged\n",
-                         "securecomm: %d messages acknowledged\n", (unsigned long) n_messages),
+                          "securecomm: %d messages acknowledged\n", (unsigned long) n_messages),
                 n_messages);
   return EXIT_OK;
 }

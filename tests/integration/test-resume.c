@@ -427,8 +427,8 @@ test_cut_connections_resume (void)
 
   /* until N_MESSAGES went each way and every cut happened (a cut needs
    * traffic after the ticket in its direction) */
-  for (guint i = 0; i < N_MESSAGES || g_atomic_int_get (&proxy->n_cuts) < (gint) G_N_ELEMENTS (cuts);
-       i++)
+  for (guint i = 0;
+       i < N_MESSAGES || g_atomic_int_get (&proxy->n_cuts) < (gint) G_N_ELEMENTS (cuts); i++)
     {
       g_autofree char *c2s = g_strdup_printf ("c2s %u", i);
       g_autofree char *s2c = g_strdup_printf ("s2c %u", i);
