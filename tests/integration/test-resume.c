@@ -25,9 +25,8 @@
 #include "sc-crypto.h"
 #include "sc-error.h"
 #include "sc-server.h"
+#include "tests/sc-test-wait.h"
 
-/* s: a wait longer than this is a hang, not slowness. */
-#define GUARD_S 60
 /* messages each way, at least: the test goes on sending until every cut
  * of the list has happened, however the threads were scheduled */
 #define N_MESSAGES 300
@@ -345,20 +344,6 @@ on_state (ScClient *client, ScClientState old_state, ScClientState new_state, gp
     seen->connected++;
 }
 
-static void
-iterate_until (gboolean (*done) (gpointer), gpointer data, const char *what)
-{
-  gint64 deadline = g_get_monotonic_time () + GUARD_S * G_USEC_PER_SEC;
-
-  while (!done (data))
-    {
-      if (g_get_monotonic_time () > deadline)
-        g_error ("still waiting after %d s for %s", GUARD_S, what);
-      g_main_context_iteration (NULL, FALSE);
-      g_usleep (1000);
-    }
-}
-
 static gboolean
 all_arrived (gpointer data)
 {
@@ -415,14 +400,14 @@ test_cut_connections_resume (void)
 
   sc_client_set_pinned_fingerprint (client,
                                     sc_identity_get_fingerprint (sc_server_get_identity (server)));
-  sc_client_set_reconnect (client, TRUE, 5, 50, GUARD_S * 1000);
+  sc_client_set_reconnect (client, TRUE, 5, 50, SC_TEST_GUARD_S * 1000);
   g_signal_connect (client, "message-received", G_CALLBACK (on_client_message), &seen);
   g_signal_connect (client, "state-changed", G_CALLBACK (on_state), &seen);
   sc_client_start_listening (client);
   g_assert_true (
       sc_client_establish_secure_session (client, "127.0.0.1", proxy->port, NULL, &error));
   g_assert_no_error (error);
-  iterate_until (have_id, &seen, "the server to announce the client");
+  sc_test_iterate_until (have_id, &seen, "the server to announce the client");
   signs = sc_p256_sign_count ();
 
   /* until N_MESSAGES went each way and every cut happened (a cut needs
@@ -445,9 +430,9 @@ test_cut_connections_resume (void)
         g_usleep (2000); /* let cuts and reconnections happen in between */
       g_main_context_iteration (NULL, FALSE);
     }
-  iterate_until (all_arrived, &seen, "every message on both sides");
-  iterate_until (reconnected_after_each_cut, &seen, "the reconnection after the last cut");
-  g_assert_true (sc_client_flush (client, GUARD_S * 1000, &error));
+  sc_test_iterate_until (all_arrived, &seen, "every message on both sides");
+  sc_test_iterate_until (reconnected_after_each_cut, &seen, "the reconnection after the last cut");
+  g_assert_true (sc_client_flush (client, SC_TEST_GUARD_S * 1000, &error));
   g_assert_no_error (error);
 
   assert_exactly_once_in_order (seen.at_server, "c2s", seen.sent);
@@ -520,7 +505,7 @@ client_of_vanished_server (Watch *w, guint give_up_ms)
   g_assert_no_error (error);
   sc_server_shutdown (server);
   g_object_unref (server);
-  iterate_until (is_reconnecting, w, "the client to notice and reconnect");
+  sc_test_iterate_until (is_reconnecting, w, "the client to notice and reconnect");
   return client;
 }
 
@@ -557,7 +542,7 @@ test_give_up_reconnecting (void)
   g_autoptr (GError) error = NULL;
   const GError *last;
 
-  iterate_until (is_closed, &w, "the client to give up");
+  sc_test_iterate_until (is_closed, &w, "the client to give up");
   g_assert_cmpuint (w.errors->len, >, 0);
   last = w.errors->pdata[w.errors->len - 1];
   g_assert_error (last, SC_ERROR, SC_ERROR_CLOSED);

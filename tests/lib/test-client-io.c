@@ -31,9 +31,8 @@
 #include "sc-error.h"
 #include "sc-server.h"
 #include "sc-tls.h"
+#include "tests/sc-test-wait.h"
 
-/* s: a wait longer than this is a hang, not slowness. */
-#define GUARD_S 60
 /* clients alive at once in the sharing test */
 #define N_CLIENTS 50
 /* messages each client sends per round */
@@ -75,24 +74,6 @@ count_io_threads (void)
   for (guint i = 0; i < 3; i++)
     n = MAX (n, count_io_threads_once ());
   return n;
-}
-
-typedef gboolean (*Predicate) (gpointer data);
-
-/* Iterates the default context until done (data) holds; fails after
- * GUARD_S, which only a hang reaches. */
-static void
-iterate_until (Predicate done, gpointer data, const char *what)
-{
-  gint64 deadline = g_get_monotonic_time () + GUARD_S * G_TIME_SPAN_SECOND;
-
-  while (!done (data))
-    {
-      if (g_get_monotonic_time () > deadline)
-        g_error ("timed out waiting for %s", what);
-      if (!g_main_context_iteration (NULL, FALSE))
-        g_usleep (2000);
-    }
 }
 
 static gboolean
@@ -191,7 +172,7 @@ exchange_round (Peer *peers, guint round)
         g_assert_true (sc_client_send_message (peers[i].client, text, &error));
         g_assert_no_error (error);
       }
-  iterate_until (round_done, &r, "every client's echoes");
+  sc_test_iterate_until (round_done, &r, "every client's echoes");
   for (guint i = 0; i < N_CLIENTS; i++)
     for (guint k = 0; k < N_ROUND && peers[i].client != NULL; k++)
       {
@@ -243,7 +224,7 @@ test_many_clients_share_io_threads_which_end_after_the_last (void)
         sc_client_shutdown (peers[i].client);
       g_clear_object (&peers[i].client);
     }
-  iterate_until (no_io_threads, NULL, "the I/O threads to end after the last client");
+  sc_test_iterate_until (no_io_threads, NULL, "the I/O threads to end after the last client");
   g_assert_cmpuint (count_io_threads (), ==, 0);
   for (guint i = 0; i < N_CLIENTS; i++)
     g_ptr_array_unref (peers[i].got);
@@ -255,7 +236,7 @@ test_many_clients_share_io_threads_which_end_after_the_last (void)
     g_assert_cmpuint (count_io_threads (), ==, 1);
     sc_client_shutdown (again);
   }
-  iterate_until (no_io_threads, NULL, "the I/O thread to end again");
+  sc_test_iterate_until (no_io_threads, NULL, "the I/O thread to end again");
 }
 
 /* ---- the message handler ------------------------------------------------- */
@@ -370,7 +351,7 @@ test_handler_gets_each_message_once_in_order_and_may_send (void)
   g_assert_true (sc_client_establish_secure_session (client, "127.0.0.1",
                                                      sc_server_get_port (server), NULL, &error));
   g_assert_no_error (error);
-  iterate_until (have_client_id, &h, "the server to announce the client");
+  sc_test_iterate_until (have_client_id, &h, "the server to announce the client");
 
   for (guint i = 0; i < N_HANDLED; i++)
     {
@@ -379,7 +360,7 @@ test_handler_gets_each_message_once_in_order_and_may_send (void)
       g_assert_true (sc_server_send_message (server, h.client_id, text, &error));
       g_assert_no_error (error);
     }
-  iterate_until (all_replies_in, &h, "the replies sent from the handler");
+  sc_test_iterate_until (all_replies_in, &h, "the replies sent from the handler");
 
   g_mutex_lock (&h.lock);
   g_assert_cmpuint (h.got->len, ==, N_HANDLED);
@@ -442,7 +423,7 @@ test_handler_destroyed_once_at_finalize (void)
   sc_client_shutdown (client);
   g_object_weak_ref (G_OBJECT (client), on_finalized, &finalized);
   g_object_unref (client); /* queued signals hold it until they are emitted */
-  iterate_until (is_true, &finalized, "the client to be finalized");
+  sc_test_iterate_until (is_true, &finalized, "the client to be finalized");
   g_assert_cmpuint (h.destroyed, ==, 2);
   g_ptr_array_unref (h.got);
   g_mutex_clear (&h.lock);
@@ -697,7 +678,7 @@ connect_blockers (ScServer *server, Gate *gate, GPtrArray *ids)
   gulong sig = g_signal_connect (server, "client-connected", G_CALLBACK (on_any_client_connected),
                                  ids);
 
-  iterate_until (no_io_threads, NULL, "the I/O threads of earlier tests to end");
+  sc_test_iterate_until (no_io_threads, NULL, "the I/O threads of earlier tests to end");
   for (guint i = 0; i < io_thread_limit (); i++)
     {
       ScClient *client = connect_client (server);
@@ -706,7 +687,7 @@ connect_blockers (ScServer *server, Gate *gate, GPtrArray *ids)
       g_ptr_array_add (blockers, client);
     }
   g_assert_cmpuint (count_io_threads (), ==, io_thread_limit ());
-  iterate_until (have_ids, &want, "the server to announce the blockers");
+  sc_test_iterate_until (have_ids, &want, "the server to announce the blockers");
   g_signal_handler_disconnect (server, sig);
   return blockers;
 }
@@ -722,7 +703,7 @@ hold_io_threads (ScServer *server, Gate *gate, GPtrArray *ids)
       g_assert_true (sc_server_send_message (server, g_ptr_array_index (ids, i), "hold", &error));
       g_assert_no_error (error);
     }
-  iterate_until (gate_full, gate, "every I/O thread to enter the gate");
+  sc_test_iterate_until (gate_full, gate, "every I/O thread to enter the gate");
 }
 
 /* Both of the above. */
@@ -858,13 +839,13 @@ test_shutdown_racing_establish_ends_both (void)
   establish = (Call) { .client = client, .port = sc_server_get_port (server) };
   t1 = g_thread_new ("establish", establish_in_thread, &establish);
   connecting = (StateIs) { client, SC_CLIENT_STATE_CONNECTING };
-  iterate_until (state_is, &connecting, "establish to start connecting");
+  sc_test_iterate_until (state_is, &connecting, "establish to start connecting");
   shutdown = (Call) { .client = client };
   t2 = g_thread_new ("shutdown", shutdown_in_thread, &shutdown);
-  iterate_until (call_waits, &shutdown, "shutdown to wait for the attempt");
+  sc_test_iterate_until (call_waits, &shutdown, "shutdown to wait for the attempt");
   gate_open (&gate); /* now the queued attempt runs, after shutting_down */
-  iterate_until (call_done, &shutdown, "shutdown to return");
-  iterate_until (call_done, &establish, "establish to return");
+  sc_test_iterate_until (call_done, &shutdown, "shutdown to return");
+  sc_test_iterate_until (call_done, &establish, "establish to return");
   g_thread_join (t1);
   g_thread_join (t2);
   g_assert_false (establish.ok);
@@ -879,7 +860,7 @@ test_shutdown_racing_establish_ends_both (void)
   sc_client_set_accept_any_server (unused, TRUE);
   sc_client_shutdown (unused);
   g_clear_object (&client);
-  iterate_until (no_io_threads, NULL, "the I/O threads to end");
+  sc_test_iterate_until (no_io_threads, NULL, "the I/O threads to end");
   g_assert_false (sc_client_establish_secure_session (unused, "127.0.0.1",
                                                       sc_server_get_port (server), NULL, &error));
   g_assert_error (error, SC_ERROR, SC_ERROR_CLOSED);
@@ -940,14 +921,14 @@ test_shutdown_during_tls_handshake_waits_for_it (void)
                        .port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)) };
   t1 = g_thread_new ("establish", establish_in_thread, &establish);
   handshaking = (StateIs) { client, SC_CLIENT_STATE_HANDSHAKING };
-  iterate_until (state_is, &handshaking, "the TLS handshake to start");
+  sc_test_iterate_until (state_is, &handshaking, "the TLS handshake to start");
   hold_io_threads (server, &gate, ids); /* its end cannot be handled now */
   shutdown = (Call) { .client = client };
   t2 = g_thread_new ("shutdown", shutdown_in_thread, &shutdown);
-  iterate_until (call_waits, &shutdown, "shutdown to wait");
+  sc_test_iterate_until (call_waits, &shutdown, "shutdown to wait");
   gate_open (&gate);
-  iterate_until (call_done, &shutdown, "shutdown to return");
-  iterate_until (call_done, &establish, "establish to return");
+  sc_test_iterate_until (call_done, &shutdown, "shutdown to return");
+  sc_test_iterate_until (call_done, &establish, "establish to return");
   g_thread_join (t1);
   g_thread_join (t2);
   g_assert_false (establish.ok);
@@ -961,7 +942,7 @@ test_shutdown_during_tls_handshake_waits_for_it (void)
     ;
   g_assert_true (g_atomic_int_get (&finalized));
   shut_down_all (blockers);
-  iterate_until (no_io_threads, NULL, "the I/O threads to end");
+  sc_test_iterate_until (no_io_threads, NULL, "the I/O threads to end");
   g_mutex_clear (&gate.lock);
   g_cond_clear (&gate.cond);
 }
@@ -1013,16 +994,16 @@ test_last_unref_in_own_handler_shuts_down_in_background (void)
   Dropper d = { NULL, FALSE };
   gint finalized = FALSE;
 
-  iterate_until (no_io_threads, NULL, "the I/O threads of earlier tests to end");
+  sc_test_iterate_until (no_io_threads, NULL, "the I/O threads of earlier tests to end");
   g_signal_connect (server, "client-connected", G_CALLBACK (on_any_client_connected), ids);
   d.victim = connect_client (server); /* the handler owns this reference */
   g_object_weak_ref (G_OBJECT (d.victim), on_finalized_atomic, &finalized);
   sc_client_set_message_handler (d.victim, on_drop_message, &d, NULL);
-  iterate_until (have_ids, &want, "the server to announce the client");
+  sc_test_iterate_until (have_ids, &want, "the server to announce the client");
   send_to_all (server, ids);
-  iterate_until (is_true_atomic, &finalized, "the client to be finalized");
-  iterate_until (no_server_clients, server, "the server to see the client go");
-  iterate_until (no_io_threads, NULL, "the I/O thread to end");
+  sc_test_iterate_until (is_true_atomic, &finalized, "the client to be finalized");
+  sc_test_iterate_until (no_server_clients, server, "the server to see the client go");
+  sc_test_iterate_until (no_io_threads, NULL, "the I/O thread to end");
 }
 
 /* Client b's handler drops the last reference to client a, which runs on
@@ -1041,30 +1022,30 @@ test_last_unref_in_other_clients_handler_shuts_down_in_background (void)
   gint finalized = FALSE;
   g_autoptr (GError) error = NULL;
 
-  iterate_until (no_io_threads, NULL, "the I/O threads of earlier tests to end");
+  sc_test_iterate_until (no_io_threads, NULL, "the I/O threads of earlier tests to end");
   g_signal_connect (server, "client-connected", G_CALLBACK (on_any_client_connected), ids);
   d.victim = connect_client (server); /* first thread */
   for (guint i = 1; i < io_thread_limit (); i++)
     g_ptr_array_add (fillers, sc_client_new (NULL)); /* one on each other thread */
   /* b shares the first thread with a */
   b = connect_client (server);
-  iterate_until (all_io_threads, NULL, "the I/O threads to be named");
+  sc_test_iterate_until (all_io_threads, NULL, "the I/O threads to be named");
   g_assert_cmpuint (count_io_threads (), ==, io_thread_limit ());
   g_object_weak_ref (G_OBJECT (d.victim), on_finalized_atomic, &finalized);
   sc_client_set_message_handler (b, on_drop_message, &d, NULL);
-  iterate_until (have_ids, &want, "the server to announce both clients");
+  sc_test_iterate_until (have_ids, &want, "the server to announce both clients");
   send_to_all (server, ids); /* a has no handler: its message waits */
-  iterate_until (is_true_atomic, &finalized, "client a to be finalized");
+  sc_test_iterate_until (is_true_atomic, &finalized, "client a to be finalized");
   g_assert_true (sc_client_send_message (b, "still here", &error));
   g_assert_no_error (error);
-  g_assert_true (sc_client_flush (b, GUARD_S * 1000, &error));
+  g_assert_true (sc_client_flush (b, SC_TEST_GUARD_S * 1000, &error));
   g_assert_no_error (error);
   g_assert_cmpint (sc_client_get_state (b), ==, SC_CLIENT_STATE_CONNECTED);
   sc_client_shutdown (b);
   g_clear_object (&b);
   g_clear_pointer (&fillers, g_ptr_array_unref);
-  iterate_until (no_server_clients, server, "the server to see both go");
-  iterate_until (no_io_threads, NULL, "the I/O threads to end");
+  sc_test_iterate_until (no_server_clients, server, "the server to see both go");
+  sc_test_iterate_until (no_io_threads, NULL, "the I/O threads to end");
 }
 
 /* g_test_expect_message() does not see structured logging (GLib 2.74):
@@ -1117,19 +1098,19 @@ test_shutdown_in_handler_completes_in_background (void)
   Ids want = { ids, 1 };
   gint called = FALSE;
 
-  iterate_until (no_io_threads, NULL, "the I/O threads of earlier tests to end");
+  sc_test_iterate_until (no_io_threads, NULL, "the I/O threads of earlier tests to end");
   g_signal_connect (server, "client-connected", G_CALLBACK (on_any_client_connected), ids);
   client = connect_client (server);
   sc_client_set_message_handler (client, on_shutdown_message, &called, NULL);
-  iterate_until (have_ids, &want, "the server to announce the client");
+  sc_test_iterate_until (have_ids, &want, "the server to announce the client");
   g_atomic_int_set (&expect_io_critical, TRUE);
   send_to_all (server, ids);
-  iterate_until (client_closed, client, "the client to be closed");
-  iterate_until (no_server_clients, server, "the server to see the client go");
+  sc_test_iterate_until (client_closed, client, "the client to be closed");
+  sc_test_iterate_until (no_server_clients, server, "the server to see the client go");
   g_atomic_int_set (&expect_io_critical, FALSE);
   g_assert_cmpint (g_atomic_int_get (&io_criticals), ==, 1);
   g_clear_object (&client);
-  iterate_until (no_io_threads, NULL, "the I/O thread to end");
+  sc_test_iterate_until (no_io_threads, NULL, "the I/O thread to end");
 }
 
 int

@@ -16,9 +16,8 @@
 #include "sc-client.h"
 #include "sc-error.h"
 #include "sc-server.h"
+#include "tests/sc-test-wait.h"
 
-/* s: a wait longer than this is a hang, not slowness. */
-#define GUARD_S 60
 #define N_MESSAGES 2000
 #define N_CLIENTS 3
 #define CLOSE_ME "close me"
@@ -211,20 +210,6 @@ client_new (ScServer *server, GPtrArray *received)
   return client;
 }
 
-static void
-iterate_until (gboolean (*done) (gpointer), gpointer data, const char *what)
-{
-  gint64 deadline = g_get_monotonic_time () + GUARD_S * G_USEC_PER_SEC;
-
-  while (!done (data))
-    {
-      if (g_get_monotonic_time () > deadline)
-        g_error ("still waiting after %d s for %s", GUARD_S, what);
-      g_main_context_iteration (NULL, FALSE);
-      g_usleep (1000);
-    }
-}
-
 typedef struct
 {
   Seen *seen;
@@ -295,7 +280,7 @@ close_clients (Seen *seen, ScClient **clients, guint n)
 
   for (guint i = 0; i < n; i++)
     sc_client_shutdown (clients[i]);
-  iterate_until (array_reached, &u, "the server to see every client go");
+  sc_test_iterate_until (array_reached, &u, "the server to see every client go");
   while (g_main_context_iteration (NULL, FALSE))
     ;
 }
@@ -330,7 +315,7 @@ test_every_message_once_in_order (void)
     clients[c] = client_new (server, NULL);
   for (guint c = 0; c < N_CLIENTS; c++)
     send_numbered (clients[c], "m", N_MESSAGES);
-  iterate_until (handled_reached, &u, "every message at the handler");
+  sc_test_iterate_until (handled_reached, &u, "every message at the handler");
   close_clients (seen, clients, N_CLIENTS);
 
   g_assert_cmpuint (handled (seen), ==, N_CLIENTS * N_MESSAGES);
@@ -365,7 +350,7 @@ test_echo_from_handler (void)
     {
       send_range (client, "echo", sent, sent + ECHO_WINDOW);
       u.want = sent + ECHO_WINDOW;
-      iterate_until (array_reached, &u, "a window of echoes at the client");
+      sc_test_iterate_until (array_reached, &u, "a window of echoes at the client");
     }
   assert_numbered (received, "echo", N_MESSAGES);
   g_assert_cmpuint (g_atomic_int_get (&seen->echo_failures), ==, 0);
@@ -399,8 +384,8 @@ test_close_from_handler (void)
   g_assert_true (sc_client_send_message (client, "hello", &error));
   g_assert_true (sc_client_send_message (client, CLOSE_ME, &error));
   g_assert_no_error (error);
-  iterate_until (client_closed, client, "the client to be closed");
-  iterate_until (server_saw_close, seen, "the server to report the client gone");
+  sc_test_iterate_until (client_closed, client, "the client to be closed");
+  sc_test_iterate_until (server_saw_close, seen, "the server to report the client gone");
   g_mutex_lock (&seen->lock);
   g_assert_true (seen->closed);
   g_assert_true (seen->close_result);
@@ -440,7 +425,7 @@ test_info_of_a_client_gone_before_announced (void)
   g_autoptr (ScClient) client = NULL;
   g_autoptr (GError) error = NULL;
   guint announced = 0;
-  gint64 deadline = g_get_monotonic_time () + GUARD_S * G_USEC_PER_SEC;
+  gint64 deadline = g_get_monotonic_time () + SC_TEST_GUARD_S * G_USEC_PER_SEC;
 
   g_signal_connect (server, "client-connected", G_CALLBACK (on_connected_info), &announced);
   g_assert_true (sc_server_start (server, &error));
@@ -454,7 +439,7 @@ test_info_of_a_client_gone_before_announced (void)
       g_assert_cmpint (g_get_monotonic_time (), <, deadline); /* a hang, not slowness */
       g_usleep (1000);
     }
-  iterate_until (no_clients, server, "the server to drop the client");
+  sc_test_iterate_until (no_clients, server, "the server to drop the client");
   while (announced == 0)
     {
       g_assert_cmpint (g_get_monotonic_time (), <, deadline);
@@ -486,7 +471,7 @@ test_destroy_notify_and_unset (void)
   server = server_new (seen, FALSE);
   client = client_new (server, NULL);
   send_numbered (client, "sig", 10);
-  iterate_until (handled_reached, &u, "the signals");
+  sc_test_iterate_until (handled_reached, &u, "the signals");
   close_clients (seen, &client, 1);
   g_assert_cmpuint (seen->signalled, ==, 10);
   g_assert_true (seen->main_thread);

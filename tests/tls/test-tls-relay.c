@@ -27,7 +27,7 @@
  *     process-wide priority allows TLS 1.2 only, on TLS 1.2 (tls-unique).
  *
  * Needs certtool (gnutls-bin) for the certificates: skipped without it,
- * unless SC_REQUIRE_TLS_TOOLS=1. Waits are hang guards (GUARD_S), not
+ * unless SC_REQUIRE_TLS_TOOLS=1. Waits are hang guards (SC_TEST_GUARD_S), not
  * timing assertions.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -45,9 +45,8 @@
 #include "sc-server.h"
 #include "sc-tls-config.h"
 #include "sc-tls.h"
+#include "tests/sc-test-wait.h"
 
-/* s: a wait longer than this is a hang, not slowness. */
-#define GUARD_S 60
 /* The process-wide priority of the TLS 1.2 subprocess: the suite the
  * default configuration allows on TLS 1.2 with an ECDSA certificate. */
 #define TLS12_ONLY_PRIORITY \
@@ -408,7 +407,7 @@ relay_idle (gpointer data)
   return g_atomic_int_get (&((Relay *) data)->open_conns) == 0;
 }
 
-static void iterate_until (gboolean (*done) (gpointer), gpointer data, const char *what);
+static void sc_test_iterate_until (gboolean (*done) (gpointer), gpointer data, const char *what);
 
 static void
 relay_free (Relay *r)
@@ -418,7 +417,7 @@ relay_free (Relay *r)
   g_atomic_int_set (&r->stop, TRUE);
   poke = connect_loopback (r->port); /* wakes the accept */
   g_thread_join (r->thread);
-  iterate_until (relay_idle, r, "the relay's connections to end");
+  sc_test_iterate_until (relay_idle, r, "the relay's connections to end");
   g_object_unref (r->listener);
   g_clear_pointer (&r->down_ctx, sc_tls_context_unref);
   g_clear_pointer (&r->up_ctx, sc_tls_context_unref);
@@ -473,20 +472,6 @@ srv_stop (Srv *s)
   g_ptr_array_unref (s->messages);
 }
 
-static void
-iterate_until (gboolean (*done) (gpointer), gpointer data, const char *what)
-{
-  gint64 deadline = g_get_monotonic_time () + GUARD_S * G_USEC_PER_SEC;
-
-  while (!done (data))
-    {
-      if (g_get_monotonic_time () > deadline)
-        g_error ("still waiting after %d s for %s", GUARD_S, what);
-      g_main_context_iteration (NULL, FALSE);
-      g_usleep (1000);
-    }
-}
-
 /* Runs what the main context has for the server now. */
 static void
 drain_main_context (void)
@@ -521,7 +506,7 @@ client_send (guint16 port, const char *text, GError **error)
 
   ok = sc_client_establish_secure_session (client, "127.0.0.1", port, NULL, error)
        && sc_client_send_message (client, text, error)
-       && sc_client_flush (client, GUARD_S * 1000, error);
+       && sc_client_flush (client, SC_TEST_GUARD_S * 1000, error);
   sc_client_shutdown (client);
   return ok;
 }
@@ -535,7 +520,7 @@ assert_direct_session_works (Srv *s, const char *text)
 
   g_assert_true (client_send (sc_server_get_port (s->server), text, &error));
   g_assert_no_error (error);
-  iterate_until (have_messages, &w, "the server to receive the direct message");
+  sc_test_iterate_until (have_messages, &w, "the server to receive the direct message");
   g_assert_cmpstr (g_ptr_array_index (s->messages, s->messages->len - 1), ==, text);
 }
 
@@ -554,7 +539,7 @@ check_tcp_relay_carries_session (void)
   r = relay_new (RELAY_TCP, sc_server_get_port (s.server), NULL);
   g_assert_true (client_send (r->port, "through a TCP relay", &error));
   g_assert_no_error (error);
-  iterate_until (have_messages, &w, "the server to receive the relayed message");
+  sc_test_iterate_until (have_messages, &w, "the server to receive the relayed message");
   g_assert_cmpstr (g_ptr_array_index (s.messages, 0), ==, "through a TCP relay");
   g_assert_cmpint (g_atomic_int_get (&r->accepted), ==, 1);
   g_assert_cmpint (g_atomic_int_get (&r->c2s_bytes), >, 0);
