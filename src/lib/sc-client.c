@@ -90,9 +90,11 @@ typedef struct
 {
   GMainContext *context;
   GMainLoop *loop;
-  ScPoller *poller; /* kept for the thread's life, not made per connection */
-  guint clients;    /* attached clients; guarded by io_workers_lock */
-  GSource *linger;  /* armed while no client is attached; io_workers_lock */
+  ScPoller *poller;     /* kept for the thread's life, not made per connection */
+  guint clients;        /* attached clients; guarded by io_workers_lock */
+  GSource *linger;      /* the linger timer while armed; io_workers_lock */
+  gint64 idle_since_us; /* when the last client left; io_workers_lock */
+  gint polling;         /* atomic: the thread waits in poll(), no callback runs */
 } IoWorker;
 
 static GMutex io_workers_lock;
@@ -130,15 +132,26 @@ io_worker_main (gpointer data)
   return NULL;
 }
 
-/* In the worker's thread: the linger time passed. Ends the thread unless a
- * client came meanwhile (then the source is no longer w->linger). */
+/* In the worker's thread, SC_CLIENT_IO_LINGER_MS after the timer was armed
+ * and every as long again while it stays armed: ends the thread once it has
+ * been without clients for the linger time. The timer is armed by the
+ * first client to leave and stays armed while clients come and go (a
+ * program making one short-lived client after another does not attach and
+ * destroy a source, two wake-ups of the thread, per client); it goes when
+ * it finds clients attached, and the next one to leave arms it again. */
 static gboolean
 io_worker_linger_done (gpointer data)
 {
   IoWorker *w = data;
+  gboolean again = FALSE;
 
   g_mutex_lock (&io_workers_lock);
-  if (w->linger == g_main_current_source () && w->clients == 0)
+  if (w->clients > 0)
+    g_clear_pointer (&w->linger, g_source_unref);
+  else if (g_get_monotonic_time () - w->idle_since_us
+           < (gint64) SC_CLIENT_IO_LINGER_MS * G_TIME_SPAN_MILLISECOND)
+    again = TRUE;
+  else
     {
       for (guint i = 0; i < G_N_ELEMENTS (io_workers); i++)
         if (io_workers[i] == w)
@@ -147,7 +160,24 @@ io_worker_linger_done (gpointer data)
       g_main_loop_quit (w->loop);
     }
   g_mutex_unlock (&io_workers_lock);
-  return G_SOURCE_REMOVE;
+  return again ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+/* The poll function of every I/O thread's context (called in that thread
+ * only): notes when the thread waits, so that io_worker_sync need not wake
+ * it to know that none of its callbacks runs. */
+static gint
+io_worker_poll (GPollFD *fds, guint n_fds, gint timeout_ms)
+{
+  IoWorker *w = g_private_get (&in_io_worker);
+  gint ready;
+
+  if (w != NULL)
+    g_atomic_int_set (&w->polling, TRUE);
+  ready = g_poll (fds, n_fds, timeout_ms);
+  if (w != NULL)
+    g_atomic_int_set (&w->polling, FALSE);
+  return ready;
 }
 
 static IoWorker *
@@ -156,6 +186,7 @@ io_worker_new (void)
   IoWorker *w = g_new0 (IoWorker, 1);
 
   w->context = g_main_context_new ();
+  g_main_context_set_poll_func (w->context, io_worker_poll);
   w->loop = g_main_loop_new (w->context, FALSE);
   w->poller = sc_poller_get (w->context, NULL); /* else each channel makes its own */
   g_thread_unref (g_thread_new ("sc-client-io", io_worker_main, w)); /* detached */
@@ -184,22 +215,20 @@ io_worker_acquire (void)
       best = io_workers[i];
   if (best == NULL || (best->clients > 0 && free_slot < limit))
     best = io_workers[free_slot] = io_worker_new ();
-  best->clients++;
-  if (best->linger != NULL)
-    {
-      g_source_destroy (best->linger);
-      g_clear_pointer (&best->linger, g_source_unref);
-    }
+  best->clients++; /* an armed linger timer finds it and goes */
   g_mutex_unlock (&io_workers_lock);
   return best;
 }
 
-/* The client no longer uses w; the last one arms the linger timer. */
+/* The client no longer uses w; the last one arms the linger timer unless
+ * it is armed already. */
 static void
 io_worker_release (IoWorker *w)
 {
   g_mutex_lock (&io_workers_lock);
   if (--w->clients == 0)
+    w->idle_since_us = g_get_monotonic_time ();
+  if (w->clients == 0 && w->linger == NULL)
     {
       w->linger = g_timeout_source_new (SC_CLIENT_IO_LINGER_MS);
       g_source_set_callback (w->linger, io_worker_linger_done, w, NULL);
@@ -229,15 +258,18 @@ io_barrier_reached (gpointer data)
 
 /* Waits until whatever the I/O thread is dispatching now has returned: a
  * callback that was already running when a client shut down may still
- * touch it. Not from the I/O thread itself. */
+ * touch it. At once when the thread waits in poll(); else by a callback
+ * of its own in the thread. Not from the I/O thread itself. */
 static void
-io_worker_sync (GMainContext *context)
+io_worker_sync (IoWorker *w)
 {
   IoBarrier b = { .done = FALSE };
 
+  if (g_atomic_int_get (&w->polling))
+    return;
   g_mutex_init (&b.lock);
   g_cond_init (&b.cond);
-  g_main_context_invoke (context, io_barrier_reached, &b);
+  g_main_context_invoke (w->context, io_barrier_reached, &b);
   g_mutex_lock (&b.lock);
   while (!b.done)
     g_cond_wait (&b.cond, &b.lock);
@@ -302,7 +334,9 @@ struct _ScClient
 
   GMutex send_lock; /* serialises the outbox with sc_channel_send */
   GMutex lock;      /* guards the fields below */
-  GCond cond;
+  GCond cond;       /* waited on with wait_locked; woken with wake_waiters_locked */
+  guint waiters;    /* threads waiting on cond */
+  gboolean wake;    /* cond to be broadcast when lock is released */
   ScChannel *channel;
   ScClientState state;
   GError *error; /* why the session ended or failed */
@@ -343,6 +377,56 @@ enum
 };
 
 static guint signals[N_SIGNALS];
+
+/* ==== the client's lock and condition ================================== */
+
+/* With the lock held: whoever waits on the condition looks again once the
+ * lock is released. Costs nothing when nobody waits (an acknowledgement,
+ * a state change nobody waits for), and the broadcast comes after the
+ * unlock, so that a woken thread does not block on the lock at once. */
+static void
+wake_waiters_locked (ScClient *self)
+{
+  if (self->waiters > 0)
+    self->wake = TRUE;
+}
+
+/* Releases the lock, then wakes the waiters if something changed for them.
+ * The condition outlives the broadcast: a thread other than the I/O thread
+ * holds a reference, and shutdown waits for the I/O thread's dispatch to
+ * return (io_worker_sync). */
+static void
+client_unlock (ScClient *self)
+{
+  gboolean wake = self->wake;
+
+  self->wake = FALSE;
+  g_mutex_unlock (&self->lock);
+  if (wake)
+    g_cond_broadcast (&self->cond);
+}
+
+/* With the lock held: waits for a wake-up (or until the monotonic
+ * deadline_us, unless it is negative); FALSE when the deadline passed. A
+ * wake-up this thread owes others is given first. */
+static gboolean
+wait_locked (ScClient *self, gint64 deadline_us)
+{
+  gboolean woken = TRUE;
+
+  if (self->wake)
+    {
+      self->wake = FALSE;
+      g_cond_broadcast (&self->cond);
+    }
+  self->waiters++;
+  if (deadline_us < 0)
+    g_cond_wait (&self->cond, &self->lock);
+  else
+    woken = g_cond_wait_until (&self->cond, &self->lock, deadline_us);
+  self->waiters--;
+  return woken;
+}
 
 /* ==== signals in the user's context ===================================== */
 
@@ -396,7 +480,10 @@ set_state_locked (ScClient *self, ScClientState state)
   if (self->state == state)
     return;
   self->state = state;
-  g_cond_broadcast (&self->cond);
+  /* Nobody waits for a handshake to begin: not establish, which waits for
+   * its end, nor shutdown, for which the client is busy either way. */
+  if (state != SC_CLIENT_STATE_HANDSHAKING)
+    wake_waiters_locked (self);
   post (self, &ev);
 }
 
@@ -431,7 +518,7 @@ mark_sent_locked (ScClient *self, guint64 id)
   if (id <= self->last_acked)
     {
       sc_outbox_ack (self->outbox, self->last_acked);
-      g_cond_broadcast (&self->cond);
+      wake_waiters_locked (self);
     }
 }
 
@@ -455,7 +542,7 @@ pump_outbox (ScClient *self, ScChannel *channel)
       g_mutex_lock (&self->lock);
       message = sc_outbox_peek_unsent (self->outbox);
       message = message != NULL ? g_bytes_ref (message) : NULL;
-      g_mutex_unlock (&self->lock);
+      client_unlock (self);
       if (message == NULL)
         return;
       data = g_bytes_get_data (message, &len);
@@ -466,14 +553,14 @@ pump_outbox (ScClient *self, ScChannel *channel)
             return; /* busy, or the channel is going away: sent later */
           g_mutex_lock (&self->lock);
           sc_outbox_drop_unsent (self->outbox);
-          g_mutex_unlock (&self->lock);
+          client_unlock (self);
           g_warning ("dropped a queued message the server does not accept: %s", error->message);
           continue;
         }
       g_bytes_unref (message);
       g_mutex_lock (&self->lock);
       mark_sent_locked (self, id);
-      g_mutex_unlock (&self->lock);
+      client_unlock (self);
     }
 }
 
@@ -502,8 +589,9 @@ restart_stream (ScClient *self, ScChannel *channel)
     }
   self->have_ticket = FALSE; /* spent, or of the old stream */
   sc_outbox_unsend_all (self->outbox);
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
+  if (hs.resumed) /* the outbox shrank: sc_client_flush looks again */
+    wake_waiters_locked (self);
+  client_unlock (self);
   g_debug ("%s handshake with %s; %u message(s) to send again", hs.resumed ? "resumed" : "full",
            self->host_port, sc_outbox_length (self->outbox));
   pump_outbox (self, channel);
@@ -532,7 +620,7 @@ on_handshake_done (ScChannel *channel, gpointer data)
   self->ever_connected = TRUE;
   self->attempt = 0;
   set_state_locked (self, SC_CLIENT_STATE_CONNECTED);
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
 }
 
 /* Delivers a message once: after a resumption the server may send again
@@ -548,7 +636,7 @@ on_message (ScChannel *channel, guint64 id, GBytes *message, gpointer data)
   g_mutex_lock (&self->lock);
   if (id <= self->recv_id)
     {
-      g_mutex_unlock (&self->lock);
+      client_unlock (self);
       g_debug ("dropped message %" G_GUINT64_FORMAT ": already delivered", id);
       return;
     }
@@ -562,7 +650,7 @@ on_message (ScChannel *channel, guint64 id, GBytes *message, gpointer data)
       if (g_queue_get_length (&self->pending) > SC_CLIENT_MAX_PENDING)
         g_bytes_unref (g_queue_pop_head (&self->pending));
     }
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   if (handler != NULL)
     {
       handler->func (self, message, handler->data); /* here, in order, no lock held */
@@ -584,8 +672,8 @@ on_acked (ScChannel *channel, guint64 id, gpointer data)
   sc_outbox_ack (self->outbox, id);
   self->last_acked = id;
   waiting = sc_outbox_peek_unsent (self->outbox) != NULL;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
+  wake_waiters_locked (self);
+  client_unlock (self);
   if (!waiting)
     return;
   g_mutex_lock (&self->send_lock);
@@ -602,7 +690,7 @@ on_ticket (ScChannel *channel, gpointer data)
   g_mutex_lock (&self->lock);
   self->have_ticket = sc_channel_take_ticket (channel, self->resumption, &lifetime);
   self->ticket_expires_us = g_get_monotonic_time () + (gint64) lifetime * G_TIME_SPAN_SECOND;
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
 }
 
 /* The trust failure in words, naming both keys, or NULL. */
@@ -656,13 +744,13 @@ on_closed (ScChannel *channel, const GError *error, const char *reason, gpointer
       && worth_retrying (channel, error))
     {
       schedule_retry_locked (self, why);
-      g_mutex_unlock (&self->lock);
+      client_unlock (self);
       return;
     }
   if (self->error == NULL)
     self->error = g_error_copy (why);
   set_state_locked (self, SC_CLIENT_STATE_CLOSED);
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   if (error != NULL || trust != NULL)
     post_error (self, why);
 }
@@ -765,7 +853,7 @@ start_session (ScClient *self, GIOStream *stream)
   g_mutex_lock (&self->lock);
   config = self->session_config;
   config.resumption = usable_ticket_locked (self);
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   if (G_IS_TLS_CONNECTION (stream))
     {
       if (!sc_tls_get_binding (G_TLS_CONNECTION (stream), &config.binding_type, binding,
@@ -782,7 +870,7 @@ start_session (ScClient *self, GIOStream *stream)
     {
       /* the connection came up while shutting down: no channel for a client
        * that may be gone once shutdown returns; the caller drops stream */
-      g_mutex_unlock (&self->lock);
+      client_unlock (self);
       attempt_failed (self, shutting_down_error ());
       return;
     }
@@ -791,14 +879,14 @@ start_session (ScClient *self, GIOStream *stream)
                             self, &error);
   if (channel == NULL)
     {
-      g_mutex_unlock (&self->lock);
+      client_unlock (self);
       attempt_failed (self, error);
       return;
     }
   self->channel = sc_channel_ref (channel);
   self->attempt_running = FALSE; /* the channel is what shutdown waits for now */
   set_state_locked (self, SC_CLIENT_STATE_HANDSHAKING);
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   sc_channel_start (channel);
   sc_channel_unref (channel);
 }
@@ -850,7 +938,7 @@ on_connected (GObject *source, GAsyncResult *result, gpointer data)
     }
   g_mutex_lock (&self->lock);
   set_state_locked (self, SC_CLIENT_STATE_HANDSHAKING);
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   sc_tls_handshake_async (G_TLS_CONNECTION (tls), G_PRIORITY_DEFAULT, self->connect_cancel,
                           on_tls_done, self); /* keeps the reference */
 }
@@ -868,14 +956,14 @@ start_attempt (gpointer data)
   if (self->shutting_down)
     {
       /* shutdown waits for CONNECTING to end: end it (establish too) */
-      g_mutex_unlock (&self->lock);
+      client_unlock (self);
       attempt_failed (self, shutting_down_error ());
       return G_SOURCE_REMOVE;
     }
   self->attempt_running = TRUE;
   set_state_locked (self, SC_CLIENT_STATE_CONNECTING);
   cancel = g_object_ref (self->connect_cancel);
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   g_socket_client_set_timeout (sock, SC_DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000);
   g_socket_client_connect_to_host_async (sock, self->host, self->port, cancel, on_connected,
                                          g_object_ref (self));
@@ -937,7 +1025,7 @@ attempt_failed (ScClient *self, GError *error)
 {
   g_mutex_lock (&self->lock);
   self->attempt_running = FALSE;
-  g_cond_broadcast (&self->cond); /* shutdown waits for it, in any state */
+  wake_waiters_locked (self); /* shutdown waits for it, in any state */
   if (!self->shutting_down && self->reconnect && self->ever_connected)
     schedule_retry_locked (self, error);
   else
@@ -946,7 +1034,7 @@ attempt_failed (ScClient *self, GError *error)
         self->error = g_error_copy (error);
       set_state_locked (self, SC_CLIENT_STATE_CLOSED);
     }
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   g_error_free (error);
 }
 
@@ -999,7 +1087,7 @@ check_ready (ScClient *self, GError **error)
     }
   g_mutex_lock (&self->lock);
   ok = check_unused_locked (self, error);
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   return ok;
 }
 
@@ -1071,7 +1159,7 @@ static gboolean
 wait_handshake_locked (ScClient *self, GError **error)
 {
   while (self->state == SC_CLIENT_STATE_CONNECTING || self->state == SC_CLIENT_STATE_HANDSHAKING)
-    g_cond_wait (&self->cond, &self->lock);
+    wait_locked (self, -1);
   if (self->state == SC_CLIENT_STATE_CONNECTED)
     return TRUE;
   if (self->error != NULL)
@@ -1132,18 +1220,18 @@ sc_client_establish_secure_session (ScClient *self, const char *host, guint16 po
   g_mutex_lock (&self->lock);
   if (!check_unused_locked (self, error)) /* again: a shutdown or establish meanwhile */
     {
-      g_mutex_unlock (&self->lock);
+      client_unlock (self);
       return FALSE;
     }
   set_state_locked (self, SC_CLIENT_STATE_CONNECTING);
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   if (cancellable != NULL)
     handler = g_cancellable_connect (cancellable, G_CALLBACK (forward_cancel),
                                      g_object_ref (self->connect_cancel), g_object_unref);
   g_main_context_invoke (self->io_context, start_attempt, self);
   g_mutex_lock (&self->lock);
   ok = wait_handshake_locked (self, error);
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   if (handler != 0)
     g_cancellable_disconnect (cancellable, handler);
   return ok;
@@ -1222,7 +1310,7 @@ send_now (ScClient *self, ScChannel *channel, GBytes *message, gboolean only, gu
         {
           g_mutex_lock (&self->lock);
           mark_sent_locked (self, *id);
-          g_mutex_unlock (&self->lock);
+          client_unlock (self);
           return TRUE;
         }
       *id = 0;
@@ -1230,7 +1318,7 @@ send_now (ScClient *self, ScChannel *channel, GBytes *message, gboolean only, gu
         {
           g_mutex_lock (&self->lock);
           sc_outbox_drop_unsent (self->outbox);
-          g_mutex_unlock (&self->lock);
+          client_unlock (self);
           g_propagate_error (error, g_steal_pointer (&local));
           return FALSE;
         }
@@ -1280,7 +1368,7 @@ sc_client_send_bytes (ScClient *self, GBytes *message, guint64 *out_message_id, 
   if (state == SC_CLIENT_STATE_DISCONNECTED || state == SC_CLIENT_STATE_CLOSED
       || (!self->ever_connected && state != SC_CLIENT_STATE_CONNECTED))
     {
-      g_mutex_unlock (&self->lock);
+      client_unlock (self);
       g_mutex_unlock (&self->send_lock);
       g_set_error_literal (error, SC_ERROR, SC_ERROR_NOT_CONNECTED,
                            state == SC_CLIENT_STATE_CLOSED ? "the session is closed"
@@ -1289,13 +1377,13 @@ sc_client_send_bytes (ScClient *self, GBytes *message, guint64 *out_message_id, 
     }
   if (!sc_outbox_push (self->outbox, message, error))
     {
-      g_mutex_unlock (&self->lock);
+      client_unlock (self);
       g_mutex_unlock (&self->send_lock);
       return FALSE;
     }
   channel = ref_channel_locked (self);
   only = sc_outbox_peek_unsent (self->outbox) == message;
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   if (channel != NULL && !send_now (self, channel, message, only, &id, error))
     {
       g_mutex_unlock (&self->send_lock);
@@ -1328,7 +1416,7 @@ sc_client_flush (ScClient *self, guint timeout_ms, GError **error)
   g_return_val_if_fail (SC_IS_CLIENT (self), FALSE);
   g_mutex_lock (&self->lock);
   while (sc_outbox_length (self->outbox) > 0 && self->state != SC_CLIENT_STATE_CLOSED)
-    if (!g_cond_wait_until (&self->cond, &self->lock, deadline))
+    if (!wait_locked (self, deadline))
       break;
   waiting = sc_outbox_length (self->outbox);
   if (waiting > 0 && self->state == SC_CLIENT_STATE_CLOSED && self->error != NULL)
@@ -1341,7 +1429,7 @@ sc_client_flush (ScClient *self, guint timeout_ms, GError **error)
     g_set_error (error, SC_ERROR, SC_ERROR_TIMEOUT,
                  "%u message(s) not acknowledged after %u ms (%s)", waiting, timeout_ms,
                  self->state == SC_CLIENT_STATE_CONNECTED ? "connected" : "reconnecting");
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   return waiting == 0;
 }
 
@@ -1415,7 +1503,7 @@ sc_client_start_listening (ScClient *self)
   self->listening = TRUE;
   pending = self->pending;
   g_queue_init (&self->pending);
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   while ((message = g_queue_pop_head (&pending)) != NULL)
     {
       post_message (self, message);
@@ -1436,7 +1524,7 @@ sc_client_stop_listening (ScClient *self)
   g_return_if_fail (SC_IS_CLIENT (self));
   g_mutex_lock (&self->lock);
   self->listening = FALSE;
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
 }
 
 /**
@@ -1504,7 +1592,7 @@ sc_client_set_message_handler (ScClient *self, ScClientMessageHandler handler, g
   g_mutex_lock (&self->lock);
   old = self->handler;
   self->handler = fresh;
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   message_handler_unref (old);
 }
 
@@ -1542,7 +1630,7 @@ io_busy_locked (ScClient *self)
  *
  * Sends a close message, waits for the connection to end and lets go of
  * the I/O thread (the clients of a process share a few; the last client
- * to let go of one ends it a second later). A connection attempt or TLS
+ * to let go of one ends it one to two seconds later). A connection attempt or TLS
  * handshake under way is cancelled and waited for, and a concurrent
  * sc_client_establish_secure_session() fails with %SC_ERROR_CLOSED. The
  * client cannot be used afterwards. Other clients are not affected.
@@ -1578,18 +1666,18 @@ sc_client_shutdown (ScClient *self)
     }
   if (self->channel != NULL)
     channel = sc_channel_ref (self->channel);
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   if (channel != NULL)
     sc_channel_close (channel, SC_CLOSE_NORMAL, "closed by the client");
   g_mutex_lock (&self->lock);
   while (io_busy_locked (self)) /* no channel is made after shutting_down: start_session */
-    g_cond_wait (&self->cond, &self->lock);
+    wait_locked (self, -1);
   set_state_locked (self, SC_CLIENT_STATE_CLOSED);
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   worker = g_atomic_pointer_exchange (&self->io_worker, NULL);
   if (worker != NULL)
     {
-      io_worker_sync (self->io_context);
+      io_worker_sync (worker);
       io_worker_release (worker);
     }
 }
@@ -1621,7 +1709,7 @@ sc_client_get_state (ScClient *self)
   g_return_val_if_fail (SC_IS_CLIENT (self), SC_CLIENT_STATE_CLOSED);
   g_mutex_lock (&self->lock);
   state = self->state;
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   return state;
 }
 
@@ -1652,7 +1740,7 @@ sc_client_get_outbox_length (ScClient *self)
   g_return_val_if_fail (SC_IS_CLIENT (self), 0);
   g_mutex_lock (&self->lock);
   n = sc_outbox_length (self->outbox);
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   return n;
 }
 
@@ -1671,7 +1759,7 @@ sc_client_get_resumption_count (ScClient *self)
   g_return_val_if_fail (SC_IS_CLIENT (self), 0);
   g_mutex_lock (&self->lock);
   n = self->resumptions;
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   return n;
 }
 
@@ -1700,7 +1788,7 @@ sc_client_set_reconnect (ScClient *self, gboolean enabled, guint initial_ms, gui
   self->backoff_max_ms = MAX (max_ms > 0 ? max_ms : SC_CLIENT_DEFAULT_BACKOFF_MAX_MS,
                               self->backoff_initial_ms);
   self->give_up_ms = give_up_ms;
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
 }
 
 /**
@@ -1717,7 +1805,7 @@ sc_client_get_last_acked (ScClient *self)
   g_return_val_if_fail (SC_IS_CLIENT (self), 0);
   g_mutex_lock (&self->lock);
   id = self->last_acked;
-  g_mutex_unlock (&self->lock);
+  client_unlock (self);
   return id;
 }
 

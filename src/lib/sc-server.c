@@ -319,7 +319,13 @@ emit_event (gpointer owner, gpointer data)
 static void
 post_event (ScServer *self, guint signal, const char *ref_id, GBytes *message, const char *reason)
 {
-  ServerEvent ev = {
+  ServerEvent ev;
+
+  /* A signal nobody is connected to costs no wake-up of the main context
+   * (a handler connected later sees the events from then on). */
+  if (!g_signal_has_handler_pending (self, signals[signal], 0, TRUE))
+    return;
+  ev = (ServerEvent) {
     .signal = signal,
     .id = g_ref_string_acquire ((char *) ref_id),
     .message = message ? g_bytes_ref (message) : NULL,
@@ -337,12 +343,15 @@ static GVariant *client_info_new (ScChannel *channel);
 static void
 post_connected (ScServer *self, const char *ref_id, ScChannel *channel)
 {
-  ServerEvent ev = {
+  ServerEvent ev;
+
+  if (!g_signal_has_handler_pending (self, signals[SIGNAL_CLIENT_CONNECTED], 0, TRUE))
+    return;
+  ev = (ServerEvent) {
     .signal = SIGNAL_CLIENT_CONNECTED,
     .id = g_ref_string_acquire ((char *) ref_id),
     .info = client_info_new (channel),
   };
-
   sc_event_queue_post (self->events, &ev);
 }
 
