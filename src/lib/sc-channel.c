@@ -77,6 +77,7 @@ struct _ScChannel
   gboolean want_out;      /* output is waiting for the socket */
   gboolean read_more;     /* a read loop stopped before the stream would block */
   gboolean flush_pending; /* a wake-up is queued; it holds a reference */
+  guint dispatching;      /* channel_process runs callbacks (nested: depth) */
   gboolean started;       /* sc_channel_start ran: the loop holds a ref */
   gboolean handshake_done;
   gboolean closing;  /* flush, then close the stream */
@@ -886,17 +887,24 @@ channel_process (ScChannel *self)
 {
   GQueue events = G_QUEUE_INIT;
   ChannelEvent *ce;
-  gboolean done;
+  gboolean dispatch, done;
 
   sc_channel_ref (self);
   g_mutex_lock (&self->lock);
   if (!self->finished && !self->closing)
     rearm_timer_locked (self);
-  if (!self->finished)
-    flush_locked (self);
   events = self->events;
   g_queue_init (&self->events);
-  done = self->closing && !self->finished && (queued_locked (self) == 0 || self->error != NULL);
+  /* With events to dispatch, the flush waits until their callbacks have
+   * run: what they send (a reply to a message) leaves in the same write as
+   * the acknowledgement the session has just sealed, and needs no wake-up
+   * and no main-loop iteration of its own (schedule_flush_locked). A
+   * callback that blocks holds the acknowledgement back as long. */
+  dispatch = events.length > 0;
+  if (dispatch)
+    self->dispatching++;
+  else if (!self->finished)
+    flush_locked (self);
   g_mutex_unlock (&self->lock);
 
   while ((ce = channel_event_pop (&events)) != NULL)
@@ -911,6 +919,11 @@ channel_process (ScChannel *self)
         self->callbacks.ticket (self, self->user_data);
       channel_event_free (ce);
     }
+  g_mutex_lock (&self->lock);
+  if (dispatch && --self->dispatching == 0 && !self->finished)
+    flush_locked (self); /* under the lock that ends dispatching: no send is missed */
+  done = self->closing && !self->finished && (queued_locked (self) == 0 || self->error != NULL);
+  g_mutex_unlock (&self->lock);
   if (done)
     channel_finish (self);
   sc_channel_unref (self);
@@ -943,8 +956,8 @@ sc_channel_start (ScChannel *self)
 static void
 schedule_flush_locked (ScChannel *self)
 {
-  if (self->flush_pending || self->finished)
-    return;
+  if (self->flush_pending || self->finished || self->dispatching > 0)
+    return; /* dispatching: channel_process flushes after the callbacks */
   self->flush_pending = TRUE;
   sc_channel_ref (self);
   sc_poller_watch_wake (self->watch);
