@@ -920,14 +920,14 @@ on_connected (GObject *source, GAsyncResult *result, gpointer data)
       release_from_io (self);
       return;
     }
-  /* from the first byte: before a TLS handshake too (sc-channel.c) */
-  sc_socket_set_nodelay (g_socket_connection_get_socket (conn));
   if (self->tls == NULL)
     {
-      start_session (self, G_IO_STREAM (conn));
+      start_session (self, G_IO_STREAM (conn)); /* the channel sets TCP_NODELAY */
       release_from_io (self);
       return;
     }
+  /* from the first byte of the TLS handshake too (sc-channel.c) */
+  sc_socket_set_nodelay (g_socket_connection_get_socket (conn));
   where = g_network_address_new (self->host, self->port);
   tls = sc_tls_client_wrap (self->tls, G_IO_STREAM (conn), where, &error);
   if (tls == NULL)

@@ -150,6 +150,7 @@ struct _ScServer
 
   GMutex lock;            /* guards everything below */
   GCond cond;             /* signalled when a client goes away */
+  guint waiting_empty;    /* threads waiting on cond (wait_empty_locked) */
   GHashTable *clients;    /* ScServerClient * set: every connection */
   GHashTable *by_id;      /* id -> ScServerStream *, attached or detached */
   GHashTable *streams;    /* hex stream id -> ScServerStream * */
@@ -818,7 +819,8 @@ on_closed (ScChannel *channel, const GError *error, const char *reason, gpointer
   id = g_steal_pointer (&client->id);
   release_source_locked (self, client->source);
   g_hash_table_remove (self->clients, client); /* frees client */
-  g_cond_broadcast (&self->cond);
+  if (self->waiting_empty)
+    g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
 
   if (id != NULL)
@@ -930,7 +932,8 @@ drop_client (ScServer *self, ScServerClient *client, const char *why)
   release_source_locked (self, client->source);
   self->n_handshakes--;
   g_hash_table_remove (self->clients, client); /* frees client */
-  g_cond_broadcast (&self->cond);
+  if (self->waiting_empty)
+    g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
 }
 
@@ -1057,14 +1060,14 @@ on_incoming (GSocketService *service, GSocketConnection *conn, GObject *source_o
       return TRUE;
     }
   g_debug ("connection from %s", client->source);
-  /* from the first byte: before a TLS handshake too (sc-channel.c) */
-  sc_socket_set_nodelay (g_socket_connection_get_socket (conn));
   if (tls == NULL)
     {
-      if (!start_channel (self, client, G_IO_STREAM (conn), &error))
+      if (!start_channel (self, client, G_IO_STREAM (conn), &error)) /* sets TCP_NODELAY */
         drop_client (self, client, error->message);
       return TRUE;
     }
+  /* from the first byte of the TLS handshake too (sc-channel.c) */
+  sc_socket_set_nodelay (g_socket_connection_get_socket (conn));
   client->tls = sc_tls_server_wrap (tls, G_IO_STREAM (conn), &error);
   if (client->tls == NULL)
     {
@@ -1327,10 +1330,17 @@ sc_server_start (ScServer *self, GError **error)
 static gboolean
 wait_empty_locked (ScServer *self, gint64 deadline)
 {
+  gboolean empty = TRUE;
+
+  self->waiting_empty++;
   while (g_hash_table_size (self->clients) > 0)
     if (!g_cond_wait_until (&self->cond, &self->lock, deadline))
-      return g_hash_table_size (self->clients) == 0;
-  return TRUE;
+      {
+        empty = g_hash_table_size (self->clients) == 0;
+        break;
+      }
+  self->waiting_empty--;
+  return empty;
 }
 
 static GPtrArray *
