@@ -1,7 +1,7 @@
 /* sc-bench-client.c: ScClients doing what the seed's users do. Senders
  * call sc_client_send_message (or, with --bytes, sc_client_send_bytes) in
- * a loop, waiting SC_BENCH_BUSY_WAIT_US when the library reports back
- * pressure (SC_ERROR_BUSY), then wait for every message to be
+ * a loop, waiting with sc_client_wait_for_room when the library reports
+ * back pressure (SC_ERROR_BUSY), then wait for every message to be
  * acknowledged before shutting down. The round-trip client sends the next
  * ping from its message handler, in the client's I/O thread
  * (sc_client_set_message_handler); with --signal from its message-received
@@ -47,7 +47,8 @@ send_one (ScBenchOptions *opt, ScClient *client, const char *text, GBytes *bytes
           return FALSE;
         }
       (*busy)++;
-      g_usleep (SC_BENCH_BUSY_WAIT_US);
+      /* until an acknowledgement makes room (a bound, not a guess) */
+      sc_client_wait_for_room (client, opt->size, SC_BENCH_ROOM_WAIT_MS);
     }
 }
 

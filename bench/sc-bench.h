@@ -47,8 +47,9 @@ typedef struct
 /* Round trips before the samples start counting (or the first tenth of
  * the allowed time, if that ends sooner). */
 #define SC_BENCH_RTT_WARMUP 200u
-/* us to wait before retrying a send refused with SC_ERROR_BUSY. */
-#define SC_BENCH_BUSY_WAIT_US 100
+/* ms: the longest a sender waits for room in the outbox before it tries
+ * again (sc_client_wait_for_room returns as soon as there is room). */
+#define SC_BENCH_ROOM_WAIT_MS 100u
 
 int sc_bench_server_run (ScBenchOptions *opt);
 int sc_bench_client_run (ScBenchOptions *opt);

@@ -90,6 +90,7 @@ struct _ScChannel
   guint idle_timeout_ms;       /* 0: none */
   gint64 last_message_mono_us; /* a message sent or received */
   gboolean message_seen;       /* one was, since last_message_mono_us was set */
+  gboolean streaming;          /* messages flow: written buffers are kept */
   char fingerprint[2 * SC_SHA256_LEN + 1];
   gboolean authenticated;
   ScChannelHandshake hs;
@@ -552,13 +553,19 @@ drop_output_locked (ScChannel *self)
 }
 
 /* With the lock held, everything written: empties the buffers, keeping
- * large ones for a while (SC_CHANNEL_BUFFER_KEEP_MIN). */
+ * large ones for a while (SC_CHANNEL_BUFFER_KEEP_MIN), and small ones too
+ * while messages flow: a small buffer freed after each write and allocated
+ * again for the next batch (4 KiB, a large-bin request) made malloc
+ * consolidate every chunk the batch's messages had freed (a receiver's
+ * acknowledgement after each read: 6-8% of a busy server worker). */
 static void
 output_done_locked (ScChannel *self)
 {
   self->outbuf.len = 0;
   self->wbuf.len = 0;
   self->woff = 0;
+  if (self->streaming)
+    return; /* release_buffers_locked frees them once the flow stops */
   if (self->outbuf.cap < SC_CHANNEL_BUFFER_KEEP_MIN)
     sc_buffer_clear (&self->outbuf);
   if (self->wbuf.cap < SC_CHANNEL_BUFFER_KEEP_MIN)
@@ -573,11 +580,13 @@ release_buffers_locked (ScChannel *self, gint64 now, uint32_t *next_ms)
 {
   gint64 left_us = self->last_message_mono_us + SC_CHANNEL_BUFFER_LINGER_MS * 1000 - now;
 
-  if (self->outbuf.cap < SC_CHANNEL_BUFFER_KEEP_MIN && self->wbuf.cap < SC_CHANNEL_BUFFER_KEEP_MIN)
+  if (!self->streaming && self->outbuf.cap < SC_CHANNEL_BUFFER_KEEP_MIN
+      && self->wbuf.cap < SC_CHANNEL_BUFFER_KEEP_MIN)
     return; /* none kept: small ones go when written */
   if (left_us <= 0 && queued_locked (self) == 0)
     {
       drop_output_locked (self);
+      self->streaming = FALSE;
       return;
     }
   if (left_us <= 0)
@@ -688,6 +697,7 @@ check_idle_locked (ScChannel *self, gint64 now, uint32_t *next_ms)
     {
       self->last_message_mono_us = now;
       self->message_seen = FALSE;
+      self->streaming = TRUE;
     }
   if (self->idle_timeout_ms == 0 || !self->handshake_done)
     return FALSE;

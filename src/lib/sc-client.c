@@ -1348,7 +1348,8 @@ ref_channel_locked (ScClient *self)
  * connected, and kept in the outbox until the server acknowledges it, so a
  * lost connection loses nothing: it is sent again after the reconnection.
  * While reconnecting the message waits in the outbox. A full outbox is
- * %SC_ERROR_BUSY and the message is not queued.
+ * %SC_ERROR_BUSY and the message is not queued: sc_client_wait_for_room()
+ * waits until an acknowledgement makes room.
  *
  * Returns: %TRUE if queued
  */
@@ -1431,6 +1432,40 @@ sc_client_flush (ScClient *self, guint timeout_ms, GError **error)
                  self->state == SC_CLIENT_STATE_CONNECTED ? "connected" : "reconnecting");
   client_unlock (self);
   return waiting == 0;
+}
+
+/**
+ * sc_client_wait_for_room:
+ * @self: a #ScClient
+ * @size: bytes of the message to be sent
+ * @timeout_ms: how long to wait at most, in milliseconds
+ *
+ * Blocks until the outbox can take a message of @size bytes (the server
+ * acknowledged enough of what it holds), the client is closed, or
+ * @timeout_ms passes: what a sender does after %SC_ERROR_BUSY, instead of
+ * sleeping for a guessed time. Another thread may still fill the outbox
+ * first: send, and on %SC_ERROR_BUSY wait again. Not in the message
+ * handler (the I/O thread, which brings the acknowledgements).
+ *
+ * Returns: %TRUE if there is room now
+ */
+gboolean
+sc_client_wait_for_room (ScClient *self, gsize size, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * G_TIME_SPAN_MILLISECOND;
+  gboolean room;
+
+  g_return_val_if_fail (SC_IS_CLIENT (self), FALSE);
+  g_return_val_if_fail (!in_io_thread (), FALSE);
+  g_mutex_lock (&self->lock);
+  while (!(room = sc_outbox_has_room (self->outbox, size)) && self->state != SC_CLIENT_STATE_CLOSED)
+    if (!wait_locked (self, deadline))
+      {
+        room = sc_outbox_has_room (self->outbox, size);
+        break;
+      }
+  client_unlock (self);
+  return room;
 }
 
 /* Whether text (NUL-terminated, *len set to its length) is valid UTF-8,
@@ -1557,7 +1592,8 @@ sc_client_stop_listening (ScClient *self)
  * %SC_ERROR_BUSY there must not be waited out, as this thread is the one
  * that drains the queue). Not from an #ScClient I/O thread, that is not
  * from any client's handler or callback (this client's or another's: the
- * clients of a process share these threads): sc_client_flush() and
+ * clients of a process share these threads): sc_client_flush(),
+ * sc_client_wait_for_room() and
  * sc_client_establish_secure_session() (they would wait for the thread
  * that runs them), and sc_client_shutdown() (it logs a critical warning
  * and shuts the client down in the background). Dropping the last

@@ -81,5 +81,6 @@ guint64 sc_client_get_last_acked (ScClient *self);
 guint sc_client_get_outbox_length (ScClient *self);
 guint sc_client_get_resumption_count (ScClient *self);
 gboolean sc_client_flush (ScClient *self, guint timeout_ms, GError **error);
+gboolean sc_client_wait_for_room (ScClient *self, gsize size, guint timeout_ms);
 
 G_END_DECLS

@@ -167,6 +167,12 @@ sc_outbox_drop_unsent (ScOutbox *self)
   ring_release_if_empty (self);
 }
 
+gboolean
+sc_outbox_has_room (ScOutbox *self, gsize len)
+{
+  return self->len < self->max_messages && len <= self->max_bytes - self->bytes;
+}
+
 guint
 sc_outbox_length (ScOutbox *self)
 {

@@ -21,7 +21,7 @@ G_BEGIN_DECLS
 /* messages: default outbox bound per stream. One message per entry; at
  * 1024 a client that writes faster than the peer acknowledges learns of it
  * (SC_ERROR_BUSY) long before memory matters. */
-#define SC_OUTBOX_DEFAULT_MAX_MESSAGES 1024u
+#define SC_OUTBOX_DEFAULT_MAX_MESSAGES 8192u
 /* bytes: default bound on the payload an outbox holds: 16 MiB, sixteen
  * messages of the default 1 MiB maximum size. */
 #define SC_OUTBOX_DEFAULT_MAX_BYTES (16u << 20)
@@ -45,6 +45,8 @@ void sc_outbox_mark_sent (ScOutbox *outbox, guint64 id);
 /* Drops the oldest unsent entry (it could not be sent at all). */
 void sc_outbox_drop_unsent (ScOutbox *outbox);
 
+/* Whether a push of len bytes would be taken now. */
+gboolean sc_outbox_has_room (ScOutbox *outbox, gsize len);
 guint sc_outbox_length (ScOutbox *outbox);
 gsize sc_outbox_bytes (ScOutbox *outbox);
 /* The highest id of a sent entry still held, or 0. */

@@ -11,6 +11,9 @@
  *   - clients with equivalent TLS configurations share one TLS context,
  *     and a CA file changed on disk gives a new one (a client made after
  *     the change uses the new trust store at once);
+ *   - a sender whose outbox is full (SC_ERROR_BUSY) can wait for room:
+ *     the wait times out while nothing is acknowledged and ends when an
+ *     acknowledgement makes room;
  *   - shutting down is safe against a concurrent establish (also while
  *     every I/O thread is busy) and during a TLS handshake, and dropping a
  *     client's last reference in a message handler (its own or another
@@ -1113,6 +1116,82 @@ test_shutdown_in_handler_completes_in_background (void)
   sc_test_iterate_until (no_io_threads, NULL, "the I/O thread to end");
 }
 
+/* ---- waiting for room in the outbox --------------------------------------- */
+
+/* A server message handler that holds every call at the gate until it
+ * opens. The server acknowledges what it read only after the handlers of
+ * that read have returned, so while it holds, nothing is acknowledged. */
+static void
+on_gated_server_message (ScServer *server, const char *client_id, GBytes *message, gpointer data)
+{
+  on_gate_message (NULL, message, data);
+}
+
+typedef struct
+{
+  ScClient *client;
+  gboolean room;
+} RoomWait;
+
+static gpointer
+wait_for_room_thread (gpointer data)
+{
+  RoomWait *w = data;
+
+  w->room = sc_client_wait_for_room (w->client, 4, 60000);
+  return NULL;
+}
+
+static void
+test_wait_for_room_until_acknowledged (void)
+{
+  g_autoptr (ScServer) server = sc_server_new ("127.0.0.1", 0, NULL);
+  g_autoptr (ScClient) client = NULL;
+  g_autoptr (GError) error = NULL;
+  Gate gate = { .open = FALSE };
+  RoomWait w = { NULL, FALSE };
+  GThread *thread;
+  guint queued = 0;
+
+  g_mutex_init (&gate.lock);
+  g_cond_init (&gate.cond);
+  sc_server_set_message_handler (server, on_gated_server_message, &gate, NULL);
+  g_assert_true (sc_server_start (server, &error));
+  g_assert_no_error (error);
+  client = connect_client (server);
+
+  /* The first message stops in the handler: the outbox fills up. */
+  while (sc_client_send_message (client, "fill", &error))
+    queued++;
+  g_assert_error (error, SC_ERROR, SC_ERROR_BUSY);
+  g_clear_error (&error);
+  g_assert_cmpuint (queued, >, 0);
+  g_assert_cmpuint (sc_client_get_outbox_length (client), ==, queued);
+
+  /* Nothing can be acknowledged: the wait ends at its timeout, no room. */
+  g_assert_false (sc_client_wait_for_room (client, 4, 20));
+  g_assert_false (sc_client_send_message (client, "still full", &error));
+  g_assert_error (error, SC_ERROR, SC_ERROR_BUSY);
+  g_clear_error (&error);
+
+  /* A waiting sender wakes when an acknowledgement makes room. */
+  w.client = client;
+  thread = g_thread_new ("room", wait_for_room_thread, &w);
+  gate_open (&gate);
+  g_thread_join (thread);
+  g_assert_true (w.room);
+  g_assert_true (sc_client_send_message (client, "room again", &error));
+  g_assert_no_error (error);
+  g_assert_true (sc_client_flush (client, 60000, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (sc_client_get_outbox_length (client), ==, 0);
+
+  sc_client_shutdown (client);
+  sc_server_shutdown (server);
+  g_mutex_clear (&gate.lock);
+  g_cond_clear (&gate.cond);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1127,6 +1206,8 @@ main (int argc, char **argv)
                    test_handler_destroyed_once_at_finalize);
   g_test_add_func ("/client/send/refuses-exactly-invalid-utf8",
                    test_send_message_refuses_exactly_invalid_utf8);
+  g_test_add_func ("/client/send/wait-for-room-until-acknowledged",
+                   test_wait_for_room_until_acknowledged);
   g_test_add_func ("/client/tls/context-shared-until-ca-file-changes",
                    test_tls_context_shared_until_ca_file_changes);
   g_test_add_func ("/client/tls/client-after-ca-change-uses-new-trust-store",
