@@ -2,6 +2,7 @@
  *
  * The skeleton comes from dbus/io.github.SecureComm1.Server.xml through
  * gdbus-codegen. Method handlers answer at once and never block the bus.
+ * SendMessage is answered in GDBus's worker thread (send_message_filter).
  * MessageReceived, ClientConnected and ClientDisconnected carry private
  * data, so they are not emitted through the skeleton (which broadcasts):
  * each is sent as a unicast signal to every caller that called Subscribe()
@@ -15,6 +16,8 @@
 
 #include "sc-dbus-generated.h"
 #include "sc-error.h"
+
+#include <string.h>
 
 #define SC_DBUS_PATH "/io/github/SecureComm1"
 #define SC_DBUS_INTERFACE "io.github.SecureComm1.Server"
@@ -31,6 +34,7 @@ struct _ScDaemonDbus
   ScDaemonShutdownFunc shutdown_cb;
   gpointer user_data;
   gulong handlers[3];
+  guint filter_id;
 };
 
 /* ---- unicast signals ---------------------------------------------------- */
@@ -233,6 +237,57 @@ handle_shutdown (ScDbusServer *skeleton, GDBusMethodInvocation *invocation, gpoi
   return TRUE;
 }
 
+/* ---- SendMessage in the connection's thread ------------------------------ */
+
+/* SendMessage, the one method called at a high rate, is answered by a
+ * connection filter in GDBus's worker thread as the call comes off the bus:
+ * no hop to the main thread and its loop per call (an eventfd write, an
+ * idle source, the invocation object and the skeleton's dispatch: about a
+ * fifth of the daemon's CPU per call, measured with perf stat per thread).
+ * sc_server_send_bytes is safe from any thread and never waits for the
+ * network. Only an exact match (method call, path, interface, member,
+ * signature "ss") is taken: anything else, errors included, goes the
+ * normal way. The bus's policy has run before the call reaches us, and
+ * GDBus has checked the signature and that the strings are UTF-8.
+ * Consequence for a caller that pipelines calls without waiting for the
+ * replies: a SendMessage queued behind a CloseClientConnection to the same
+ * client is answered first. */
+static GDBusMessage *
+send_message_filter (GDBusConnection *connection, GDBusMessage *message, gboolean incoming,
+                     gpointer data)
+{
+  ScServer *server = data; /* the filter's own reference: it may run after removal */
+  g_autoptr (GDBusMessage) reply = NULL;
+  g_autoptr (GBytes) bytes = NULL;
+  g_autoptr (GError) error = NULL;
+  const char *client_id, *text;
+  guint64 id = 0;
+
+  if (!incoming || g_dbus_message_get_message_type (message) != G_DBUS_MESSAGE_TYPE_METHOD_CALL
+      || g_strcmp0 (g_dbus_message_get_member (message), "SendMessage") != 0
+      || g_strcmp0 (g_dbus_message_get_path (message), SC_DBUS_PATH) != 0
+      || g_strcmp0 (g_dbus_message_get_interface (message), SC_DBUS_INTERFACE) != 0
+      || g_strcmp0 (g_dbus_message_get_signature (message), "ss") != 0)
+    return message;
+  g_variant_get (g_dbus_message_get_body (message), "(&s&s)", &client_id, &text);
+  bytes = g_bytes_new (text, strlen (text));
+  if (sc_server_send_bytes (server, client_id, bytes, &id, &error))
+    {
+      reply = g_dbus_message_new_method_reply (message);
+      g_dbus_message_set_body (reply, g_variant_new ("(t)", id));
+    }
+  else
+    {
+      g_autofree char *name = g_dbus_error_encode_gerror (error);
+
+      reply = g_dbus_message_new_method_error_literal (message, name, error->message);
+    }
+  if (!(g_dbus_message_get_flags (message) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED))
+    g_dbus_connection_send_message (connection, reply, G_DBUS_SEND_MESSAGE_FLAGS_NONE, NULL, NULL);
+  g_object_unref (message);
+  return NULL;
+}
+
 /* ---- life cycle --------------------------------------------------------- */
 
 /* Whether the server runs every connection inside TLS: its configuration,
@@ -301,6 +356,8 @@ sc_daemon_dbus_new (GDBusConnection *connection, ScServer *server, ScDaemonShutd
       sc_daemon_dbus_free (self);
       return NULL;
     }
+  self->filter_id = g_dbus_connection_add_filter (connection, send_message_filter,
+                                                  g_object_ref (server), g_object_unref);
   return self;
 }
 
@@ -309,6 +366,8 @@ sc_daemon_dbus_free (ScDaemonDbus *self)
 {
   if (self == NULL)
     return;
+  if (self->filter_id != 0)
+    g_dbus_connection_remove_filter (self->connection, self->filter_id);
   for (guint i = 0; i < G_N_ELEMENTS (self->handlers); i++)
     g_clear_signal_handler (&self->handlers[i], self->server);
   if (g_dbus_interface_skeleton_get_connection (G_DBUS_INTERFACE_SKELETON (self->skeleton)))
