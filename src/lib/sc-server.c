@@ -105,6 +105,11 @@ typedef struct
   ScServerClient *conn; /* attached connection, or NULL: detached */
   /* Guarded by the server lock: */
   gint64 detached_us; /* monotonic, when conn went away */
+  /* Atomic, set once with the server lock held: the tables forgot the
+   * stream (it expired, was closed, or a full handshake took its outbox
+   * over, holding send_lock). A sender that finds it set under send_lock
+   * looks the client up again instead of pushing into a dead outbox. */
+  gint dropped;
 } ScServerStream;
 
 struct _ScServerClient
@@ -400,6 +405,7 @@ stream_unref (ScServerStream *st)
 static void
 drop_stream_locked (ScServer *self, ScServerStream *st)
 {
+  g_atomic_int_set (&st->dropped, TRUE);
   if (g_hash_table_lookup (self->by_id, st->id) == st)
     g_hash_table_remove (self->by_id, st->id);
   if (g_hash_table_lookup (self->streams, st->stream_key) == st)
@@ -1561,17 +1567,28 @@ sc_server_send_bytes (ScServer *self, const char *client_id, GBytes *message,
 
   g_return_val_if_fail (SC_IS_SERVER (self), FALSE);
   g_return_val_if_fail (message != NULL, FALSE);
-  g_mutex_lock (&self->lock);
-  if (client_id != NULL && (st = g_hash_table_lookup (self->by_id, client_id)) != NULL)
-    stream_ref (st);
-  g_mutex_unlock (&self->lock);
-  if (st == NULL)
+  for (;;)
     {
-      g_set_error (error, SC_ERROR, SC_ERROR_UNKNOWN_CLIENT, "no client with id “%s”",
-                   client_id ? client_id : "");
-      return FALSE;
+      g_mutex_lock (&self->lock);
+      if (client_id != NULL && (st = g_hash_table_lookup (self->by_id, client_id)) != NULL)
+        stream_ref (st);
+      g_mutex_unlock (&self->lock);
+      if (st == NULL)
+        {
+          g_set_error (error, SC_ERROR, SC_ERROR_UNKNOWN_CLIENT, "no client with id “%s”",
+                       client_id ? client_id : "");
+          return FALSE;
+        }
+      g_mutex_lock (&st->send_lock);
+      /* A full handshake of the same client may have taken the stream's
+       * outbox over since the lookup (it holds send_lock to do so): the
+       * message goes to the stream that replaced it, not into the old
+       * one's, which nobody would ever send. */
+      if (!g_atomic_int_get (&st->dropped))
+        break;
+      g_mutex_unlock (&st->send_lock);
+      g_clear_pointer (&st, stream_unref);
     }
-  g_mutex_lock (&st->send_lock);
   ok = sc_outbox_push (st->outbox, message, error);
   if (ok)
     channel = stream_channel (st);

@@ -15,6 +15,11 @@
  * from a few bytes to several records and alternating the direction, so
  * that cuts land inside record headers, bodies, fragments and ACKs.
  *
+ * And a stream taken over by a full handshake (a new client with the same
+ * key) while a server thread sends to the client as fast as it can: every
+ * message the server accepted arrives (the sender could find the old
+ * stream just before the takeover and queue into its dead outbox).
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"
@@ -554,6 +559,174 @@ test_give_up_reconnecting (void)
   g_ptr_array_unref (w.errors);
 }
 
+/* ---- a full handshake taking a stream over while the server sends ------- */
+
+/* clients of one key that replace each other while the server sends */
+#define N_TAKEOVERS 20
+
+/* What the clients of the key received, in their I/O threads. */
+typedef struct
+{
+  GMutex lock;
+  GHashTable *got; /* message texts */
+} Received;
+
+static void
+on_taken_over_message (ScClient *client, GBytes *message, gpointer data)
+{
+  Received *r = data;
+  gsize len;
+  const char *text = g_bytes_get_data (message, &len);
+
+  g_mutex_lock (&r->lock);
+  g_hash_table_add (r->got, g_strndup (text, len));
+  g_mutex_unlock (&r->lock);
+}
+
+/* The server sends m0, m1, ... to the key's client id until told to stop;
+ * a message counts once the server took it (SC_ERROR_BUSY: try again). */
+typedef struct
+{
+  ScServer *server;
+  const char *client_id;
+  gint stop; /* atomic */
+  guint accepted;
+} TakeoverSender;
+
+static gpointer
+takeover_sender (gpointer data)
+{
+  TakeoverSender *s = data;
+
+  while (!g_atomic_int_get (&s->stop))
+    {
+      g_autoptr (GError) error = NULL;
+      char text[32];
+
+      g_snprintf (text, sizeof text, "m%u", s->accepted);
+      if (sc_server_send_message (s->server, s->client_id, text, &error))
+        s->accepted++;
+      else
+        {
+          g_assert_error (error, SC_ERROR, SC_ERROR_BUSY);
+          g_thread_yield ();
+        }
+    }
+  return NULL;
+}
+
+typedef struct
+{
+  Received *received;
+  guint want;
+} AllReceived;
+
+static gboolean
+all_received (gpointer data)
+{
+  AllReceived *a = data;
+  gboolean all = TRUE;
+
+  g_mutex_lock (&a->received->lock);
+  for (guint i = 0; i < a->want && all; i++)
+    {
+      char text[32];
+
+      g_snprintf (text, sizeof text, "m%u", i);
+      all = g_hash_table_contains (a->received->got, text);
+    }
+  g_mutex_unlock (&a->received->lock);
+  return all;
+}
+
+static gboolean
+client_is_closed (gpointer data)
+{
+  return sc_client_get_state (SC_CLIENT (data)) == SC_CLIENT_STATE_CLOSED;
+}
+
+static gboolean
+has_a_client (gpointer data)
+{
+  return sc_server_get_client_count (SC_SERVER (data)) > 0;
+}
+
+static ScClient *
+client_of_key (ScServer *server, ScIdentity *key, Received *r)
+{
+  ScClient *client = sc_client_new (NULL);
+  g_autoptr (GError) error = NULL;
+
+  sc_client_set_identity (client, key);
+  sc_client_set_pinned_fingerprint (client,
+                                    sc_identity_get_fingerprint (sc_server_get_identity (server)));
+  sc_client_set_message_handler (client, on_taken_over_message, r, NULL);
+  /* The replaced connection may end in a reset instead of the server's
+   * CLOSE (the server closes it with the client's acknowledgements still
+   * unread: a known limit), which a client would take for a lost
+   * connection and reconnect: here it just ends. */
+  sc_client_set_reconnect (client, FALSE, 0, 0, 0);
+  g_assert_true (sc_client_establish_secure_session (client, "127.0.0.1",
+                                                     sc_server_get_port (server), NULL, &error));
+  g_assert_no_error (error);
+  return client;
+}
+
+/* A client that connects again with a full handshake (a new ScClient, same
+ * key) takes its stream over: its undelivered messages move to the new
+ * stream and go again. A message the server accepts while that happens,
+ * from a sender that looked the client up just before, is not lost in the
+ * old stream's outbox: every accepted message reaches a client of the key
+ * (at least once: PROTOCOL.md 4.7.7). */
+static void
+test_takeover_loses_nothing_sent_meanwhile (void)
+{
+  g_autoptr (ScServer) server = sc_server_new ("127.0.0.1", 0, NULL);
+  g_autoptr (ScIdentity) key = NULL;
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) ids = NULL;
+  Received r = { .got = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
+  TakeoverSender s = { .server = server };
+  AllReceived want = { &r, 0 };
+  ScClient *client;
+  GThread *thread;
+
+  g_mutex_init (&r.lock);
+  key = sc_identity_generate (&error);
+  g_assert_no_error (error);
+  g_assert_true (sc_server_start (server, &error));
+  g_assert_no_error (error);
+  client = client_of_key (server, key, &r);
+  sc_test_iterate_until (has_a_client, server, "the server to attach the client");
+  ids = sc_server_get_client_ids (server);
+  g_assert_cmpuint (g_strv_length (ids), ==, 1);
+  s.client_id = ids[0];
+  thread = g_thread_new ("takeover-sender", takeover_sender, &s);
+  for (guint i = 0; i < N_TAKEOVERS; i++)
+    {
+      ScClient *next = client_of_key (server, key, &r);
+
+      /* The server ends the connection it replaced once the new one owns
+       * the stream (a client that said goodbye first would have ended its
+       * stream, and what was queued for it with it). */
+      sc_test_iterate_until (client_is_closed, client, "the replaced connection to close");
+      sc_client_shutdown (client);
+      g_object_unref (client);
+      client = next;
+    }
+  g_atomic_int_set (&s.stop, TRUE);
+  g_thread_join (thread);
+  g_test_message ("%u messages accepted across %u takeovers", s.accepted, N_TAKEOVERS);
+  g_assert_cmpuint (s.accepted, >, 0);
+  want.want = s.accepted;
+  sc_test_iterate_until (all_received, &want, "every accepted message to arrive");
+  sc_client_shutdown (client);
+  g_object_unref (client);
+  sc_server_shutdown (server);
+  g_hash_table_unref (r.got);
+  g_mutex_clear (&r.lock);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -563,5 +736,7 @@ main (int argc, char **argv)
   g_test_add_func ("/resume/cut-connections-resume-exactly-once", test_cut_connections_resume);
   g_test_add_func ("/resume/outbox-full-is-an-error", test_outbox_full_is_an_error);
   g_test_add_func ("/resume/give-up-reconnecting", test_give_up_reconnecting);
+  g_test_add_func ("/resume/takeover-loses-nothing-sent-meanwhile",
+                   test_takeover_loses_nothing_sent_meanwhile);
   return g_test_run ();
 }
