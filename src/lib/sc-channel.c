@@ -40,6 +40,11 @@
 #define SC_CHANNEL_BUFFER_KEEP_MIN (64u << 10)
 /* ms: see SC_CHANNEL_BUFFER_KEEP_MIN. */
 #define SC_CHANNEL_BUFFER_LINGER_MS 1000
+/* ms, bytes: how long, and for how much input, a plain connection that
+ * ended cleanly waits for the peer to close its side before the socket is
+ * closed (lingering_close). */
+#define SC_CHANNEL_CLOSE_LINGER_MS 2000
+#define SC_CHANNEL_CLOSE_LINGER_BYTES (1u << 20)
 
 typedef struct
 {
@@ -447,6 +452,123 @@ on_stream_closed (GObject *source, GAsyncResult *result, gpointer data)
   sc_channel_unref (self);
 }
 
+/* A plain connection that ended cleanly is not closed at once: closing a
+ * socket with input still unread (the peer's acknowledgements, written
+ * while our CLOSE was on its way) makes the kernel answer with a reset,
+ * and a reset makes the peer's kernel throw away what it had not read yet,
+ * our CLOSE included: the peer then sees a lost connection where there was
+ * a clean close (a replaced client would reconnect and take its stream
+ * back). So: no more output (FIN after the CLOSE record), then whatever
+ * comes in is read and dropped until the peer closes its side, at most
+ * SC_CHANNEL_CLOSE_LINGER_MS and SC_CHANNEL_CLOSE_LINGER_BYTES, then the
+ * stream is closed. The channel has already reported its end; nothing read
+ * here reaches the session. Only when this side closed first (see
+ * channel_finish). */
+typedef struct
+{
+  ScChannel *channel;     /* a reference, dropped with the last source */
+  GSource *input, *timer; /* borrowed: the context holds them */
+  guint sources;          /* attached sources whose destroy notify has not run */
+  gboolean closed;
+  gsize drained;
+} Linger;
+
+/* Closes the stream once (a plain socket: closing does not block). */
+static void
+linger_close (Linger *linger)
+{
+  if (linger->closed)
+    return;
+  linger->closed = TRUE;
+  (void) g_io_stream_close (linger->channel->stream, NULL, NULL);
+}
+
+/* Each source's destroy notify: also when the context goes away with the
+ * sources still attached (a worker that stopped). */
+static void
+linger_source_gone (gpointer data)
+{
+  Linger *linger = data;
+
+  if (--linger->sources > 0)
+    return;
+  linger_close (linger);
+  sc_channel_unref (linger->channel);
+  g_free (linger);
+}
+
+static void
+linger_end (Linger *linger)
+{
+  GSource *input = linger->input, *timer = linger->timer;
+
+  linger_close (linger);
+  g_source_destroy (input); /* the destroy notifies free linger */
+  g_source_destroy (timer);
+}
+
+static gboolean
+linger_input (GSocket *socket, GIOCondition condition, gpointer data)
+{
+  Linger *linger = data;
+  guint8 buf[4096];
+
+  for (;;)
+    {
+      g_autoptr (GError) error = NULL;
+      gssize n = g_socket_receive_with_blocking (socket, (gchar *) buf, sizeof buf, FALSE, NULL,
+                                                 &error);
+
+      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        return G_SOURCE_CONTINUE;
+      if (n <= 0 || (linger->drained += (gsize) n) >= SC_CHANNEL_CLOSE_LINGER_BYTES)
+        break; /* the peer closed, failed, or talks too much */
+    }
+  linger_end (linger);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+linger_timeout (gpointer data)
+{
+  linger_end (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* In the context: closes the stream, after lingering (if asked to) when it
+ * is a plain connection. Takes a reference for the close. */
+static void
+close_stream (ScChannel *self, gboolean linger_first)
+{
+  Linger *linger;
+  GSocket *socket;
+
+  if (!linger_first || !G_IS_SOCKET_CONNECTION (self->stream))
+    {
+      g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, NULL, on_stream_closed,
+                               sc_channel_ref (self));
+      return;
+    }
+  socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (self->stream));
+  if (!g_socket_shutdown (socket, FALSE, TRUE, NULL))
+    {
+      g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, NULL, on_stream_closed,
+                               sc_channel_ref (self));
+      return;
+    }
+  linger = g_new0 (Linger, 1);
+  linger->channel = sc_channel_ref (self);
+  linger->sources = 2;
+  linger->input = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+  g_source_set_callback (linger->input, G_SOURCE_FUNC (linger_input), linger, linger_source_gone);
+  linger->timer = g_timeout_source_new (SC_CHANNEL_CLOSE_LINGER_MS);
+  g_source_set_callback (linger->timer, linger_timeout, linger, linger_source_gone);
+  g_source_attach (linger->input, self->context);
+  g_source_attach (linger->timer, self->context);
+  g_source_unref (linger->input);
+  g_source_unref (linger->timer);
+}
+
 /* Runs in the context: stops every source, closes the stream and reports.
  * Takes the lock itself. */
 static void
@@ -454,7 +576,7 @@ channel_finish (ScChannel *self)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *reason = NULL;
-  gboolean flush_ref, started;
+  gboolean flush_ref, started, linger;
 
   g_mutex_lock (&self->lock);
   if (self->finished)
@@ -472,10 +594,13 @@ channel_finish (ScChannel *self)
   started = self->started;
   error = g_steal_pointer (&self->error);
   reason = g_strdup (self->close_reason ? self->close_reason : "closed");
+  /* lingers when we closed first: a peer that sent its CLOSE sends nothing
+   * after it, and we read up to it, so closing at once leaves nothing
+   * unread */
+  linger = error == NULL && self->peer_close_reason < 0;
   g_mutex_unlock (&self->lock);
 
-  g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, NULL, on_stream_closed,
-                           sc_channel_ref (self));
+  close_stream (self, linger);
   if (self->callbacks.closed != NULL)
     self->callbacks.closed (self, error, reason, self->user_data);
   if (flush_ref)

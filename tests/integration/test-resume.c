@@ -18,7 +18,9 @@
  * And a stream taken over by a full handshake (a new client with the same
  * key) while a server thread sends to the client as fast as it can: every
  * message the server accepted arrives (the sender could find the old
- * stream just before the takeover and queue into its dead outbox).
+ * stream just before the takeover and queue into its dead outbox), and
+ * each replaced client closes for good instead of taking the stream back
+ * (its connection ends with the server's CLOSE, not a reset).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -661,11 +663,6 @@ client_of_key (ScServer *server, ScIdentity *key, Received *r)
   sc_client_set_pinned_fingerprint (client,
                                     sc_identity_get_fingerprint (sc_server_get_identity (server)));
   sc_client_set_message_handler (client, on_taken_over_message, r, NULL);
-  /* The replaced connection may end in a reset instead of the server's
-   * CLOSE (the server closes it with the client's acknowledgements still
-   * unread: a known limit), which a client would take for a lost
-   * connection and reconnect: here it just ends. */
-  sc_client_set_reconnect (client, FALSE, 0, 0, 0);
   g_assert_true (sc_client_establish_secure_session (client, "127.0.0.1",
                                                      sc_server_get_port (server), NULL, &error));
   g_assert_no_error (error);
@@ -707,8 +704,10 @@ test_takeover_loses_nothing_sent_meanwhile (void)
       ScClient *next = client_of_key (server, key, &r);
 
       /* The server ends the connection it replaced once the new one owns
-       * the stream (a client that said goodbye first would have ended its
-       * stream, and what was queued for it with it). */
+       * the stream, with a clean CLOSE, not a reset: the replaced client
+       * (reconnection on, the default) ends instead of reconnecting and
+       * taking its stream back. (A client that said goodbye first would
+       * have ended its stream, and what was queued for it with it.) */
       sc_test_iterate_until (client_is_closed, client, "the replaced connection to close");
       sc_client_shutdown (client);
       g_object_unref (client);
