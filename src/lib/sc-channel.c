@@ -540,17 +540,12 @@ linger_timeout (gpointer data)
 static void
 close_stream (ScChannel *self, gboolean linger_first)
 {
+  GSocket *socket = linger_first && G_IS_SOCKET_CONNECTION (self->stream)
+                        ? g_socket_connection_get_socket (G_SOCKET_CONNECTION (self->stream))
+                        : NULL;
   Linger *linger;
-  GSocket *socket;
 
-  if (!linger_first || !G_IS_SOCKET_CONNECTION (self->stream))
-    {
-      g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, NULL, on_stream_closed,
-                               sc_channel_ref (self));
-      return;
-    }
-  socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (self->stream));
-  if (!g_socket_shutdown (socket, FALSE, TRUE, NULL))
+  if (socket == NULL || !g_socket_shutdown (socket, FALSE, TRUE, NULL))
     {
       g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, NULL, on_stream_closed,
                                sc_channel_ref (self));
