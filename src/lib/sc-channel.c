@@ -83,10 +83,13 @@ struct _ScChannel
   gboolean read_more;     /* a read loop stopped before the stream would block */
   gboolean flush_pending; /* a wake-up is queued; it holds a reference */
   guint dispatching;      /* channel_process runs callbacks (nested: depth) */
+  gboolean hold_after_handshake; /* events after HANDSHAKE_DONE wait for sc_channel_move */
+  gboolean holding;              /*   and handshake_done has been dispatched: they wait */
   gboolean started;       /* sc_channel_start ran: the loop holds a ref */
   gboolean handshake_done;
   gboolean closing;  /* flush, then close the stream */
   gboolean finished; /* `closed` was called (or is about to be) */
+  gint stream_closed; /* atomic: the stream is closed, after any lingering */
   char *close_reason;
   GError *error;
   char *peer_address;
@@ -228,6 +231,17 @@ channel_event_pop (GQueue *queue)
   GList *link = g_queue_pop_head_link (queue);
 
   return link != NULL ? link->data : NULL;
+}
+
+/* With the lock held: puts the events of rest (not dispatched) back in
+ * front of those queued since, in order. */
+static void
+requeue_events_locked (ScChannel *self, GQueue *rest)
+{
+  GList *link;
+
+  while ((link = g_queue_pop_tail_link (rest)) != NULL)
+    g_queue_push_head_link (&self->events, link);
 }
 
 /* ---- life cycle -------------------------------------------------------- */
@@ -449,6 +463,7 @@ on_stream_closed (GObject *source, GAsyncResult *result, gpointer data)
 
   /* A close error changes nothing: the channel is over either way. */
   g_io_stream_close_finish (G_IO_STREAM (source), result, NULL);
+  g_atomic_int_set (&self->stream_closed, TRUE);
   sc_channel_unref (self);
 }
 
@@ -481,6 +496,7 @@ linger_close (Linger *linger)
     return;
   linger->closed = TRUE;
   (void) g_io_stream_close (linger->channel->stream, NULL, NULL);
+  g_atomic_int_set (&linger->channel->stream_closed, TRUE);
 }
 
 /* Each source's destroy notify: also when the context goes away with the
@@ -591,8 +607,8 @@ channel_finish (ScChannel *self)
   reason = g_strdup (self->close_reason ? self->close_reason : "closed");
   /* lingers when we closed first: a peer that sent its CLOSE sends nothing
    * after it, and we read up to it, so closing at once leaves nothing
-   * unread */
-  linger = error == NULL && self->peer_close_reason < 0;
+   * unread; and not before the handshake, when no CLOSE is sent */
+  linger = error == NULL && self->peer_close_reason < 0 && self->handshake_done;
   g_mutex_unlock (&self->lock);
 
   close_stream (self, linger);
@@ -1023,8 +1039,11 @@ channel_process (ScChannel *self)
   g_mutex_lock (&self->lock);
   if (!self->finished && !self->closing)
     rearm_timer_locked (self);
-  events = self->events;
-  g_queue_init (&self->events);
+  if (!self->holding)
+    {
+      events = self->events;
+      g_queue_init (&self->events);
+    }
   /* With events to dispatch, the flush waits until their callbacks have
    * run: what they send (a reply to a message) leaves in the same write as
    * the acknowledgement the session has just sealed, and needs no wake-up
@@ -1039,6 +1058,14 @@ channel_process (ScChannel *self)
 
   while ((ce = channel_event_pop (&events)) != NULL)
     {
+      if (ce->type == SC_EVENT_HANDSHAKE_DONE && self->hold_after_handshake)
+        {
+          /* the rest waits for the context the channel moves to */
+          g_mutex_lock (&self->lock);
+          self->holding = TRUE;
+          requeue_events_locked (self, &events);
+          g_mutex_unlock (&self->lock);
+        }
       if (ce->type == SC_EVENT_HANDSHAKE_DONE && self->callbacks.handshake_done)
         self->callbacks.handshake_done (self, self->user_data);
       else if (ce->type == SC_EVENT_MESSAGE && self->callbacks.message)
@@ -1052,7 +1079,9 @@ channel_process (ScChannel *self)
   g_mutex_lock (&self->lock);
   if (dispatch && --self->dispatching == 0 && !self->finished)
     flush_locked (self); /* under the lock that ends dispatching: no send is missed */
-  done = self->closing && !self->finished && (queued_locked (self) == 0 || self->error != NULL);
+  /* held events are reported before the end, in the next context */
+  done = self->closing && !self->finished && !self->holding
+         && (queued_locked (self) == 0 || self->error != NULL);
   g_mutex_unlock (&self->lock);
   if (done)
     channel_finish (self);
@@ -1076,6 +1105,67 @@ sc_channel_start (ScChannel *self)
     }
   g_mutex_unlock (&self->lock);
   g_return_if_fail (!again);
+}
+
+void
+sc_channel_hold_after_handshake (ScChannel *self)
+{
+  g_mutex_lock (&self->lock);
+  g_warn_if_fail (!self->started);
+  self->hold_after_handshake = TRUE;
+  g_mutex_unlock (&self->lock);
+}
+
+gboolean
+sc_channel_move (ScChannel *self, GMainContext *context, GError **error)
+{
+  g_autoptr (ScPoller) poller = sc_poller_get (context, error);
+  g_autoptr (GError) local = NULL;
+  ScPollerWatch *watch;
+
+  if (poller == NULL)
+    return FALSE;
+  g_mutex_lock (&self->lock);
+  if (self->dispatching > 0)
+    {
+      g_mutex_unlock (&self->lock);
+      g_critical ("sc_channel_move() called from a callback of the channel");
+      g_set_error_literal (error, SC_ERROR, SC_ERROR_FAILED,
+                           "a channel cannot move from its callbacks");
+      return FALSE;
+    }
+  if (self->finished)
+    {
+      /* over: what is left of it (a lingering close) stays where it runs */
+      g_mutex_unlock (&self->lock);
+      return TRUE;
+    }
+  /* The old watch, destroyed in its own context's thread (ours), calls
+   * nothing any more. The new one is watched by the new context's thread
+   * at once (epoll reports a descriptor that is ready when it is added): a
+   * callback there waits for the lock until the move is complete. */
+  sc_poller_watch_destroy (self->watch);
+  self->watch = watch = sc_poller_watch_new (poller, on_poll, self);
+  if (self->running && !sc_poller_watch_set_fd (watch, self->fd, &local))
+    set_end_locked (self, g_steal_pointer (&local), "cannot watch the socket");
+  sc_poller_unref (self->poller);
+  self->poller = g_steal_pointer (&poller);
+  g_main_context_unref (self->context);
+  self->context = g_main_context_ref (context);
+  if (self->want_out)
+    sc_poller_watch_want_out (watch, TRUE);
+  if (!self->closing)
+    rearm_timer_locked (self);
+  /* One pass in the new context: it reads what came meanwhile (or waits
+   * in GnuTLS), dispatches what was held, writes what is queued, and
+   * finishes a channel that is closing. A wake-up that was queued on the
+   * old watch (flush_pending, holding a reference) is this one now. */
+  self->hold_after_handshake = FALSE;
+  self->holding = FALSE;
+  self->read_more = self->running;
+  sc_poller_watch_wake (watch);
+  g_mutex_unlock (&self->lock);
+  return TRUE;
 }
 
 /* ---- from any thread --------------------------------------------------- */
@@ -1157,11 +1247,26 @@ sc_channel_abort (ScChannel *self, const char *reason)
   g_mutex_lock (&self->lock);
   if (!self->finished)
     {
+      ChannelEvent *ce;
+
       set_end_locked (self, g_error_new_literal (SC_ERROR, SC_ERROR_CLOSED, reason), reason);
       drop_output_locked (self);
+      if (self->holding)
+        {
+          /* what was held for another context goes unreported */
+          while ((ce = channel_event_pop (&self->events)) != NULL)
+            channel_event_free (ce);
+          self->holding = FALSE;
+        }
       schedule_flush_locked (self);
     }
   g_mutex_unlock (&self->lock);
+}
+
+gboolean
+sc_channel_is_done (ScChannel *self)
+{
+  return g_atomic_int_get (&self->stream_closed);
 }
 
 void

@@ -86,6 +86,18 @@ void sc_channel_unref (ScChannel *channel);
 /* Starts reading (and for clients sends the ClientHello). Call from any
  * thread; the work happens in the channel's context. */
 void sc_channel_start (ScChannel *channel);
+/* Before sc_channel_start: the callbacks for the events that come after
+ * handshake_done (messages, acks, tickets, and closed) wait until the
+ * channel has moved (sc_channel_move), and then run in the new context. For
+ * a handshake driven in one thread whose session then lives in another. */
+void sc_channel_hold_after_handshake (ScChannel *channel);
+/* Moves the channel to context: from now on its work and its callbacks run
+ * there. Call in the thread of the channel's current context, outside the
+ * channel's callbacks. A finished channel stays where it is (TRUE). FALSE
+ * when the new context has no poller (no epoll descriptor to be had): the
+ * channel then stays where it is. If the new poller cannot watch the
+ * socket, the channel ends there with that error. */
+gboolean sc_channel_move (ScChannel *channel, GMainContext *context, GError **error);
 /* Queues a message; the id is the protocol's. Fails with SC_ERROR_* codes. */
 gboolean sc_channel_send (ScChannel *channel, const guint8 *data, gsize len, guint64 *out_id,
                           GError **error);
@@ -95,8 +107,12 @@ void sc_channel_close (ScChannel *channel, ScCloseReason code, const char *reaso
 /* Closes a connected channel after idle_timeout_ms without a message either
  * way (0: never). */
 void sc_channel_set_idle_timeout (ScChannel *channel, guint idle_timeout_ms);
-/* Finishes at once, dropping unsent output (shutdown of a stuck peer). */
+/* Finishes at once, dropping unsent output (shutdown of a stuck peer), and
+ * events held for sc_channel_move. */
 void sc_channel_abort (ScChannel *channel, const char *reason);
+/* Whether the channel has finished and closed its stream, after any
+ * lingering: nothing of it is left in its context. */
+gboolean sc_channel_is_done (ScChannel *channel);
 /* Rotates our sending key now; with update_peer the peer rotates too. */
 gboolean sc_channel_key_update (ScChannel *channel, gboolean update_peer, GError **error);
 
