@@ -95,6 +95,13 @@ typedef struct
   GSource *linger;      /* the linger timer while armed; io_workers_lock */
   gint64 idle_since_us; /* when the last client left; io_workers_lock */
   gint polling;         /* atomic: the thread waits in poll(), no callback runs */
+  /* io_worker_sync: waiters, and the thread's entries into poll() while
+   * anyone waits, under quiet_lock */
+  gint quiet_waiters; /* atomic */
+  guint64 quiet_entries;
+  GMutex quiet_lock;
+  GCond quiet_cond;
+  GPtrArray *deferred_wakes; /* GCond *: broadcast on entering poll(); the thread's own */
 } IoWorker;
 
 static GMutex io_workers_lock;
@@ -128,6 +135,9 @@ io_worker_main (gpointer data)
   g_main_context_pop_thread_default (w->context);
   g_main_loop_unref (w->loop);
   g_main_context_unref (w->context); /* clients that are still around keep theirs */
+  g_ptr_array_unref (w->deferred_wakes);
+  g_mutex_clear (&w->quiet_lock);
+  g_cond_clear (&w->quiet_cond);
   g_free (w);
   return NULL;
 }
@@ -164,8 +174,10 @@ io_worker_linger_done (gpointer data)
 }
 
 /* The poll function of every I/O thread's context (called in that thread
- * only): notes when the thread waits, so that io_worker_sync need not wake
- * it to know that none of its callbacks runs. */
+ * only, between two dispatches: whatever callback ran has returned). It
+ * wakes the shutdowns that a callback deferred (client_unlock), then notes
+ * that the thread waits, so that io_worker_sync need not wake it to know
+ * that none of its callbacks runs, and releases those that wait for it. */
 static gint
 io_worker_poll (GPollFD *fds, guint n_fds, gint timeout_ms)
 {
@@ -173,7 +185,21 @@ io_worker_poll (GPollFD *fds, guint n_fds, gint timeout_ms)
   gint ready;
 
   if (w != NULL)
-    g_atomic_int_set (&w->polling, TRUE);
+    {
+      for (guint i = 0; i < w->deferred_wakes->len; i++)
+        g_cond_broadcast (g_ptr_array_index (w->deferred_wakes, i));
+      g_ptr_array_set_size (w->deferred_wakes, 0);
+      /* polling before quiet_waiters, io_worker_sync the other way round
+       * (both sequentially consistent): one of the two sees the other */
+      g_atomic_int_set (&w->polling, TRUE);
+      if (g_atomic_int_get (&w->quiet_waiters) > 0)
+        {
+          g_mutex_lock (&w->quiet_lock);
+          w->quiet_entries++;
+          g_cond_broadcast (&w->quiet_cond);
+          g_mutex_unlock (&w->quiet_lock);
+        }
+    }
   ready = g_poll (fds, n_fds, timeout_ms);
   if (w != NULL)
     g_atomic_int_set (&w->polling, FALSE);
@@ -186,6 +212,9 @@ io_worker_new (void)
   IoWorker *w = g_new0 (IoWorker, 1);
 
   w->context = g_main_context_new ();
+  g_mutex_init (&w->quiet_lock);
+  g_cond_init (&w->quiet_cond);
+  w->deferred_wakes = g_ptr_array_new ();
   g_main_context_set_poll_func (w->context, io_worker_poll);
   w->loop = g_main_loop_new (w->context, FALSE);
   w->poller = sc_poller_get (w->context, NULL); /* else each channel makes its own */
@@ -237,45 +266,73 @@ io_worker_release (IoWorker *w)
   g_mutex_unlock (&io_workers_lock);
 }
 
-typedef struct
-{
-  GMutex lock;
-  GCond cond;
-  gboolean done;
-} IoBarrier;
-
-static gboolean
-io_barrier_reached (gpointer data)
-{
-  IoBarrier *b = data;
-
-  g_mutex_lock (&b->lock);
-  b->done = TRUE;
-  g_cond_signal (&b->cond);
-  g_mutex_unlock (&b->lock);
-  return G_SOURCE_REMOVE;
-}
-
 /* Waits until whatever the I/O thread is dispatching now has returned: a
  * callback that was already running when a client shut down may still
- * touch it. At once when the thread waits in poll(); else by a callback
- * of its own in the thread. Not from the I/O thread itself. */
+ * touch it. At once when the thread waits in poll(); else when it next
+ * enters poll(), which it does without being woken. Not from the I/O
+ * thread itself. */
 static void
 io_worker_sync (IoWorker *w)
 {
-  IoBarrier b = { .done = FALSE };
+  guint64 entries;
 
   if (g_atomic_int_get (&w->polling))
     return;
-  g_mutex_init (&b.lock);
-  g_cond_init (&b.cond);
-  g_main_context_invoke (w->context, io_barrier_reached, &b);
-  g_mutex_lock (&b.lock);
-  while (!b.done)
-    g_cond_wait (&b.cond, &b.lock);
-  g_mutex_unlock (&b.lock);
-  g_mutex_clear (&b.lock);
-  g_cond_clear (&b.cond);
+  g_mutex_lock (&w->quiet_lock);
+  entries = w->quiet_entries;
+  g_atomic_int_inc (&w->quiet_waiters);
+  while (!g_atomic_int_get (&w->polling) && w->quiet_entries == entries)
+    g_cond_wait (&w->quiet_cond, &w->quiet_lock);
+  g_atomic_int_add (&w->quiet_waiters, -1);
+  g_mutex_unlock (&w->quiet_lock);
+}
+
+/* ==== the establishing threads ========================================== */
+
+/* sc_client_establish_secure_session runs the connection and the handshake
+ * in the calling thread, in a context of its own, and hands the session to
+ * the I/O thread once it is up (sc_channel_move): the caller sleeps once,
+ * waiting for the server's answer, where a hand-off to the I/O thread and
+ * back costs two wake-ups of each thread more (docs/DESIGN-datapath.md).
+ * The context and its poller are kept for the thread's next establish. */
+typedef struct
+{
+  GMainContext *context;
+  ScPoller *poller;
+} EstablishLoop;
+
+static void
+establish_loop_free (gpointer data)
+{
+  EstablishLoop *loop = data;
+
+  g_clear_pointer (&loop->poller, sc_poller_unref);
+  g_main_context_unref (loop->context);
+  g_free (loop);
+}
+
+static GPrivate establish_loop = G_PRIVATE_INIT (establish_loop_free);
+
+/* The calling thread's establish context, made on first use; NULL when no
+ * epoll descriptor can be had. */
+static EstablishLoop *
+establish_loop_get (GError **error)
+{
+  EstablishLoop *loop = g_private_get (&establish_loop);
+
+  if (loop == NULL)
+    {
+      g_autoptr (GMainContext) context = g_main_context_new ();
+      ScPoller *poller = sc_poller_get (context, error);
+
+      if (poller == NULL)
+        return NULL;
+      loop = g_new0 (EstablishLoop, 1);
+      loop->context = g_steal_pointer (&context);
+      loop->poller = poller;
+      g_private_set (&establish_loop, loop);
+    }
+  return loop;
 }
 
 /* ==== the client ======================================================== */
@@ -353,6 +410,7 @@ struct _ScClient
   gint64 lost_at_us;        /* monotonic time of the loss */
   GSource *retry_source;    /* the next attempt, in the I/O context */
   GCancellable *connect_cancel;
+  ScChannel *establishing; /* the channel establish drives in its own thread */
   guint resumptions, full_handshakes;
 
   /* The stream (PROTOCOL.md 4.7); outbox changes hold lock, and sending ones
@@ -399,8 +457,20 @@ static void
 client_unlock (ScClient *self)
 {
   gboolean wake = self->wake;
+  IoWorker *w = g_private_get (&in_io_worker);
 
   self->wake = FALSE;
+  if (wake && self->shutting_down && w != NULL && w == g_atomic_pointer_get (&self->io_worker))
+    {
+      /* Shutdown waits: the client's I/O thread wakes it when it next
+       * enters poll(), once the callback that runs now has returned, so
+       * that shutdown, once awake, need not wait for that (io_worker_sync)
+       * with a second sleep. The client lives until then: shutdown and
+       * dispose wait in io_worker_sync for that entry. */
+      g_ptr_array_add (w->deferred_wakes, &self->cond);
+      g_mutex_unlock (&self->lock);
+      return;
+    }
   g_mutex_unlock (&self->lock);
   if (wake)
     g_cond_broadcast (&self->cond);
@@ -830,12 +900,17 @@ drop_ref (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* The I/O thread lets go of its reference in the user's context: were it
- * the last one, dispose would wait in the I/O thread for itself. */
+/* The attempt lets go of its reference. The I/O thread does it in the
+ * user's context: were it the last one, dispose would wait in the I/O
+ * thread for itself. Establish's thread does it at once: its caller holds
+ * one. */
 static void
 release_from_io (ScClient *self)
 {
-  g_main_context_invoke (self->user_context, drop_ref, self);
+  if (in_io_thread ())
+    g_main_context_invoke (self->user_context, drop_ref, self);
+  else
+    g_object_unref (self);
 }
 
 /* The SecureComm session over the connection (plain, or TLS with its
@@ -844,6 +919,7 @@ release_from_io (ScClient *self)
 static void
 start_session (ScClient *self, GIOStream *stream)
 {
+  g_autoptr (GMainContext) context = NULL;
   GError *error = NULL;
   ScSessionConfig config;
   ScChannel *channel;
@@ -875,13 +951,21 @@ start_session (ScClient *self, GIOStream *stream)
       return;
     }
   self->refused_key[0] = '\0';
-  channel = sc_channel_new (stream, self->io_context, &config, verify_server, &channel_callbacks,
-                            self, &error);
+  /* in the context of the thread that runs the attempt: the I/O thread's,
+   * or establish's own (which then moves it to the I/O thread) */
+  context = g_main_context_ref_thread_default ();
+  channel = sc_channel_new (stream, context, &config, verify_server, &channel_callbacks, self,
+                            &error);
   if (channel == NULL)
     {
       client_unlock (self);
       attempt_failed (self, error);
       return;
+    }
+  if (!in_io_thread ())
+    {
+      sc_channel_hold_after_handshake (channel); /* those callbacks run in the I/O thread */
+      self->establishing = sc_channel_ref (channel);
     }
   self->channel = sc_channel_ref (channel);
   self->attempt_running = FALSE; /* the channel is what shutdown waits for now */
@@ -1154,19 +1238,62 @@ known_hosts_record (ScClient *self, const char *fingerprint)
     close (fd);
 }
 
-/* Waits (lock held) for the first connection to be up or to fail. */
+/* Runs the first connection attempt in the calling thread (the I/O
+ * thread's work for it: connect, TLS, handshake) in loop's context, until
+ * the session is up or has failed; then hands the session to the I/O
+ * thread. The callbacks that come after handshake_done (messages, acks,
+ * the ticket, the end) are held until the channel has moved, so that a
+ * message handler runs in the I/O thread as always. A concurrent shutdown
+ * cancels the attempt or closes the channel, which wakes this context. */
 static gboolean
-wait_handshake_locked (ScClient *self, GError **error)
+establish_here (ScClient *self, EstablishLoop *loop, GError **error)
 {
+  g_autoptr (ScChannel) channel = NULL;
+  g_autoptr (GError) local = NULL;
+  gboolean connected;
+
+  g_main_context_push_thread_default (loop->context);
+  start_attempt (self);
+  g_mutex_lock (&self->lock);
   while (self->state == SC_CLIENT_STATE_CONNECTING || self->state == SC_CLIENT_STATE_HANDSHAKING)
-    wait_locked (self, -1);
-  if (self->state == SC_CLIENT_STATE_CONNECTED)
-    return TRUE;
-  if (self->error != NULL)
-    g_propagate_error (error, g_error_copy (self->error));
-  else
-    g_set_error_literal (error, SC_ERROR, SC_ERROR_FAILED, "the handshake failed");
-  return FALSE;
+    {
+      client_unlock (self);
+      g_main_context_iteration (loop->context, TRUE);
+      g_mutex_lock (&self->lock);
+    }
+  connected = self->state == SC_CLIENT_STATE_CONNECTED;
+  channel = g_steal_pointer (&self->establishing);
+  if (!connected)
+    {
+      if (self->error != NULL)
+        g_propagate_error (error, g_error_copy (self->error));
+      else
+        g_set_error_literal (error, SC_ERROR, SC_ERROR_FAILED, "the handshake failed");
+    }
+  client_unlock (self);
+  if (connected && !sc_channel_move (channel, self->io_context, &local))
+    {
+      /* not for the I/O thread's poller, which exists already: never */
+      sc_channel_abort (channel, local->message);
+      g_propagate_error (error, g_steal_pointer (&local));
+      connected = FALSE;
+    }
+  /* What the attempt left here (a failed channel closing its stream, a
+   * lingering close after a shutdown) ends before the context is left:
+   * nothing iterates it until this thread's next establish. */
+  while (channel != NULL && !connected && !sc_channel_is_done (channel))
+    g_main_context_iteration (loop->context, TRUE);
+  while (g_main_context_pending (loop->context))
+    g_main_context_iteration (loop->context, FALSE);
+  g_main_context_pop_thread_default (loop->context);
+  return connected;
+}
+
+/* The caller's cancellable cancels the attempt's. */
+static void
+forward_cancel (GCancellable *cancellable, gpointer data)
+{
+  g_cancellable_cancel (G_CANCELLABLE (data));
 }
 
 /**
@@ -1178,20 +1305,19 @@ wait_handshake_locked (ScClient *self, GError **error)
  * @error: return location for a #GError
  *
  * Connects and runs the SecureComm handshake, blocking until the session is
- * up or has failed.
+ * up or has failed. The connection and the handshake run in the calling
+ * thread (in a main context of its own, not the thread-default one); the
+ * session then moves to the client's I/O thread, where the message handler
+ * runs. @cancellable cancels the connection and the TLS handshake;
+ * sc_client_shutdown() from another thread ends any stage.
  *
  * Returns: %TRUE when connected
  */
-static void
-forward_cancel (GCancellable *cancellable, gpointer data)
-{
-  g_cancellable_cancel (G_CANCELLABLE (data));
-}
-
 gboolean
 sc_client_establish_secure_session (ScClient *self, const char *host, guint16 port,
                                     GCancellable *cancellable, GError **error)
 {
+  EstablishLoop *loop;
   gulong handler = 0;
   gboolean ok;
 
@@ -1206,6 +1332,9 @@ sc_client_establish_secure_session (ScClient *self, const char *host, guint16 po
       return FALSE;
     }
   if (!check_ready (self, error))
+    return FALSE;
+  loop = establish_loop_get (error);
+  if (loop == NULL)
     return FALSE;
   g_free (self->host_port);
   self->host_port = strchr (host, ':') ? g_strdup_printf ("[%s]:%u", host, port)
@@ -1228,10 +1357,7 @@ sc_client_establish_secure_session (ScClient *self, const char *host, guint16 po
   if (cancellable != NULL)
     handler = g_cancellable_connect (cancellable, G_CALLBACK (forward_cancel),
                                      g_object_ref (self->connect_cancel), g_object_unref);
-  g_main_context_invoke (self->io_context, start_attempt, self);
-  g_mutex_lock (&self->lock);
-  ok = wait_handshake_locked (self, error);
-  client_unlock (self);
+  ok = establish_here (self, loop, error);
   if (handler != 0)
     g_cancellable_disconnect (cancellable, handler);
   return ok;

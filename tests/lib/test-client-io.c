@@ -40,6 +40,8 @@
 #define N_CLIENTS 50
 /* messages each client sends per round */
 #define N_ROUND 5
+/* threads that establish those clients at the same time */
+#define N_ESTABLISHERS 5
 /* messages the server sends to the handler's client */
 #define N_HANDLED 300
 /* the name the shared I/O threads carry (sc-client.c) */
@@ -186,21 +188,51 @@ exchange_round (Peer *peers, guint round)
       }
 }
 
-/* N_CLIENTS clients alive at once use at most one I/O thread per core (and
- * never more than four), each one's messages come back to it alone, shutting
- * one down leaves the rest connected and working, and the threads are gone
- * once the last client is. */
+typedef struct
+{
+  ScServer *server;
+  Peer *peers;
+  guint first; /* connects peers[first], then every N_ESTABLISHERS-th */
+} Establisher;
+
+static gpointer
+establish_every_nth (gpointer data)
+{
+  Establisher *e = data;
+
+  for (guint i = e->first; i < N_CLIENTS; i += N_ESTABLISHERS)
+    e->peers[i].client = connect_client (e->server);
+  return NULL;
+}
+
+/* N_CLIENTS clients, established by N_ESTABLISHERS threads at once (each
+ * runs its handshakes in a context of its own and hands the sessions to the
+ * shared I/O threads), use at most one I/O thread per core (and never more
+ * than four), each one's messages come back to it alone, shutting one down
+ * leaves the rest connected and working, and the threads are gone once the
+ * last client is. */
 static void
 test_many_clients_share_io_threads_which_end_after_the_last (void)
 {
   g_autoptr (ScServer) server = start_server (TRUE);
   Peer peers[N_CLIENTS];
+  Establisher establishers[N_ESTABLISHERS];
+  GThread *threads_of[N_ESTABLISHERS];
   guint threads;
 
   g_assert_cmpuint (count_io_threads (), ==, 0);
   for (guint i = 0; i < N_CLIENTS; i++)
+    peers[i] = (Peer) { NULL, i, g_ptr_array_new_with_free_func (g_free) };
+  for (guint t = 0; t < N_ESTABLISHERS; t++)
     {
-      peers[i] = (Peer) { connect_client (server), i, g_ptr_array_new_with_free_func (g_free) };
+      establishers[t] = (Establisher) { server, peers, t };
+      threads_of[t] = g_thread_new ("establish", establish_every_nth, &establishers[t]);
+    }
+  for (guint t = 0; t < N_ESTABLISHERS; t++)
+    g_thread_join (threads_of[t]);
+  for (guint i = 0; i < N_CLIENTS; i++)
+    {
+      g_assert_cmpint (sc_client_get_state (peers[i].client), ==, SC_CLIENT_STATE_CONNECTED);
       g_signal_connect (peers[i].client, "message-received", G_CALLBACK (on_peer_message),
                         &peers[i]);
       sc_client_start_listening (peers[i].client);
@@ -815,46 +847,56 @@ state_is (gpointer data)
   return sc_client_get_state (s->client) == s->state;
 }
 
-/* establish() has set CONNECTING and queued the attempt on its I/O thread,
- * which is busy; shutdown() comes before the attempt runs. The attempt
- * then fails ("shutting down") instead of leaving CONNECTING for both to
- * wait on, and both return. A client shut down before it connects refuses
- * to connect, even after its I/O thread has ended. */
+/* establish() runs the attempt in its own thread: here against a listener
+ * that accepts but never answers, so the handshake waits. shutdown() from
+ * another thread closes the channel, which wakes establish's context:
+ * establish returns SC_ERROR_CLOSED while every I/O thread is still held
+ * (it needs none of them), and shutdown returns once it may let go of its
+ * I/O thread. A client shut down before it connects refuses to connect,
+ * even after its I/O thread has ended. */
 static void
 test_shutdown_racing_establish_ends_both (void)
 {
   g_autoptr (ScServer) server = start_server (FALSE);
+  g_autoptr (GSocket) listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                               G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
   Gate gate = { .open = FALSE };
   GPtrArray *blockers;
   g_autoptr (ScClient) client = NULL;
   g_autoptr (ScClient) unused = NULL;
   g_autoptr (GError) error = NULL;
   Call establish = { 0 }, shutdown = { 0 };
-  StateIs connecting;
+  StateIs handshaking;
   GThread *t1, *t2;
 
   g_mutex_init (&gate.lock);
   g_cond_init (&gate.cond);
+  g_assert_true (g_socket_bind (listener, any, TRUE, &error));
+  g_assert_true (g_socket_listen (listener, &error));
+  bound = g_socket_get_local_address (listener, &error);
+  g_assert_no_error (error);
   blockers = block_all_io_threads (server, &gate);
   client = sc_client_new (NULL); /* on one of the held threads */
-  sc_client_set_pinned_fingerprint (client,
-                                    sc_identity_get_fingerprint (sc_server_get_identity (server)));
-  establish = (Call) { .client = client, .port = sc_server_get_port (server) };
+  sc_client_set_accept_any_server (client, TRUE);
+  establish = (Call) { .client = client,
+                       .port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)) };
   t1 = g_thread_new ("establish", establish_in_thread, &establish);
-  connecting = (StateIs) { client, SC_CLIENT_STATE_CONNECTING };
-  sc_test_iterate_until (state_is, &connecting, "establish to start connecting");
+  handshaking = (StateIs) { client, SC_CLIENT_STATE_HANDSHAKING };
+  sc_test_iterate_until (state_is, &handshaking, "establish to send its ClientHello");
   shutdown = (Call) { .client = client };
   t2 = g_thread_new ("shutdown", shutdown_in_thread, &shutdown);
-  sc_test_iterate_until (call_waits, &shutdown, "shutdown to wait for the attempt");
-  gate_open (&gate); /* now the queued attempt runs, after shutting_down */
-  sc_test_iterate_until (call_done, &shutdown, "shutdown to return");
   sc_test_iterate_until (call_done, &establish, "establish to return");
-  g_thread_join (t1);
-  g_thread_join (t2);
   g_assert_false (establish.ok);
   g_assert_error (establish.error, SC_ERROR, SC_ERROR_CLOSED);
   g_test_message ("establish: %s", establish.error->message);
   g_clear_error (&establish.error);
+  gate_open (&gate); /* shutdown may wait for its I/O thread's dispatch to return */
+  sc_test_iterate_until (call_done, &shutdown, "shutdown to return");
+  g_thread_join (t1);
+  g_thread_join (t2);
   g_assert_cmpint (sc_client_get_state (client), ==, SC_CLIENT_STATE_CLOSED);
   shut_down_all (blockers);
 
