@@ -161,6 +161,12 @@ round_done (gpointer data)
   return TRUE;
 }
 
+static gboolean
+peer_got_one (gpointer data)
+{
+  return ((Peer *) data)->got->len > 0;
+}
+
 /* Every live peer sends N_ROUND numbered messages; the echoes come back
  * to the right peer, in order. */
 static void
@@ -1234,6 +1240,47 @@ test_wait_for_room_until_acknowledged (void)
   g_cond_clear (&gate.cond);
 }
 
+/* ---- establishing asynchronously --------------------------------------- */
+
+static void
+on_established (GObject *source, GAsyncResult *result, gpointer data)
+{
+  Call *call = data;
+
+  call->ok = sc_client_establish_secure_session_finish (SC_CLIENT (source), result, &call->error);
+  g_atomic_int_set (&call->done, TRUE);
+}
+
+/* The asynchronous establish (a thread of GLib's pool runs the attempt)
+ * reports in the caller's context, and the session works: an echo comes
+ * back to the signal. */
+static void
+test_establish_async_reports_in_callers_context (void)
+{
+  g_autoptr (ScServer) server = start_server (TRUE);
+  g_autoptr (ScClient) client = sc_client_new (NULL);
+  g_autoptr (GError) error = NULL;
+  Peer peer = { client, 0, g_ptr_array_new_with_free_func (g_free) };
+  Call call = { .client = client };
+
+  sc_client_set_pinned_fingerprint (client,
+                                    sc_identity_get_fingerprint (sc_server_get_identity (server)));
+  g_signal_connect (client, "message-received", G_CALLBACK (on_peer_message), &peer);
+  sc_client_start_listening (client);
+  sc_client_establish_secure_session_async (client, "127.0.0.1", sc_server_get_port (server),
+                                            NULL, on_established, &call);
+  sc_test_iterate_until (call_done, &call, "the asynchronous establish to finish");
+  g_assert_no_error (call.error);
+  g_assert_true (call.ok);
+  g_assert_true (sc_client_is_connected (client));
+  g_assert_true (sc_client_send_message (client, "echo me", &error));
+  g_assert_no_error (error);
+  sc_test_iterate_until (peer_got_one, &peer, "the echo");
+  g_assert_cmpstr (g_ptr_array_index (peer.got, 0), ==, "echo me");
+  sc_client_shutdown (client);
+  g_ptr_array_unref (peer.got);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1242,6 +1289,8 @@ main (int argc, char **argv)
   g_setenv ("GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
   g_test_add_func ("/client/io/many-clients-share-io-threads-which-end-after-the-last",
                    test_many_clients_share_io_threads_which_end_after_the_last);
+  g_test_add_func ("/client/establish/async-reports-in-callers-context",
+                   test_establish_async_reports_in_callers_context);
   g_test_add_func ("/client/handler/gets-each-message-once-in-order-and-may-send",
                    test_handler_gets_each_message_once_in_order_and_may_send);
   g_test_add_func ("/client/handler/destroyed-once-at-finalize",
