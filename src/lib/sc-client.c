@@ -600,25 +600,23 @@ mark_sent_locked (ScClient *self, guint64 id)
 static void
 pump_outbox (ScClient *self, ScChannel *channel)
 {
-  GBytes *message;
-
   for (;;)
     {
       g_autoptr (GError) error = NULL;
       guint64 id = 0;
       gsize len;
       const guint8 *data;
+      gboolean have;
 
+      /* What peek gives stays put without the lock: only a push (under
+       * send_lock, which we hold) moves the outbox's bytes. */
       g_mutex_lock (&self->lock);
-      message = sc_outbox_peek_unsent (self->outbox);
-      message = message != NULL ? g_bytes_ref (message) : NULL;
+      have = sc_outbox_peek_unsent (self->outbox, &data, &len);
       client_unlock (self);
-      if (message == NULL)
+      if (!have)
         return;
-      data = g_bytes_get_data (message, &len);
       if (!sc_channel_send (channel, data, len, &id, &error))
         {
-          g_bytes_unref (message);
           if (!g_error_matches (error, SC_ERROR, SC_ERROR_MESSAGE_TOO_LARGE))
             return; /* busy, or the channel is going away: sent later */
           g_mutex_lock (&self->lock);
@@ -627,7 +625,6 @@ pump_outbox (ScClient *self, ScChannel *channel)
           g_warning ("dropped a queued message the server does not accept: %s", error->message);
           continue;
         }
-      g_bytes_unref (message);
       g_mutex_lock (&self->lock);
       mark_sent_locked (self, id);
       client_unlock (self);
@@ -741,7 +738,7 @@ on_acked (ScChannel *channel, guint64 id, gpointer data)
   g_mutex_lock (&self->lock);
   sc_outbox_ack (self->outbox, id);
   self->last_acked = id;
-  waiting = sc_outbox_peek_unsent (self->outbox) != NULL;
+  waiting = sc_outbox_unsent_length (self->outbox) > 0;
   wake_waiters_locked (self);
   client_unlock (self);
   if (!waiting)
@@ -1418,18 +1415,17 @@ sc_client_establish_secure_session_finish (ScClient *self, GAsyncResult *result,
 
 /* ==== using the session ================================================= */
 
-/* With send_lock held, message just pushed: sends what waits in the outbox,
- * in order. only: message is the one unsent entry. A message the server
- * does not take at all (over its size limit) comes back out of the outbox
- * as the caller's error; *id is its message id if it went out now, else 0. */
+/* With send_lock held, message (data, len) just pushed: sends what waits in
+ * the outbox, in order. only: the message is the one unsent entry, sent from
+ * the caller's bytes. A message the server does not take at all (over its
+ * size limit) comes back out of the outbox as the caller's error; *id is its
+ * message id if it went out now, else 0. */
 static gboolean
-send_now (ScClient *self, ScChannel *channel, GBytes *message, gboolean only, guint64 *id,
-          GError **error)
+send_now (ScClient *self, ScChannel *channel, const guint8 *data, gsize len, gboolean only,
+          guint64 *id, GError **error)
 {
   if (only)
     {
-      gsize len;
-      const guint8 *data = g_bytes_get_data (message, &len);
       g_autoptr (GError) local = NULL;
 
       if (sc_channel_send (channel, data, len, id, &local))
@@ -1462,6 +1458,52 @@ ref_channel_locked (ScClient *self)
   return NULL;
 }
 
+/* Queues a message (message, or when NULL a copy of data) and sends it at
+ * once when connected: see sc_client_send_bytes. */
+static gboolean
+send_message (ScClient *self, GBytes *message, const guint8 *data, gsize len,
+              guint64 *out_message_id, GError **error)
+{
+  g_autoptr (ScChannel) channel = NULL;
+  ScClientState state;
+  gboolean only, pushed;
+  guint64 id = 0;
+
+  g_mutex_lock (&self->send_lock);
+  g_mutex_lock (&self->lock);
+  state = self->state;
+  if (state == SC_CLIENT_STATE_DISCONNECTED || state == SC_CLIENT_STATE_CLOSED
+      || (!self->ever_connected && state != SC_CLIENT_STATE_CONNECTED))
+    {
+      client_unlock (self);
+      g_mutex_unlock (&self->send_lock);
+      g_set_error_literal (error, SC_ERROR, SC_ERROR_NOT_CONNECTED,
+                           state == SC_CLIENT_STATE_CLOSED ? "the session is closed"
+                                                           : "not connected");
+      return FALSE;
+    }
+  pushed = message != NULL ? sc_outbox_push (self->outbox, message, error)
+                           : sc_outbox_push_data (self->outbox, data, len, error);
+  if (!pushed)
+    {
+      client_unlock (self);
+      g_mutex_unlock (&self->send_lock);
+      return FALSE;
+    }
+  channel = ref_channel_locked (self);
+  only = sc_outbox_unsent_length (self->outbox) == 1;
+  client_unlock (self);
+  if (channel != NULL && !send_now (self, channel, data, len, only, &id, error))
+    {
+      g_mutex_unlock (&self->send_lock);
+      return FALSE;
+    }
+  g_mutex_unlock (&self->send_lock);
+  if (out_message_id != NULL)
+    *out_message_id = id;
+  return TRUE;
+}
+
 /**
  * sc_client_send_bytes:
  * @self: a #ScClient
@@ -1482,44 +1524,13 @@ ref_channel_locked (ScClient *self)
 gboolean
 sc_client_send_bytes (ScClient *self, GBytes *message, guint64 *out_message_id, GError **error)
 {
-  g_autoptr (ScChannel) channel = NULL;
-  ScClientState state;
-  gboolean only;
-  guint64 id = 0;
+  gsize len;
+  const guint8 *data;
 
   g_return_val_if_fail (SC_IS_CLIENT (self), FALSE);
   g_return_val_if_fail (message != NULL, FALSE);
-  g_mutex_lock (&self->send_lock);
-  g_mutex_lock (&self->lock);
-  state = self->state;
-  if (state == SC_CLIENT_STATE_DISCONNECTED || state == SC_CLIENT_STATE_CLOSED
-      || (!self->ever_connected && state != SC_CLIENT_STATE_CONNECTED))
-    {
-      client_unlock (self);
-      g_mutex_unlock (&self->send_lock);
-      g_set_error_literal (error, SC_ERROR, SC_ERROR_NOT_CONNECTED,
-                           state == SC_CLIENT_STATE_CLOSED ? "the session is closed"
-                                                           : "not connected");
-      return FALSE;
-    }
-  if (!sc_outbox_push (self->outbox, message, error))
-    {
-      client_unlock (self);
-      g_mutex_unlock (&self->send_lock);
-      return FALSE;
-    }
-  channel = ref_channel_locked (self);
-  only = sc_outbox_peek_unsent (self->outbox) == message;
-  client_unlock (self);
-  if (channel != NULL && !send_now (self, channel, message, only, &id, error))
-    {
-      g_mutex_unlock (&self->send_lock);
-      return FALSE;
-    }
-  g_mutex_unlock (&self->send_lock);
-  if (out_message_id != NULL)
-    *out_message_id = id;
-  return TRUE;
+  data = g_bytes_get_data (message, &len);
+  return send_message (self, message, data, len, out_message_id, error);
 }
 
 /**
@@ -1632,9 +1643,9 @@ utf8_check (const char *text, gsize *len)
 gboolean
 sc_client_send_message (ScClient *self, const char *message, GError **error)
 {
-  g_autoptr (GBytes) bytes = NULL;
   gsize len;
 
+  g_return_val_if_fail (SC_IS_CLIENT (self), FALSE);
   g_return_val_if_fail (message != NULL, FALSE);
   if (!utf8_check (message, &len))
     {
@@ -1642,8 +1653,7 @@ sc_client_send_message (ScClient *self, const char *message, GError **error)
                            "the message is not valid UTF-8");
       return FALSE;
     }
-  bytes = g_bytes_new (message, len);
-  return sc_client_send_bytes (self, bytes, NULL, error);
+  return send_message (self, NULL, (const guint8 *) message, len, NULL, error);
 }
 
 /**

@@ -512,16 +512,13 @@ pump_stream (ScServer *self, ScServerStream *st, ScChannel *channel)
   for (;;)
     {
       g_autoptr (GError) error = NULL;
-      g_autoptr (GBytes) message = NULL;
       const guint8 *data;
       gsize len;
       guint64 id = 0;
 
-      message = sc_outbox_peek_unsent (st->outbox);
-      if (message == NULL)
+      /* (data stays put: only a push, under send_lock, moves it) */
+      if (!sc_outbox_peek_unsent (st->outbox, &data, &len))
         return;
-      g_bytes_ref (message);
-      data = g_bytes_get_data (message, &len);
       if (!sc_channel_send (channel, data, len, &id, &error))
         {
           if (!g_error_matches (error, SC_ERROR, SC_ERROR_MESSAGE_TOO_LARGE))
@@ -1592,7 +1589,7 @@ sc_server_send_bytes (ScServer *self, const char *client_id, GBytes *message,
   ok = sc_outbox_push (st->outbox, message, error);
   if (ok)
     channel = stream_channel (st);
-  if (ok && channel != NULL && sc_outbox_peek_unsent (st->outbox) != message)
+  if (ok && channel != NULL && sc_outbox_unsent_length (st->outbox) > 1)
     {
       /* Older messages wait (the client was not reading): keep the order. */
       pump_stream (self, st, channel);
