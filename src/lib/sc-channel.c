@@ -50,9 +50,15 @@ typedef struct
 {
   GList link; /* in ScChannel.events: no separate allocation per event */
   ScEventType type;
+  gboolean in_message; /* data[] holds message's bytes: the event is freed with it */
   guint64 id;
   GBytes *message;
+  guint8 data[]; /* a one-record message's bytes, copied with the event */
 } ChannelEvent;
+
+/* The copied bytes are as aligned as g_bytes_new's would be for any
+ * reader that casts them. */
+G_STATIC_ASSERT (G_STRUCT_OFFSET (ChannelEvent, data) % 8 == 0);
 
 struct _ScChannel
 {
@@ -172,30 +178,41 @@ message_free_cb (gpointer message)
   sc_message_free (message);
 }
 
-/* Session events arrive with the lock held: queue them (copying message
- * data, which is only valid during the call) for dispatch after unlock. */
+/* A new event for ev. A message reassembled from several records is handed
+ * over as it is (wiped when the last reference goes); a one-record one is
+ * copied out of the session's record buffer (only valid during the call)
+ * into the event's own allocation, which its GBytes then owns: one
+ * allocation fewer per message. */
+static ChannelEvent *
+channel_event_new (ScSession *session, const ScEvent *ev)
+{
+  guint8 *owned = ev->type == SC_EVENT_MESSAGE ? sc_session_take_message (session) : NULL;
+  gboolean copy = ev->type == SC_EVENT_MESSAGE && owned == NULL;
+  ChannelEvent *ce = g_malloc (sizeof *ce + (copy ? ev->len : 0));
+
+  *ce = (ChannelEvent) { .link.data = ce, .type = ev->type, .id = ev->id };
+  if (owned != NULL)
+    ce->message = g_bytes_new_with_free_func (owned, ev->len, message_free_cb, owned);
+  else if (copy)
+    {
+      if (ev->len > 0)
+        memcpy (ce->data, ev->data, ev->len);
+      ce->message = g_bytes_new_with_free_func (ce->data, ev->len, g_free, ce);
+      ce->in_message = TRUE;
+    }
+  return ce;
+}
+
+/* Session events arrive with the lock held: queue them for dispatch after
+ * unlock. */
 static void
 ctx_event (void *user, ScSession *session, const ScEvent *ev)
 {
   ScChannel *self = user;
-  ChannelEvent *ce = g_new0 (ChannelEvent, 1);
+  ChannelEvent *ce = channel_event_new (session, ev);
 
-  ce->link.data = ce;
-  ce->type = ev->type;
-  ce->id = ev->id;
   if (ev->type == SC_EVENT_MESSAGE)
-    {
-      /* a message reassembled from several records is handed over as it
-       * is (wiped when the last reference goes); a one-record one is copied
-       * out of the session's record buffer */
-      guint8 *owned = sc_session_take_message (session);
-
-      if (owned != NULL)
-        ce->message = g_bytes_new_with_free_func (owned, ev->len, message_free_cb, owned);
-      else
-        ce->message = g_bytes_new (ev->data, ev->len);
-      self->message_seen = TRUE;
-    }
+    self->message_seen = TRUE;
   if (ev->type == SC_EVENT_TICKET)
     keep_ticket (self, session, ev);
   if (ev->type == SC_EVENT_CLOSED)
@@ -220,6 +237,11 @@ ctx_event (void *user, ScSession *session, const ScEvent *ev)
 static void
 channel_event_free (ChannelEvent *ce)
 {
+  if (ce->in_message)
+    {
+      g_bytes_unref (ce->message); /* frees ce with the last reference */
+      return;
+    }
   g_clear_pointer (&ce->message, g_bytes_unref);
   g_free (ce);
 }
