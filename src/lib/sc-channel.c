@@ -53,6 +53,7 @@ typedef struct
   gboolean in_message; /* data[] holds message's bytes: the event is freed with it */
   guint64 id;
   GBytes *message;
+  gsize len;     /* of data[] */
   guint8 data[]; /* a one-record message's bytes, copied with the event */
 } ChannelEvent;
 
@@ -178,11 +179,22 @@ message_free_cb (gpointer message)
   sc_message_free (message);
 }
 
+/* The free function of a GBytes over an event's data[]: wipes the message
+ * (as sc_message_free does a reassembled one) and frees the event. */
+static void
+event_message_free (gpointer data)
+{
+  ChannelEvent *ce = data;
+
+  sc_memzero (ce->data, ce->len);
+  g_free (ce);
+}
+
 /* A new event for ev. A message reassembled from several records is handed
  * over as it is (wiped when the last reference goes); a one-record one is
  * copied out of the session's record buffer (only valid during the call)
- * into the event's own allocation, which its GBytes then owns: one
- * allocation fewer per message. */
+ * into the event's own allocation, which its GBytes then owns (and wipes
+ * when the last reference goes): one allocation fewer per message. */
 static ChannelEvent *
 channel_event_new (ScSession *session, const ScEvent *ev)
 {
@@ -197,7 +209,8 @@ channel_event_new (ScSession *session, const ScEvent *ev)
     {
       if (ev->len > 0)
         memcpy (ce->data, ev->data, ev->len);
-      ce->message = g_bytes_new_with_free_func (ce->data, ev->len, g_free, ce);
+      ce->len = ev->len;
+      ce->message = g_bytes_new_with_free_func (ce->data, ev->len, event_message_free, ce);
       ce->in_message = TRUE;
     }
   return ce;
