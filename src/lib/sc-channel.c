@@ -1191,14 +1191,20 @@ sc_channel_move (ScChannel *self, GMainContext *context, GError **error)
     sc_poller_watch_want_out (watch, TRUE);
   if (!self->closing)
     rearm_timer_locked (self);
-  /* One pass in the new context: it reads what came meanwhile (or waits
-   * in GnuTLS), dispatches what was held, writes what is queued, and
-   * finishes a channel that is closing. A wake-up that was queued on the
-   * old watch (flush_pending, holding a reference) is this one now. */
+  /* One pass in the new context if anything waits for it: events that
+   * were held, a wake-up that was queued on the old watch (flush_pending,
+   * holding a reference: it is this one now), output, a close, records
+   * GnuTLS may hold. Otherwise the socket's next bytes wake the new
+   * context, and nothing is done twice: the usual case after a handshake,
+   * which leaves nothing behind on a plain connection. */
+  if (self->events.length > 0 || self->flush_pending || queued_locked (self) > 0
+      || self->closing || !self->plain_socket || (self->started && !self->running))
+    {
+      self->read_more = self->running;
+      sc_poller_watch_wake (watch);
+    }
   self->hold_after_handshake = FALSE;
   self->holding = FALSE;
-  self->read_more = self->running;
-  sc_poller_watch_wake (watch);
   g_mutex_unlock (&self->lock);
   return TRUE;
 }

@@ -83,6 +83,14 @@ G_DEFINE_ENUM_TYPE (ScClientState, sc_client_state,
 
 /* ==== the shared I/O threads =========================================== */
 
+/* A wake-up of a client's shutdown that its I/O thread gives on entering
+ * poll() (client_unlock, io_worker_poll). */
+typedef struct
+{
+  GCond *cond;
+  gint pending; /* atomic: queued, not given yet */
+} DeferredWake;
+
 /* One I/O thread and its context. The thread owns the struct: it frees it
  * when its loop ends, which only the thread itself decides (after lingering
  * without clients), so no thread ever joins another or itself. */
@@ -101,7 +109,7 @@ typedef struct
   guint64 quiet_entries;
   GMutex quiet_lock;
   GCond quiet_cond;
-  GPtrArray *deferred_wakes; /* GCond *: broadcast on entering poll(); the thread's own */
+  GPtrArray *deferred_wakes; /* DeferredWake *, given on entering poll(); the thread's own */
 } IoWorker;
 
 static GMutex io_workers_lock;
@@ -187,7 +195,12 @@ io_worker_poll (GPollFD *fds, guint n_fds, gint timeout_ms)
   if (w != NULL)
     {
       for (guint i = 0; i < w->deferred_wakes->len; i++)
-        g_cond_broadcast (g_ptr_array_index (w->deferred_wakes, i));
+        {
+          DeferredWake *dw = g_ptr_array_index (w->deferred_wakes, i);
+
+          g_cond_broadcast (dw->cond);
+          g_atomic_int_set (&dw->pending, FALSE); /* the last touch: the client may go now */
+        }
       g_ptr_array_set_size (w->deferred_wakes, 0);
       /* polling before quiet_waiters, io_worker_sync the other way round
        * (both sequentially consistent): one of the two sees the other */
@@ -394,6 +407,8 @@ struct _ScClient
   GCond cond;       /* waited on with wait_locked; woken with wake_waiters_locked */
   guint waiters;    /* threads waiting on cond */
   gboolean wake;    /* cond to be broadcast when lock is released */
+  DeferredWake deferred;  /* the wake-up of a shutdown queued in the I/O thread */
+  gboolean deferred_idle; /*   queued once the I/O thread's work for us was over */
   ScChannel *channel;
   ScClientState state;
   GError *error; /* why the session ended or failed */
@@ -438,6 +453,8 @@ static guint signals[N_SIGNALS];
 
 /* ==== the client's lock and condition ================================== */
 
+static gboolean io_busy_locked (ScClient *self);
+
 /* With the lock held: whoever waits on the condition looks again once the
  * lock is released. Costs nothing when nobody waits (an acknowledgement,
  * a state change nobody waits for), and the broadcast comes after the
@@ -463,11 +480,17 @@ client_unlock (ScClient *self)
   if (wake && self->shutting_down && w != NULL && w == g_atomic_pointer_get (&self->io_worker))
     {
       /* Shutdown waits: the client's I/O thread wakes it when it next
-       * enters poll(), once the callback that runs now has returned, so
-       * that shutdown, once awake, need not wait for that (io_worker_sync)
-       * with a second sleep. The client lives until then: shutdown and
-       * dispose wait in io_worker_sync for that entry. */
-      g_ptr_array_add (w->deferred_wakes, &self->cond);
+       * enters poll(), once the callback that runs now has returned. When
+       * that callback ended the client's work there (io_busy_locked), the
+       * woken shutdown need not wait for it (io_worker_sync) with a second
+       * sleep. The client lives until the wake-up is given: shutdown waits
+       * for it, or in io_worker_sync for that same entry. */
+      self->deferred_idle = !io_busy_locked (self);
+      if (!g_atomic_int_get (&self->deferred.pending))
+        {
+          g_atomic_int_set (&self->deferred.pending, TRUE);
+          g_ptr_array_add (w->deferred_wakes, &self->deferred);
+        }
       g_mutex_unlock (&self->lock);
       return;
     }
@@ -985,16 +1008,15 @@ on_tls_done (GObject *source, GAsyncResult *result, gpointer data)
   release_from_io (self);
 }
 
+/* The TCP connection is up (conn) or failed (error): TLS or the session
+ * next. Takes conn, error and the reference the attempt holds. */
 static void
-on_connected (GObject *source, GAsyncResult *result, gpointer data)
+connection_made (ScClient *self, GSocketConnection *conn_, GError *error)
 {
-  ScClient *self = data;
-  g_autoptr (GSocketConnection) conn = NULL;
+  g_autoptr (GSocketConnection) conn = conn_;
   g_autoptr (GSocketConnectable) where = NULL;
   g_autoptr (GIOStream) tls = NULL;
-  GError *error = NULL;
 
-  conn = g_socket_client_connect_to_host_finish (G_SOCKET_CLIENT (source), result, &error);
   if (conn == NULL)
     {
       attempt_failed (self, error);
@@ -1024,7 +1046,18 @@ on_connected (GObject *source, GAsyncResult *result, gpointer data)
                           on_tls_done, self); /* keeps the reference */
 }
 
-/* Starts one connection attempt (I/O thread). */
+static void
+on_connected (GObject *source, GAsyncResult *result, gpointer data)
+{
+  GError *error = NULL;
+  GSocketConnection *conn;
+
+  conn = g_socket_client_connect_to_host_finish (G_SOCKET_CLIENT (source), result, &error);
+  connection_made (data, conn, error);
+}
+
+/* Starts one connection attempt: in the I/O thread (a reconnection), or
+ * in establish's own thread. */
 static gboolean
 start_attempt (gpointer data)
 {
@@ -1046,8 +1079,19 @@ start_attempt (gpointer data)
   cancel = g_object_ref (self->connect_cancel);
   client_unlock (self);
   g_socket_client_set_timeout (sock, SC_DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000);
-  g_socket_client_connect_to_host_async (sock, self->host, self->port, cancel, on_connected,
-                                         g_object_ref (self));
+  if (in_io_thread ())
+    g_socket_client_connect_to_host_async (sock, self->host, self->port, cancel, on_connected,
+                                           g_object_ref (self));
+  else
+    {
+      /* establish's own thread, which may block: the synchronous connect
+       * takes fewer main-loop passes (cancel still ends it) */
+      GError *error = NULL;
+      GSocketConnection *conn =
+          g_socket_client_connect_to_host (sock, self->host, self->port, cancel, &error);
+
+      connection_made (g_object_ref (self), conn, error);
+    }
   g_object_unref (cancel);
   return G_SOURCE_REMOVE;
 }
@@ -1819,6 +1863,7 @@ sc_client_shutdown (ScClient *self)
 {
   g_autoptr (ScChannel) channel = NULL;
   IoWorker *worker;
+  gboolean idle;
 
   g_return_if_fail (SC_IS_CLIENT (self));
   if (in_io_thread ())
@@ -1844,12 +1889,16 @@ sc_client_shutdown (ScClient *self)
   g_mutex_lock (&self->lock);
   while (io_busy_locked (self)) /* no channel is made after shutting_down: start_session */
     wait_locked (self, -1);
+  /* The I/O thread ended its work for us and has since entered poll(),
+   * having woken us: none of our callbacks runs there any more. */
+  idle = self->deferred_idle && !g_atomic_int_get (&self->deferred.pending);
   set_state_locked (self, SC_CLIENT_STATE_CLOSED);
   client_unlock (self);
   worker = g_atomic_pointer_exchange (&self->io_worker, NULL);
   if (worker != NULL)
     {
-      io_worker_sync (worker);
+      if (!idle)
+        io_worker_sync (worker);
       io_worker_release (worker);
     }
 }
@@ -2154,6 +2203,7 @@ sc_client_init (ScClient *self)
   self->backoff_max_ms = SC_CLIENT_DEFAULT_BACKOFF_MAX_MS;
   self->give_up_ms = SC_CLIENT_DEFAULT_GIVE_UP_MS;
   g_cond_init (&self->cond);
+  self->deferred.cond = &self->cond;
   g_queue_init (&self->pending);
   self->user_context = g_main_context_ref_thread_default ();
   self->events = sc_event_queue_new (self->user_context, sizeof (ClientEvent), emit_in_user_context,

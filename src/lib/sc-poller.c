@@ -52,6 +52,11 @@ struct _ScPoller
   GPtrArray *heap; /* ScPollerWatch *, a binary min-heap by key_us */
   GQueue wakes;    /* ScPollerWatch * (by wake_link), in wake-up order */
   guint n_watches;
+  /* The time by which the context wakes for us at the latest, as our last
+   * prepare told it (G_MININT64: at once; G_MAXINT64: never, or not
+   * prepared yet): a deadline set from another thread wakes the context
+   * only if it is earlier. */
+  gint64 armed_us;
 };
 
 /* context -> ScPoller *, one poller per context */
@@ -198,6 +203,7 @@ poller_prepare (GSource *source, gint *timeout)
   *timeout = -1;
   g_mutex_lock (&self->lock);
   next = next_deadline_locked (self);
+  self->armed_us = G_MAXINT64;
   if (self->wakes.length > 0)
     ready = TRUE;
   else if (next >= 0)
@@ -207,8 +213,13 @@ poller_prepare (GSource *source, gint *timeout)
       if (next <= now)
         ready = TRUE;
       else /* rounded up: waking early would only spin */
-        *timeout = (gint) MIN ((next - now + 999) / 1000, G_MAXINT);
+        {
+          *timeout = (gint) MIN ((next - now + 999) / 1000, G_MAXINT);
+          self->armed_us = next;
+        }
     }
+  if (ready)
+    self->armed_us = G_MININT64;
   g_mutex_unlock (&self->lock);
   if (ready)
     *timeout = 0;
@@ -379,6 +390,7 @@ poller_new (GMainContext *context, GError **error)
   g_mutex_init (&self->lock);
   self->heap = g_ptr_array_new ();
   g_queue_init (&self->wakes);
+  self->armed_us = G_MAXINT64;
   g_source_attach (&self->source, context);
   return self;
 }
@@ -529,10 +541,11 @@ sc_poller_watch_set_deadline (ScPollerWatch *w, gint64 deadline_us)
   if (!w->destroyed && w->deadline_us != deadline_us)
     {
       heap_set_deadline (self, w, deadline_us);
-      earliest = w->heap_index == 0;
+      earliest = w->heap_index == 0 && deadline_us >= 0 && deadline_us < self->armed_us;
     }
   g_mutex_unlock (&self->lock);
-  /* The context may be asleep with a longer timeout. */
+  /* The context may be asleep with a longer timeout (it wakes by
+   * armed_us anyway: then this deadline is seen in time). */
   if (earliest && !g_main_context_is_owner (self->context))
     g_main_context_wakeup (self->context);
 }
