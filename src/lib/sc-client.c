@@ -1079,13 +1079,16 @@ start_attempt (gpointer data)
   cancel = g_object_ref (self->connect_cancel);
   client_unlock (self);
   g_socket_client_set_timeout (sock, SC_DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000);
-  if (in_io_thread ())
+  if (in_io_thread () || !g_hostname_is_ip_address (self->host))
     g_socket_client_connect_to_host_async (sock, self->host, self->port, cancel, on_connected,
                                            g_object_ref (self));
   else
     {
-      /* establish's own thread, which may block: the synchronous connect
-       * takes fewer main-loop passes (cancel still ends it) */
+      /* establish's own thread, which may block, and one address: the
+       * synchronous connect takes fewer main-loop passes (cancel still
+       * ends it). Not for a name: the asynchronous connect tries the next
+       * of its addresses after 250 ms (Happy Eyeballs), the synchronous
+       * one only after the whole timeout. */
       GError *error = NULL;
       GSocketConnection *conn =
           g_socket_client_connect_to_host (sock, self->host, self->port, cancel, &error);
@@ -1766,6 +1769,10 @@ sc_client_stop_listening (ScClient *self)
  * once, resumptions included; after a full handshake (the server lost the
  * stream, or the ticket was refused), messages the server had sent but
  * not yet seen acknowledged may arrive again (docs/PROTOCOL.md 4.7.7).
+ *
+ * @handler must not iterate the thread's main context (the thread-default
+ * one there: a nested g_main_context_iteration() would run other clients'
+ * callbacks, and their shutdowns would take it for an idle thread).
  *
  * @handler must not block: sc_client_send_message() and
  * sc_client_send_bytes() are safe in it (they do not wait; an
