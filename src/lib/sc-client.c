@@ -424,7 +424,11 @@ struct _ScClient
   guint attempt;            /* reconnect attempts since the loss */
   gint64 lost_at_us;        /* monotonic time of the loss */
   GSource *retry_source;    /* the next attempt, in the I/O context */
-  GCancellable *connect_cancel;
+  GCancellable *connect_cancel; /* the reconnections'; shutdown cancels it */
+  /* establish's attempt's: the caller's cancellable and shutdown cancel it
+   * (NULL outside establish, so a reconnection never inherits a cancel) */
+  GCancellable *establish_cancel;
+  gboolean establish_cancelled; /* the caller's cancellable fired during establish */
   ScChannel *establishing; /* the channel establish drives in its own thread */
   guint resumptions, full_handshakes;
 
@@ -970,6 +974,14 @@ start_session (ScClient *self, GIOStream *stream)
       attempt_failed (self, shutting_down_error ());
       return;
     }
+  if (self->establish_cancelled)
+    {
+      /* cancelled once the connection was up (no channel to abort yet) */
+      client_unlock (self);
+      attempt_failed (self, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                 "the connection was cancelled"));
+      return;
+    }
   self->refused_key[0] = '\0';
   /* in the context of the thread that runs the attempt: the I/O thread's,
    * or establish's own (which then moves it to the I/O thread) */
@@ -995,6 +1007,14 @@ start_session (ScClient *self, GIOStream *stream)
   sc_channel_unref (channel);
 }
 
+/* With the lock held: the running attempt's cancellable (a new reference). */
+static GCancellable *
+attempt_cancel_locked (ScClient *self)
+{
+  return g_object_ref (self->establish_cancel != NULL ? self->establish_cancel
+                                                      : self->connect_cancel);
+}
+
 static void
 on_tls_done (GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -1016,6 +1036,7 @@ connection_made (ScClient *self, GSocketConnection *conn_, GError *error)
   g_autoptr (GSocketConnection) conn = conn_;
   g_autoptr (GSocketConnectable) where = NULL;
   g_autoptr (GIOStream) tls = NULL;
+  g_autoptr (GCancellable) cancel = NULL;
 
   if (conn == NULL)
     {
@@ -1041,9 +1062,10 @@ connection_made (ScClient *self, GSocketConnection *conn_, GError *error)
     }
   g_mutex_lock (&self->lock);
   set_state_locked (self, SC_CLIENT_STATE_HANDSHAKING);
+  cancel = attempt_cancel_locked (self);
   client_unlock (self);
-  sc_tls_handshake_async (G_TLS_CONNECTION (tls), G_PRIORITY_DEFAULT, self->connect_cancel,
-                          on_tls_done, self); /* keeps the reference */
+  sc_tls_handshake_async (G_TLS_CONNECTION (tls), G_PRIORITY_DEFAULT, cancel, on_tls_done,
+                          self); /* keeps the reference */
 }
 
 static void
@@ -1076,7 +1098,7 @@ start_attempt (gpointer data)
     }
   self->attempt_running = TRUE;
   set_state_locked (self, SC_CLIENT_STATE_CONNECTING);
-  cancel = g_object_ref (self->connect_cancel);
+  cancel = attempt_cancel_locked (self);
   client_unlock (self);
   g_socket_client_set_timeout (sock, SC_DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000);
   if (in_io_thread () || !g_hostname_is_ip_address (self->host))
@@ -1294,7 +1316,7 @@ establish_here (ScClient *self, EstablishLoop *loop, GError **error)
 {
   g_autoptr (ScChannel) channel = NULL;
   g_autoptr (GError) local = NULL;
-  gboolean connected;
+  gboolean connected, cancelled;
 
   g_main_context_push_thread_default (loop->context);
   start_attempt (self);
@@ -1307,9 +1329,15 @@ establish_here (ScClient *self, EstablishLoop *loop, GError **error)
     }
   connected = self->state == SC_CLIENT_STATE_CONNECTED;
   channel = g_steal_pointer (&self->establishing);
+  /* before any reconnection can start; forward_cancel does nothing now */
+  g_clear_object (&self->establish_cancel);
+  cancelled = self->establish_cancelled;
+  self->establish_cancelled = FALSE;
   if (!connected)
     {
-      if (self->error != NULL)
+      if (cancelled)
+        g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+      else if (self->error != NULL)
         g_propagate_error (error, g_error_copy (self->error));
       else
         g_set_error_literal (error, SC_ERROR, SC_ERROR_FAILED, "the handshake failed");
@@ -1333,11 +1361,31 @@ establish_here (ScClient *self, EstablishLoop *loop, GError **error)
   return connected;
 }
 
-/* The caller's cancellable cancels the attempt's. */
+/* The caller's cancellable fired during establish (in the cancelling
+ * thread): it cancels the connection and the TLS handshake, and aborts the
+ * SecureComm handshake, which runs in establish's thread (sc_channel_abort
+ * wakes it). Once the session is up, or establish has ended, it does
+ * nothing: the session stays, and reconnections never see this cancel. */
 static void
 forward_cancel (GCancellable *cancellable, gpointer data)
 {
-  g_cancellable_cancel (G_CANCELLABLE (data));
+  ScClient *self = data;
+  g_autoptr (GCancellable) cancel = NULL;
+  g_autoptr (ScChannel) channel = NULL;
+
+  g_mutex_lock (&self->lock);
+  if (self->establish_cancel != NULL)
+    {
+      self->establish_cancelled = TRUE; /* for a channel that start_session is about to make */
+      cancel = g_object_ref (self->establish_cancel);
+      if (self->establishing != NULL && self->state == SC_CLIENT_STATE_HANDSHAKING)
+        channel = sc_channel_ref (self->establishing);
+    }
+  client_unlock (self);
+  if (cancel != NULL)
+    g_cancellable_cancel (cancel);
+  if (channel != NULL)
+    sc_channel_abort (channel, "the handshake was cancelled");
 }
 
 /**
@@ -1352,8 +1400,11 @@ forward_cancel (GCancellable *cancellable, gpointer data)
  * up or has failed. The connection and the handshake run in the calling
  * thread (in a main context of its own, not the thread-default one); the
  * session then moves to the client's I/O thread, where the message handler
- * runs. @cancellable cancels the connection and the TLS handshake;
- * sc_client_shutdown() from another thread ends any stage.
+ * runs. @cancellable ends any stage (the connection, the TLS handshake,
+ * the SecureComm handshake), and establish then fails with
+ * %G_IO_ERROR_CANCELLED; once the session is up it has no effect, on the
+ * session or on later reconnections. sc_client_shutdown() from another
+ * thread ends any stage too.
  *
  * Returns: %TRUE when connected
  */
@@ -1397,10 +1448,12 @@ sc_client_establish_secure_session (ScClient *self, const char *host, guint16 po
       return FALSE;
     }
   set_state_locked (self, SC_CLIENT_STATE_CONNECTING);
+  self->establish_cancel = g_cancellable_new ();
+  self->establish_cancelled = FALSE;
   client_unlock (self);
+  /* (at once when already cancelled; disconnecting waits for a running call) */
   if (cancellable != NULL)
-    handler = g_cancellable_connect (cancellable, G_CALLBACK (forward_cancel),
-                                     g_object_ref (self->connect_cancel), g_object_unref);
+    handler = g_cancellable_connect (cancellable, G_CALLBACK (forward_cancel), self, NULL);
   ok = establish_here (self, loop, error);
   if (handler != 0)
     g_cancellable_disconnect (cancellable, handler);
@@ -1883,6 +1936,8 @@ sc_client_shutdown (ScClient *self)
   g_mutex_lock (&self->lock);
   self->shutting_down = TRUE;
   g_cancellable_cancel (self->connect_cancel);
+  if (self->establish_cancel != NULL)
+    g_cancellable_cancel (self->establish_cancel);
   if (self->retry_source != NULL)
     {
       g_source_destroy (self->retry_source);
@@ -2132,6 +2187,7 @@ sc_client_finalize (GObject *object)
 
   g_clear_pointer (&self->channel, sc_channel_unref);
   g_clear_object (&self->connect_cancel);
+  g_clear_object (&self->establish_cancel);
   g_clear_pointer (&self->tls, sc_tls_context_unref);
   sc_outbox_free (self->outbox);
   sc_secure_free (self->resumption, sizeof *self->resumption);

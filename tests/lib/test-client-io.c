@@ -800,6 +800,7 @@ typedef struct
 {
   ScClient *client;
   guint16 port;
+  GCancellable *cancel; /* establish's, or NULL */
   gint tid;
   gboolean done; /* atomic */
   GError *error;
@@ -811,8 +812,8 @@ establish_in_thread (gpointer data)
 {
   Call *call = data;
 
-  call->ok = sc_client_establish_secure_session (call->client, "127.0.0.1", call->port, NULL,
-                                                 &call->error);
+  call->ok = sc_client_establish_secure_session (call->client, "127.0.0.1", call->port,
+                                                 call->cancel, &call->error);
   g_atomic_int_set (&call->done, TRUE);
   return NULL;
 }
@@ -863,6 +864,86 @@ state_is (gpointer data)
   return sc_client_get_state (s->client) == s->state;
 }
 
+/* A listening socket that accepts (the kernel's backlog) but never answers. */
+static GSocket *
+silent_listener (guint16 *port)
+{
+  g_autoptr (GSocket) listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                               G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (g_socket_bind (listener, any, TRUE, &error));
+  g_assert_true (g_socket_listen (listener, &error));
+  bound = g_socket_get_local_address (listener, &error);
+  g_assert_no_error (error);
+  *port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  return g_steal_pointer (&listener);
+}
+
+/* establish's cancellable ends the SecureComm handshake (here waiting for
+ * a server that never answers, well inside the handshake timeout) with
+ * G_IO_ERROR_CANCELLED, and one cancelled beforehand ends it at once. A
+ * cancel after the session is up changes nothing: the session stays. */
+static void
+test_establish_cancel_ends_handshake_not_session (void)
+{
+  g_autoptr (ScServer) server = start_server (FALSE);
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+  g_autoptr (GCancellable) early = g_cancellable_new ();
+  g_autoptr (GCancellable) late = g_cancellable_new ();
+  g_autoptr (ScClient) client = sc_client_new (NULL);
+  g_autoptr (ScClient) cancelled = sc_client_new (NULL);
+  g_autoptr (ScClient) kept = sc_client_new (NULL);
+  g_autoptr (GError) error = NULL;
+  const char *fingerprint = sc_identity_get_fingerprint (sc_server_get_identity (server));
+  guint16 silent_port;
+  g_autoptr (GSocket) listener = silent_listener (&silent_port);
+  Call establish = { 0 };
+  StateIs handshaking = { client, SC_CLIENT_STATE_HANDSHAKING };
+  GThread *t;
+
+  /* during the SecureComm handshake */
+  sc_client_set_accept_any_server (client, TRUE);
+  establish = (Call) { .client = client, .port = silent_port, .cancel = cancel };
+  t = g_thread_new ("establish", establish_in_thread, &establish);
+  sc_test_iterate_until (state_is, &handshaking, "establish to send its ClientHello");
+  g_cancellable_cancel (cancel);
+  sc_test_iterate_until (call_done, &establish, "establish to return");
+  g_thread_join (t);
+  g_assert_false (establish.ok);
+  g_assert_error (establish.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&establish.error);
+  g_assert_cmpint (sc_client_get_state (client), ==, SC_CLIENT_STATE_CLOSED);
+
+  /* before it starts */
+  sc_client_set_pinned_fingerprint (cancelled, fingerprint);
+  g_cancellable_cancel (early);
+  g_assert_false (sc_client_establish_secure_session (cancelled, "127.0.0.1",
+                                                      sc_server_get_port (server), early, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_assert_cmpint (sc_client_get_state (cancelled), ==, SC_CLIENT_STATE_CLOSED);
+
+  /* after the session is up */
+  sc_client_set_pinned_fingerprint (kept, fingerprint);
+  g_assert_true (sc_client_establish_secure_session (kept, "127.0.0.1",
+                                                     sc_server_get_port (server), late, &error));
+  g_assert_no_error (error);
+  g_cancellable_cancel (late);
+  g_assert_true (sc_client_send_message (kept, "after the cancel", &error));
+  g_assert_no_error (error);
+  g_assert_true (sc_client_flush (kept, SC_TEST_GUARD_S * 1000, &error)); /* acknowledged */
+  g_assert_no_error (error);
+  g_assert_cmpint (sc_client_get_state (kept), ==, SC_CLIENT_STATE_CONNECTED);
+  sc_client_shutdown (kept);
+  sc_server_shutdown (server);
+  g_assert_true (g_socket_close (listener, &error));
+  g_assert_no_error (error);
+}
+
 /* establish() runs the attempt in its own thread: here against a listener
  * that accepts but never answers, so the handshake waits. shutdown() from
  * another thread closes the channel, which wakes establish's context:
@@ -874,11 +955,8 @@ static void
 test_shutdown_racing_establish_ends_both (void)
 {
   g_autoptr (ScServer) server = start_server (FALSE);
-  g_autoptr (GSocket) listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                                               G_SOCKET_PROTOCOL_TCP, NULL);
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
-  g_autoptr (GSocketAddress) bound = NULL;
+  guint16 silent_port;
+  g_autoptr (GSocket) listener = silent_listener (&silent_port);
   Gate gate = { .open = FALSE };
   GPtrArray *blockers;
   g_autoptr (ScClient) client = NULL;
@@ -890,15 +968,10 @@ test_shutdown_racing_establish_ends_both (void)
 
   g_mutex_init (&gate.lock);
   g_cond_init (&gate.cond);
-  g_assert_true (g_socket_bind (listener, any, TRUE, &error));
-  g_assert_true (g_socket_listen (listener, &error));
-  bound = g_socket_get_local_address (listener, &error);
-  g_assert_no_error (error);
   blockers = block_all_io_threads (server, &gate);
   client = sc_client_new (NULL); /* on one of the held threads */
   sc_client_set_accept_any_server (client, TRUE);
-  establish = (Call) { .client = client,
-                       .port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)) };
+  establish = (Call) { .client = client, .port = silent_port };
   t1 = g_thread_new ("establish", establish_in_thread, &establish);
   handshaking = (StateIs) { client, SC_CLIENT_STATE_HANDSHAKING };
   sc_test_iterate_until (state_is, &handshaking, "establish to send its ClientHello");
@@ -925,6 +998,7 @@ test_shutdown_racing_establish_ends_both (void)
   g_assert_false (sc_client_establish_secure_session (unused, "127.0.0.1",
                                                       sc_server_get_port (server), NULL, &error));
   g_assert_error (error, SC_ERROR, SC_ERROR_CLOSED);
+  g_assert_true (g_socket_close (listener, NULL));
   g_mutex_clear (&gate.lock);
   g_cond_clear (&gate.cond);
 }
@@ -952,11 +1026,8 @@ static void
 test_shutdown_during_tls_handshake_waits_for_it (void)
 {
   g_autoptr (ScServer) server = start_server (FALSE);
-  g_autoptr (GSocket) listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                                               G_SOCKET_PROTOCOL_TCP, NULL);
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
-  g_autoptr (GSocketAddress) bound = NULL;
+  guint16 silent_port;
+  g_autoptr (GSocket) listener = silent_listener (&silent_port);
   g_autoptr (ScTlsConfig) tls = sc_tls_config_new (TRUE, NULL, NULL, NULL, SC_TLS_VERIFY_NONE);
   g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GError) error = NULL;
@@ -970,16 +1041,10 @@ test_shutdown_during_tls_handshake_waits_for_it (void)
 
   g_mutex_init (&gate.lock);
   g_cond_init (&gate.cond);
-  g_assert_true (g_socket_bind (listener, any, TRUE, &error));
-  g_assert_true (g_socket_listen (listener, &error));
-  g_assert_no_error (error);
-  bound = g_socket_get_local_address (listener, &error);
-  g_assert_no_error (error);
   blockers = connect_blockers (server, &gate, ids);
   client = sc_client_new (tls);
   sc_client_set_accept_any_server (client, TRUE);
-  establish = (Call) { .client = client,
-                       .port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)) };
+  establish = (Call) { .client = client, .port = silent_port };
   t1 = g_thread_new ("establish", establish_in_thread, &establish);
   handshaking = (StateIs) { client, SC_CLIENT_STATE_HANDSHAKING };
   sc_test_iterate_until (state_is, &handshaking, "the TLS handshake to start");
@@ -1004,6 +1069,8 @@ test_shutdown_during_tls_handshake_waits_for_it (void)
   g_assert_true (g_atomic_int_get (&finalized));
   shut_down_all (blockers);
   sc_test_iterate_until (no_io_threads, NULL, "the I/O threads to end");
+  g_assert_true (g_socket_close (listener, &error));
+  g_assert_no_error (error);
   g_mutex_clear (&gate.lock);
   g_cond_clear (&gate.cond);
 }
@@ -1312,6 +1379,8 @@ main (int argc, char **argv)
                    test_tls_context_shared_until_ca_file_changes);
   g_test_add_func ("/client/tls/client-after-ca-change-uses-new-trust-store",
                    test_tls_client_after_ca_change_uses_new_trust_store);
+  g_test_add_func ("/client/establish/cancel-ends-handshake-not-session",
+                   test_establish_cancel_ends_handshake_not_session);
   g_test_add_func ("/client/shutdown/racing-establish-ends-both",
                    test_shutdown_racing_establish_ends_both);
   g_test_add_func ("/client/shutdown/during-tls-handshake-waits-for-it",
