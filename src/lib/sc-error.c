@@ -11,7 +11,7 @@
 
 #define SC_DBUS_ERROR_PREFIX "io.github.SecureComm1.Error."
 
-/* Indexed by ScErrorCode. */
+/* Indexed by ScError. */
 static const GDBusErrorEntry sc_error_entries[] = {
   { SC_ERROR_FAILED, SC_DBUS_ERROR_PREFIX "Failed" },
   { SC_ERROR_UNKNOWN_CLIENT, SC_DBUS_ERROR_PREFIX "UnknownClient" },
@@ -37,7 +37,7 @@ G_STATIC_ASSERT (G_N_ELEMENTS (sc_error_entries) == SC_ERROR_NOT_SUPPORTED + 1);
  * sc_error_quark:
  *
  * The error domain of libsecurecomm. The first call registers every
- * #ScErrorCode with its D-Bus error name (g_dbus_error_register_error_domain()).
+ * #ScError with its D-Bus error name (g_dbus_error_register_error_domain()).
  *
  * Returns: the #GQuark of %SC_ERROR
  */
@@ -52,7 +52,7 @@ sc_error_quark (void)
 }
 
 /* clang-format off */
-G_DEFINE_ENUM_TYPE (ScErrorCode, sc_error_code,
+G_DEFINE_ENUM_TYPE (ScError, sc_error,
   G_DEFINE_ENUM_VALUE (SC_ERROR_FAILED, "failed"),
   G_DEFINE_ENUM_VALUE (SC_ERROR_UNKNOWN_CLIENT, "unknown-client"),
   G_DEFINE_ENUM_VALUE (SC_ERROR_MESSAGE_TOO_LARGE, "message-too-large"),
@@ -71,12 +71,12 @@ G_DEFINE_ENUM_TYPE (ScErrorCode, sc_error_code,
   G_DEFINE_ENUM_VALUE (SC_ERROR_NOT_SUPPORTED, "not-supported"))
 /* clang-format on */
 
-/* The ScErrorCode for an SC_ERR_* code. Decryption and handshake
+/* The ScError for an SC_ERR_* code. Decryption and handshake
  * authentication failures share one code, like they share one alert. */
-static ScErrorCode
+static ScError
 code_from_protocol (int sc_err)
 {
-  switch ((ScError) sc_err)
+  switch ((ScStatus) sc_err)
     {
     case SC_ERR_DECRYPT:
     case SC_ERR_AUTH:

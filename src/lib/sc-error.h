@@ -19,14 +19,14 @@ G_BEGIN_DECLS
 #define SC_ERROR (sc_error_quark ())
 
 /**
- * SC_TYPE_ERROR_CODE:
+ * SC_TYPE_ERROR:
  *
- * The #GType of #ScErrorCode.
+ * The #GType of #ScError.
  */
-#define SC_TYPE_ERROR_CODE (sc_error_code_get_type ())
+#define SC_TYPE_ERROR (sc_error_get_type ())
 
 /**
- * ScErrorCode:
+ * ScError:
  * @SC_ERROR_FAILED: a failure with no more specific code
  *   (`io.github.SecureComm1.Error.Failed`)
  * @SC_ERROR_UNKNOWN_CLIENT: no connected client has this id (`UnknownClient`)
@@ -71,10 +71,10 @@ typedef enum
   SC_ERROR_BUSY,
   SC_ERROR_LIMIT,
   SC_ERROR_NOT_SUPPORTED,
-} ScErrorCode;
+} ScError;
 
 GQuark sc_error_quark (void);
-GType sc_error_code_get_type (void);
+GType sc_error_get_type (void);
 
 void sc_error_set_from_protocol (GError **error, int sc_err, const char *context);
 

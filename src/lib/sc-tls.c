@@ -53,11 +53,11 @@
 #define PRIORITY_TAIL ":-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:%SERVER_PRECEDENCE"
 
 /* Sets an SC_ERROR error; returns FALSE. */
-static gboolean fail (GError **error, ScErrorCode code, const char *format, ...)
+static gboolean fail (GError **error, ScError code, const char *format, ...)
     G_GNUC_PRINTF (3, 4);
 
 static gboolean
-fail (GError **error, ScErrorCode code, const char *format, ...)
+fail (GError **error, ScError code, const char *format, ...)
 {
   va_list args;
 
@@ -1106,7 +1106,7 @@ check_established (ConnState *st, GTlsConnection *conn, GError **error)
   GTlsCertificate *peer = g_tls_connection_get_peer_certificate (conn);
   const char *who = st->peer;
   g_autofree char *problem = policy_problem (ctx, conn);
-  ScErrorCode code = SC_ERROR_PROTOCOL;
+  ScError code = SC_ERROR_PROTOCOL;
 
   if (problem == NULL && peer == NULL && ctx->role == SC_TLS_ROLE_CLIENT)
     problem = g_strdup ("the server sent no certificate");

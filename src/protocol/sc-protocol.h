@@ -52,7 +52,7 @@ typedef enum
   SC_ERR_CLOSED = -19,            /* the session was closed cleanly */
   SC_ERR_RANDOM = -20,            /* the random source failed */
   SC_ERR_INTERNAL = -21,          /* a crypto library call failed unexpectedly */
-} ScError;
+} ScStatus;
 
 /* Returns a short English description of an SC_ERR_* code. */
 const char *sc_strerror (int err);

@@ -22,7 +22,7 @@
 const char *
 sc_strerror (int err)
 {
-  switch ((ScError) err)
+  switch ((ScStatus) err)
     {
     case SC_OK:
       return "success";
@@ -335,7 +335,7 @@ sc_session_clock_reset (ScSession *s)
 static uint8_t
 alert_for (int err)
 {
-  switch ((ScError) err)
+  switch ((ScStatus) err)
     {
     case SC_ERR_DECODE:
       return SC_ALERT_DECODE_ERROR;

@@ -52,9 +52,19 @@ loop.run()
 
 client.stop_listening()
 client.shutdown()
+
+# An error comes through introspection in the SecureComm domain, whose
+# codes are the SecureComm.Error enumeration (glib:error-domain in the GIR).
+unknown_refused = False
+try:
+    server.send_message("no-such-client", "lost")
+except GLib.Error as e:
+    print(f"# refused: {e.message}")
+    unknown_refused = e.matches(SecureComm.error_quark(), SecureComm.Error.UNKNOWN_CLIENT)
 server.shutdown()
 
 ok = received == ["Hello, secure world!"] and replies == ["Hello back, client!"]
-print("1..1")
+print("1..2")
 print(("ok" if ok else "not ok") + " 1 - the seed's example: message and reply delivered")
-sys.exit(0 if ok else 1)
+print(("ok" if unknown_refused else "not ok") + " 2 - an unknown client id: SecureComm.Error.UNKNOWN_CLIENT")
+sys.exit(0 if ok and unknown_refused else 1)

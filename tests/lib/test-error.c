@@ -14,7 +14,7 @@
 /* The contract, written out independently of sc-error.c. */
 static const struct
 {
-  ScErrorCode code;
+  ScError code;
   const char *dbus_name;
   const char *nick;
 } expected_names[] = {
@@ -49,11 +49,11 @@ test_error_quark_name (void)
 static void
 test_error_enum_type (void)
 {
-  g_autoptr (GEnumClass) klass = g_type_class_ref (SC_TYPE_ERROR_CODE);
+  g_autoptr (GEnumClass) klass = g_type_class_ref (SC_TYPE_ERROR);
   gsize i;
 
-  g_assert_true (G_TYPE_IS_ENUM (SC_TYPE_ERROR_CODE));
-  g_assert_cmpstr (g_type_name (SC_TYPE_ERROR_CODE), ==, "ScErrorCode");
+  g_assert_true (G_TYPE_IS_ENUM (SC_TYPE_ERROR));
+  g_assert_cmpstr (g_type_name (SC_TYPE_ERROR), ==, "ScError");
   g_assert_cmpuint (klass->n_values, ==, G_N_ELEMENTS (expected_names));
   for (i = 0; i < G_N_ELEMENTS (expected_names); i++)
     {
@@ -129,11 +129,11 @@ test_error_dbus_message_roundtrip (void)
     }
 }
 
-/* Each SC_ERR_* code, with the ScErrorCode it must map to. */
+/* Each SC_ERR_* code, with the ScError it must map to. */
 static const struct
 {
   int sc_err;
-  ScErrorCode code;
+  ScError code;
 } protocol_map[] = {
   { SC_ERR_NOMEM, SC_ERROR_PROTOCOL },
   { SC_ERR_INVALID_ARG, SC_ERROR_PROTOCOL },
