@@ -11,7 +11,9 @@
  * the handshake scenarios the protected Identity, Verify and Finished.
  *
  * Input:
- *   byte 0   flags: bits 0-1 scenario, bits 2-4 variant (fuzz-peers.h)
+ *   byte 0   flags: bits 0-1 scenario, bits 2-4 variant (fuzz-peers.h),
+ *            bit 5 the receiver's host takes each reassembled message
+ *            (sc_session_take_message) and frees it in the event
  *   items    (u8 type, u16 len, content[len]); a short last item is cut
  *            to what is left
  *
@@ -41,6 +43,8 @@
 #include "fuzz-peers.h"
 
 #include <string.h>
+
+#define FLAG_TAKE 0x20u
 
 enum
 {
@@ -76,6 +80,7 @@ setup (Ctx *x, uint8_t flags, gboolean fresh)
     stage = FUZZ_STAGE_CLIENT_KEYED;
   fuzz_peers_setup (&x->client, &x->server, FUZZ_FLAGS_VARIANT (flags), stage, fresh);
   x->rx = to_server ? &x->server : &x->client;
+  x->rx->take_messages = (flags & FLAG_TAKE) != 0;
   fuzz_drop_output (x->rx);
   sc_sha256_init (&x->output);
   fuzz_channel_init (&x->ch, x->rx);

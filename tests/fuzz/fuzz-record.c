@@ -2,7 +2,9 @@
  *
  * Input:
  *   byte 0   flags: bits 0-1 scenario (FuzzScenario), bits 2-4 variant
- *            (fuzz-peers.h), bit 5 chunk sizes x64, bit 6 end with EOF
+ *            (fuzz-peers.h), bit 5 chunk sizes x64, bit 6 end with EOF,
+ *            bit 7 the receiver's host takes each reassembled message
+ *            (sc_session_take_message) and frees it in the event
  *   byte 1   n: number of chunk sizes (n % 17; 0: the whole stream at once)
  *   n bytes  chunk sizes, used in turn; 0 means "all the rest"
  *   rest     the byte stream
@@ -31,6 +33,7 @@
 
 #define FLAG_SCALE 0x20u
 #define FLAG_EOF 0x40u
+#define FLAG_TAKE 0x80u
 #define MAX_SIZES 16u
 
 typedef struct
@@ -102,6 +105,7 @@ run (const RecordInput *in, gboolean chunked, gboolean fresh, FuzzOutcome *o)
   fuzz_peers_setup (&client, &server, FUZZ_FLAGS_VARIANT (in->flags), stage_for (scenario), fresh);
   rx = scenario == FUZZ_TO_SERVER_HANDSHAKE || scenario == FUZZ_TO_SERVER_CONNECTED ? &server
                                                                                     : &client;
+  rx->take_messages = (in->flags & FLAG_TAKE) != 0;
   fuzz_drop_output (rx);
   sc_sha256_init (&output);
   for (size_t i = 0; off < in->len && ret == SC_OK; i++)

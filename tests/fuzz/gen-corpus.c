@@ -187,6 +187,9 @@ record_seeds_for (unsigned variant)
                 c.c2s->len - c.c2s_hs);
   if (variant == 0)
     {
+      /* the host takes the two-fragment message (fuzz-record's bit 7) */
+      write_record ("server-v0-app-taken", v | FUZZ_TO_SERVER_CONNECTED | 0x80, NULL, 0,
+                    c.c2s->data + c.c2s_hs, c.c2s->len - c.c2s_hs);
       write_record ("server-v0-hs-split", v | FUZZ_TO_SERVER_HANDSHAKE, split, sizeof split,
                     c.c2s->data, c.c2s_hs);
       write_record ("server-v0-hs-bytewise", v | FUZZ_TO_SERVER_HANDSHAKE | 0x40, bytewise,
@@ -481,6 +484,8 @@ content_connected_seeds (void)
 
       seeds[k].fn (items);
       write_content (to_server, FUZZ_TO_SERVER_CONNECTED, items);
+      if (seeds[k].fn == items_fragmented) /* the host takes the message (bit 5) */
+        write_content ("server-fragmented-taken", FUZZ_TO_SERVER_CONNECTED | 0x20, items);
       if (k % 3 == 0) /* the client's side of the same code: a few suffice */
         write_content (to_client, FUZZ_TO_CLIENT_CONNECTED, items);
     }

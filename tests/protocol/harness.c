@@ -77,6 +77,15 @@ peer_event (void *user, ScSession *s, const ScEvent *ev)
     case SC_EVENT_MESSAGE:
       g_ptr_array_add (p->messages, g_bytes_new (ev->data, ev->len));
       g_array_append_val (p->message_ids, ev->id);
+      if (p->take_messages)
+        {
+          uint8_t *owned = sc_session_take_message (s);
+
+          /* the event's own bytes, and only once */
+          g_assert_true (owned == NULL || owned == ev->data);
+          g_assert_null (sc_session_take_message (s));
+          sc_message_free (owned);
+        }
       break;
     case SC_EVENT_ACKED:
       p->acked = ev->id;

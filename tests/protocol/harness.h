@@ -35,6 +35,10 @@ typedef struct TestPeer
   uint64_t wall_ms;
   uint64_t mono_ms;
   GPtrArray *messages; /* GBytes of every SC_EVENT_MESSAGE */
+  /* The event also takes each message it may own (sc_session_take_message:
+   * a reassembled one) and frees it at once, as a host that keeps it would
+   * later: the session must not touch it again. */
+  gboolean take_messages;
   GArray *message_ids; /* guint64 */
   uint64_t acked;
   guint handshakes_done;
