@@ -502,7 +502,7 @@ on_stream_closed (GObject *source, GAsyncResult *result, gpointer data)
   sc_channel_unref (self);
 }
 
-/* A plain connection that ended cleanly is not closed at once: closing a
+/* A connection that ended cleanly is not closed at once: closing a
  * socket with input still unread (the peer's acknowledgements, written
  * while our CLOSE was on its way) makes the kernel answer with a reset,
  * and a reset makes the peer's kernel throw away what it had not read yet,
@@ -513,7 +513,9 @@ on_stream_closed (GObject *source, GAsyncResult *result, gpointer data)
  * SC_CHANNEL_CLOSE_LINGER_MS and SC_CHANNEL_CLOSE_LINGER_BYTES, then the
  * stream is closed. The channel has already reported its end; nothing read
  * here reaches the session. Only when this side closed first (see
- * channel_finish). */
+ * channel_finish). Inside TLS, the TLS output is closed first (its
+ * close_notify after our CLOSE), and the lingering reads the socket under
+ * it: what the peer still sends is dropped unread by TLS too. */
 typedef struct
 {
   ScChannel *channel;     /* a reference, dropped with the last source */
@@ -523,7 +525,8 @@ typedef struct
   gsize drained;
 } Linger;
 
-/* Closes the stream once (a plain socket: closing does not block). */
+/* Closes the stream once (its socket; a TLS stream's output is closed
+ * already, so nothing is written and closing does not block). */
 static void
 linger_close (Linger *linger)
 {
@@ -586,17 +589,33 @@ linger_timeout (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* In the context: closes the stream, after lingering (if asked to) when it
- * is a plain connection. Takes a reference for the close. */
-static void
-close_stream (ScChannel *self, gboolean linger_first)
+/* The socket under the stream: a socket connection's own, or the one under
+ * a TLS connection; NULL for any other stream. */
+static GSocket *
+stream_socket (GIOStream *stream)
 {
-  GSocket *socket = linger_first && G_IS_SOCKET_CONNECTION (self->stream)
-                        ? g_socket_connection_get_socket (G_SOCKET_CONNECTION (self->stream))
-                        : NULL;
+  g_autoptr (GIOStream) base = NULL;
+
+  if (G_IS_SOCKET_CONNECTION (stream))
+    return g_socket_connection_get_socket (G_SOCKET_CONNECTION (stream));
+  if (!G_IS_TLS_CONNECTION (stream))
+    return NULL;
+  g_object_get (stream, "base-io-stream", &base, NULL);
+  /* the TLS connection keeps its base stream, and the base its socket */
+  return G_IS_SOCKET_CONNECTION (base)
+             ? g_socket_connection_get_socket (G_SOCKET_CONNECTION (base))
+             : NULL;
+}
+
+/* In the context: no more output on the socket, then lingers on it until
+ * linger_end closes the stream; or closes it at once when the socket
+ * cannot be shut down. Takes a reference for the close. */
+static void
+linger_on (ScChannel *self, GSocket *socket)
+{
   Linger *linger;
 
-  if (socket == NULL || !g_socket_shutdown (socket, FALSE, TRUE, NULL))
+  if (!g_socket_shutdown (socket, FALSE, TRUE, NULL))
     {
       g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, NULL, on_stream_closed,
                                sc_channel_ref (self));
@@ -613,6 +632,36 @@ close_stream (ScChannel *self, gboolean linger_first)
   g_source_attach (linger->timer, self->context);
   g_source_unref (linger->input);
   g_source_unref (linger->timer);
+}
+
+/* A TLS stream's output is closed (close_notify written, in a thread of
+ * glib-networking's; in the context now): lingers on the socket. */
+static void
+on_tls_output_closed (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ScChannel *self = data;
+
+  /* a failure changes nothing: the socket is shut down and drained anyway */
+  g_output_stream_close_finish (G_OUTPUT_STREAM (source), result, NULL);
+  linger_on (self, stream_socket (self->stream));
+  sc_channel_unref (self);
+}
+
+/* In the context: closes the stream, after lingering (if asked to) when it
+ * runs over a socket. Takes a reference for the close. */
+static void
+close_stream (ScChannel *self, gboolean linger_first)
+{
+  GSocket *socket = linger_first ? stream_socket (self->stream) : NULL;
+
+  if (socket == NULL)
+    g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, NULL, on_stream_closed,
+                             sc_channel_ref (self));
+  else if (G_IS_TLS_CONNECTION (self->stream))
+    g_output_stream_close_async (g_io_stream_get_output_stream (self->stream), G_PRIORITY_DEFAULT,
+                                 NULL, on_tls_output_closed, sc_channel_ref (self));
+  else
+    linger_on (self, socket);
 }
 
 /* Runs in the context: stops every source, closes the stream and reports.

@@ -645,6 +645,151 @@ test_tls_client_after_ca_change_uses_new_trust_store (void)
   remove_dir (dir);
 }
 
+/* ---- a server's close reaches a busy client as a close ------------------ */
+
+#define N_CLOSE_TRIALS 12
+
+typedef struct
+{
+  ScClient *client;
+  gint stop; /* atomic */
+  guint sent;
+} Talker;
+
+/* Sends until the client refuses (closed) or is told to stop; waits for
+ * room when the outbox is full. */
+static gpointer
+talk (gpointer data)
+{
+  Talker *t = data;
+  static const char msg[] = "0123456789012345678901234567890123456789012345678901234567890123456789";
+
+  while (!g_atomic_int_get (&t->stop))
+    {
+      g_autoptr (GError) error = NULL;
+
+      if (sc_client_send_message (t->client, msg, &error))
+        t->sent++;
+      else if (g_error_matches (error, SC_ERROR, SC_ERROR_BUSY))
+        (void) sc_client_wait_for_room (t->client, sizeof msg, 100);
+      else
+        break;
+    }
+  return NULL;
+}
+
+typedef struct
+{
+  GArray *states; /* ScClientState, in order */
+} StatesSeen;
+
+static void
+on_state_seen (ScClient *client, ScClientState old_state, ScClientState new_state, gpointer data)
+{
+  StatesSeen *seen = data;
+
+  g_array_append_val (seen->states, new_state);
+}
+
+static gboolean
+ended_or_lost (gpointer data)
+{
+  StatesSeen *seen = data;
+
+  for (guint i = 0; i < seen->states->len; i++)
+    {
+      ScClientState st = g_array_index (seen->states, ScClientState, i);
+
+      if (st == SC_CLIENT_STATE_CLOSED || st == SC_CLIENT_STATE_RECONNECTING)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+on_last_id (ScServer *server, const char *client_id, gpointer data)
+{
+  char **last = data;
+
+  g_free (*last);
+  *last = g_strdup (client_id);
+}
+
+/* The server closes a client that is sending as fast as it can, so the
+ * server's socket has input it will never read when it closes. The
+ * client must see the server's CLOSE (state CLOSED, no reconnection), not
+ * a lost connection: a reset would make its kernel drop the CLOSE. */
+static void
+assert_server_close_is_clean (ScServer *server, ScTlsConfig *client_tls)
+{
+  for (guint trial = 0; trial < N_CLOSE_TRIALS; trial++)
+    {
+      g_autoptr (ScClient) client = sc_client_new (client_tls);
+      g_autoptr (GError) error = NULL;
+      g_autofree char *id = NULL;
+      StatesSeen seen = { g_array_new (FALSE, FALSE, sizeof (ScClientState)) };
+      Talker talker = { client, FALSE, 0 };
+      gulong sig = g_signal_connect (server, "client-connected", G_CALLBACK (on_last_id), &id);
+      GThread *thread;
+
+      if (client_tls == NULL)
+        sc_client_set_pinned_fingerprint (
+            client, sc_identity_get_fingerprint (sc_server_get_identity (server)));
+      sc_client_set_reconnect (client, TRUE, 5, 50, SC_TEST_GUARD_S * 1000);
+      g_signal_connect (client, "state-changed", G_CALLBACK (on_state_seen), &seen);
+      g_assert_true (sc_client_establish_secure_session (client, "127.0.0.1",
+                                                         sc_server_get_port (server), NULL, &error));
+      g_assert_no_error (error);
+      while (id == NULL)
+        g_main_context_iteration (NULL, TRUE);
+      thread = g_thread_new ("talker", talk, &talker);
+      while (talker.sent < 1000) /* a racy read: only a rough start */
+        g_usleep (1000);
+      g_assert_true (sc_server_close_client_connection (server, id, &error));
+      g_assert_no_error (error);
+      sc_test_iterate_until (ended_or_lost, &seen, "the client to see the end");
+      g_atomic_int_set (&talker.stop, TRUE);
+      g_thread_join (thread);
+      for (guint i = 0; i < seen.states->len; i++)
+        g_assert_cmpint (g_array_index (seen.states, ScClientState, i), !=,
+                         SC_CLIENT_STATE_RECONNECTING);
+      sc_client_shutdown (client);
+      g_signal_handler_disconnect (server, sig);
+      g_array_unref (seen.states);
+    }
+}
+
+static void
+test_server_close_reaches_busy_client_plain (void)
+{
+  g_autoptr (ScServer) server = start_server (FALSE);
+
+  assert_server_close_is_clean (server, NULL);
+  sc_server_shutdown (server);
+}
+
+static void
+test_server_close_reaches_busy_client_tls (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("sc-client-io-XXXXXX", NULL);
+  g_autofree char *cert = g_build_filename (dir, SC_CERTGEN_SERVER_CERT, NULL);
+  g_autofree char *key = g_build_filename (dir, SC_CERTGEN_SERVER_KEY, NULL);
+  g_autoptr (ScTlsConfig) server_tls = NULL;
+  g_autoptr (ScTlsConfig) client_tls = NULL;
+  g_autoptr (ScServer) server = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_free (write_pki (dir, FALSE));
+  server_tls = sc_tls_config_new (TRUE, cert, key, NULL, SC_TLS_VERIFY_NONE);
+  client_tls = client_tls_config (dir);
+  server = sc_server_new ("127.0.0.1", 0, server_tls);
+  g_assert_true (sc_server_start (server, &error));
+  g_assert_no_error (error);
+  assert_server_close_is_clean (server, client_tls);
+  sc_server_shutdown (server);
+  remove_dir (dir);
+}
+
 /* ---- shutting down against everything else ------------------------------ */
 
 /* How many I/O threads the clients may use (sc-client.c). */
@@ -1381,6 +1526,10 @@ main (int argc, char **argv)
                    test_tls_client_after_ca_change_uses_new_trust_store);
   g_test_add_func ("/client/establish/cancel-ends-handshake-not-session",
                    test_establish_cancel_ends_handshake_not_session);
+  g_test_add_func ("/client/close/server-close-reaches-busy-client/plain",
+                   test_server_close_reaches_busy_client_plain);
+  g_test_add_func ("/client/close/server-close-reaches-busy-client/tls",
+                   test_server_close_reaches_busy_client_tls);
   g_test_add_func ("/client/shutdown/racing-establish-ends-both",
                    test_shutdown_racing_establish_ends_both);
   g_test_add_func ("/client/shutdown/during-tls-handshake-waits-for-it",
