@@ -39,7 +39,9 @@
 
 #include "sc-server.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "sc-channel.h"
 #include "sc-error.h"
@@ -129,6 +131,8 @@ struct _ScServerClient
   GIOStream *tls;
   GCancellable *tls_cancel;
   GSource *tls_timeout;
+  GSource *hello_wait; /* until the first TLS record is all here (wait_for_hello) */
+  gint hello_lowat;    /* the socket's SO_RCVLOWAT while hello_wait waits */
 };
 
 struct _ScServer
@@ -868,6 +872,9 @@ verify_client (void *data, const ScPeerIdentity *peer)
 static void
 server_client_free (ScServerClient *client)
 {
+  if (client->hello_wait != NULL)
+    g_source_destroy (client->hello_wait);
+  g_clear_pointer (&client->hello_wait, g_source_unref);
   if (client->tls_timeout != NULL)
     g_source_destroy (client->tls_timeout);
   g_clear_pointer (&client->tls_timeout, g_source_unref);
@@ -1014,6 +1021,119 @@ on_tls_timeout (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* The TLS record header (RFC 8446 5.1): type, legacy version, length. */
+#define TLS_RECORD_HEADER_LEN 5
+#define TLS_CONTENT_HANDSHAKE 22
+#define TLS_MAX_PLAINTEXT_RECORD 16384
+
+/* With no SO_RCVLOWAT, poll() reports a socket readable from its first
+ * byte. */
+#define SOCKET_DEFAULT_RCVLOWAT 1
+
+static gboolean
+set_rcvlowat (GSocket *socket, gint bytes)
+{
+  return g_socket_set_option (socket, SOL_SOCKET, SO_RCVLOWAT, bytes, NULL);
+}
+
+static void
+start_tls_handshake (ScServerClient *client)
+{
+  sc_tls_handshake_async (G_TLS_CONNECTION (client->tls), G_PRIORITY_DEFAULT, client->tls_cancel,
+                          on_tls_done, client);
+}
+
+/* The bytes that must have arrived before the TLS handshake starts: a
+ * record header, then the whole first record (a ClientHello); 0 when the
+ * header says it is no handshake record or is over the limit (GnuTLS
+ * refuses it at once, without waiting). */
+static gsize
+hello_bytes_wanted (const guint8 *header, gssize have)
+{
+  gsize len;
+
+  if (have < TLS_RECORD_HEADER_LEN)
+    return TLS_RECORD_HEADER_LEN;
+  len = (gsize) header[3] << 8 | header[4];
+  if (header[0] != TLS_CONTENT_HANDSHAKE || len > TLS_MAX_PLAINTEXT_RECORD)
+    return 0;
+  return TLS_RECORD_HEADER_LEN + len;
+}
+
+/* hello_wait's callback, in the client's worker: the socket is readable
+ * (SO_RCVLOWAT: as many bytes as asked for have arrived, or the peer
+ * closed or failed), or tls_cancel fired (the handshake timeout, or
+ * shutdown). */
+static gboolean
+on_hello_readable (GSocket *socket, GIOCondition condition, gpointer data)
+{
+  ScServerClient *client = data;
+  guint8 header[TLS_RECORD_HEADER_LEN];
+  const char *why = NULL;
+  gssize have;
+  gsize want;
+
+  if (g_cancellable_is_cancelled (client->tls_cancel))
+    why = "TLS: no ClientHello before the handshake timeout (or the server shut down)";
+  else
+    {
+      have = recv (g_socket_get_fd (socket), header, sizeof header, MSG_PEEK | MSG_DONTWAIT);
+      if (have < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return G_SOURCE_CONTINUE;
+      if (have <= 0)
+        why = have == 0 ? "TLS: closed before its ClientHello"
+                        : "TLS: the connection failed before its ClientHello";
+      else
+        {
+          want = hello_bytes_wanted (header, have);
+          if (want == 0 || (gsize) g_socket_get_available_bytes (socket) >= want)
+            {
+              /* all here (or nothing worth waiting for): the handshake reads it at once */
+              (void) set_rcvlowat (socket, SOCKET_DEFAULT_RCVLOWAT);
+              g_clear_pointer (&client->hello_wait, g_source_unref);
+              start_tls_handshake (client);
+              return G_SOURCE_REMOVE;
+            }
+          if ((gint) want == client->hello_lowat)
+            why = "TLS: closed before its ClientHello was complete"; /* readable, yet short */
+          else if (set_rcvlowat (socket, (gint) want))
+            {
+              client->hello_lowat = (gint) want;
+              return G_SOURCE_CONTINUE;
+            }
+          else
+            why = "TLS: could not wait for the ClientHello";
+        }
+    }
+  g_clear_pointer (&client->hello_wait, g_source_unref);
+  drop_client (client->server, client, why); /* frees client */
+  return G_SOURCE_REMOVE;
+}
+
+/* Before the TLS handshake: glib-networking runs each handshake in a
+ * thread of GTask's small pool, which blocks there while it waits for the
+ * peer; connections that sent nothing would each hold one until the
+ * handshake timeout, and other clients' handshakes would queue behind them
+ * (60 idle connections delayed a TLS client by 9 s). So the handshake
+ * starts only once the first record (the ClientHello) is all here. The
+ * socket's SO_RCVLOWAT makes poll() wait for it without waking per
+ * segment; the handshake timeout covers the wait. */
+static void
+wait_for_hello (ScServerClient *client)
+{
+  GSocket *socket = g_socket_connection_get_socket (client->conn);
+
+  if (!set_rcvlowat (socket, TLS_RECORD_HEADER_LEN))
+    {
+      start_tls_handshake (client); /* (never on Linux) */
+      return;
+    }
+  client->hello_lowat = TLS_RECORD_HEADER_LEN;
+  client->hello_wait = g_socket_create_source (socket, G_IO_IN, client->tls_cancel);
+  g_source_set_callback (client->hello_wait, G_SOURCE_FUNC (on_hello_readable), client, NULL);
+  g_source_attach (client->hello_wait, client->worker->context);
+}
+
 /* In the client's worker: the TLS handshake, under the handshake timeout. */
 static gboolean
 begin_tls (gpointer data)
@@ -1027,8 +1147,7 @@ begin_tls (gpointer data)
       g_source_set_callback (client->tls_timeout, on_tls_timeout, client, NULL);
       g_source_attach (client->tls_timeout, client->worker->context);
     }
-  sc_tls_handshake_async (G_TLS_CONNECTION (client->tls), G_PRIORITY_DEFAULT, client->tls_cancel,
-                          on_tls_done, client);
+  wait_for_hello (client);
   return G_SOURCE_REMOVE;
 }
 
