@@ -133,6 +133,7 @@ struct _ScServerClient
   GSource *tls_timeout;
   GSource *hello_wait; /* until the first TLS record is all here (wait_for_hello) */
   gint hello_lowat;    /* the socket's SO_RCVLOWAT while hello_wait waits */
+  gboolean timed_out;  /* tls_cancel fired for the handshake timeout */
 };
 
 struct _ScServer
@@ -1017,7 +1018,8 @@ on_tls_timeout (gpointer data)
 {
   ScServerClient *client = data;
 
-  g_cancellable_cancel (client->tls_cancel); /* on_tls_done drops it */
+  client->timed_out = TRUE;
+  g_cancellable_cancel (client->tls_cancel); /* on_tls_done (or on_hello_readable) drops it */
   return G_SOURCE_REMOVE;
 }
 
@@ -1074,7 +1076,8 @@ on_hello_readable (GSocket *socket, GIOCondition condition, gpointer data)
   gsize want;
 
   if (g_cancellable_is_cancelled (client->tls_cancel))
-    why = "TLS: no ClientHello before the handshake timeout (or the server shut down)";
+    why = client->timed_out ? "TLS: no whole ClientHello within the handshake timeout"
+                            : "TLS: the server shut down before the ClientHello";
   else
     {
       have = recv (g_socket_get_fd (socket), header, sizeof header, MSG_PEEK | MSG_DONTWAIT);

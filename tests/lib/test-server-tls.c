@@ -42,6 +42,8 @@
 #define MAX_NEW_THREADS (N_IDLE / 4)
 /* the handshake timeout: longer than any wait here (the most allowed) */
 #define HANDSHAKE_TIMEOUT_MS 600000
+/* the shortest handshake timeout allowed, where the timer is the point */
+#define SHORT_TIMEOUT_MS 100
 /* bytes the dribbling relay forwards one at a time (more than a ClientHello's
  * record header, and well into its body) */
 #define DRIBBLE_BYTES 300
@@ -72,7 +74,8 @@ fixture_set_up (Fixture *f, gconstpointer data)
   server_tls = sc_tls_config_new (TRUE, cert, key, NULL, SC_TLS_VERIFY_NONE);
   f->client_tls = sc_tls_config_new (TRUE, NULL, NULL, ca, SC_TLS_VERIFY_REQUIRED);
   f->server = sc_server_new ("127.0.0.1", 0, server_tls);
-  g_object_set (f->server, "handshake-timeout", HANDSHAKE_TIMEOUT_MS, "max-per-source",
+  g_object_set (f->server, "handshake-timeout",
+                data != NULL ? GPOINTER_TO_UINT (data) : HANDSHAKE_TIMEOUT_MS, "max-per-source",
                 4 * N_IDLE, "max-handshakes", 4 * N_IDLE, NULL);
   g_assert_true (sc_server_start (f->server, &error));
   g_assert_no_error (error);
@@ -286,6 +289,35 @@ test_client_hello_in_pieces_is_waited_for (Fixture *f, gconstpointer data)
   g_object_unref (relay.listener);
 }
 
+/* The handshake timeout still ends a connection whose ClientHello never
+ * comes whole: the server closes it (EOF or a reset here, within the hang
+ * guard rather than a time-out of this side's read). */
+static void
+test_handshake_timeout_ends_the_wait (Fixture *f, gconstpointer data)
+{
+  static const guint8 header[] = { 22, 3, 1, 0x02, 0x00 };
+  g_autoptr (GSocketConnection) quiet = raw_connect (sc_server_get_port (f->server));
+  g_autoptr (GSocketConnection) partial = raw_connect (sc_server_get_port (f->server));
+  GSocketConnection *conns[] = { quiet, partial };
+  g_autoptr (GError) error = NULL;
+
+  raw_send (partial, header, sizeof header);
+  for (guint i = 0; i < G_N_ELEMENTS (conns); i++)
+    {
+      GSocket *socket = g_socket_connection_get_socket (conns[i]);
+      gchar byte;
+      gssize n;
+
+      g_socket_set_timeout (socket, SC_TEST_GUARD_S);
+      n = g_socket_receive (socket, &byte, 1, NULL, &error);
+      /* EOF; or a reset, where the server closed with our bytes unread */
+      g_assert_cmpint (n, <=, 0);
+      g_assert_false (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT));
+      g_clear_error (&error);
+    }
+  assert_tls_client_works (f, sc_server_get_port (f->server));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -294,5 +326,8 @@ main (int argc, char **argv)
               fixture_set_up, test_idle_connections_do_not_starve_handshakes, fixture_tear_down);
   g_test_add ("/server/tls/client-hello-in-pieces-is-waited-for", Fixture, NULL, fixture_set_up,
               test_client_hello_in_pieces_is_waited_for, fixture_tear_down);
+  g_test_add ("/server/tls/handshake-timeout-ends-the-wait", Fixture,
+              GUINT_TO_POINTER (SHORT_TIMEOUT_MS), fixture_set_up,
+              test_handshake_timeout_ends_the_wait, fixture_tear_down);
   return g_test_run ();
 }
