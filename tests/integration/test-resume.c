@@ -32,6 +32,7 @@
 #include "sc-crypto.h"
 #include "sc-error.h"
 #include "sc-server.h"
+#include "tests/sc-test-net.h"
 #include "tests/sc-test-wait.h"
 
 /* messages each way, at least: the test goes on sending until every cut
@@ -268,20 +269,9 @@ static Proxy *
 proxy_new (guint16 upstream)
 {
   Proxy *proxy = g_new0 (Proxy, 1);
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
-  g_autoptr (GSocketAddress) bound = NULL;
-  g_autoptr (GError) error = NULL;
 
   proxy->upstream = upstream;
-  proxy->listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                                  &error);
-  g_assert_no_error (error);
-  g_assert_true (g_socket_bind (proxy->listener, any, TRUE, &error));
-  g_assert_true (g_socket_listen (proxy->listener, &error));
-  bound = g_socket_get_local_address (proxy->listener, &error);
-  g_assert_no_error (error);
-  proxy->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  proxy->listener = sc_test_listen_loopback (&proxy->port);
   proxy->thread = g_thread_new ("proxy", proxy_main, proxy);
   return proxy;
 }

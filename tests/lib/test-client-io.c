@@ -34,6 +34,7 @@
 #include "sc-error.h"
 #include "sc-server.h"
 #include "sc-tls.h"
+#include "tests/sc-test-net.h"
 #include "tests/sc-test-wait.h"
 
 /* clients alive at once in the sharing test */
@@ -1009,25 +1010,6 @@ state_is (gpointer data)
   return sc_client_get_state (s->client) == s->state;
 }
 
-/* A listening socket that accepts (the kernel's backlog) but never answers. */
-static GSocket *
-silent_listener (guint16 *port)
-{
-  g_autoptr (GSocket) listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                                               G_SOCKET_PROTOCOL_TCP, NULL);
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
-  g_autoptr (GSocketAddress) bound = NULL;
-  g_autoptr (GError) error = NULL;
-
-  g_assert_true (g_socket_bind (listener, any, TRUE, &error));
-  g_assert_true (g_socket_listen (listener, &error));
-  bound = g_socket_get_local_address (listener, &error);
-  g_assert_no_error (error);
-  *port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-  return g_steal_pointer (&listener);
-}
-
 /* establish's cancellable ends the SecureComm handshake (here waiting for
  * a server that never answers, well inside the handshake timeout) with
  * G_IO_ERROR_CANCELLED, and one cancelled beforehand ends it at once. A
@@ -1045,7 +1027,7 @@ test_establish_cancel_ends_handshake_not_session (void)
   g_autoptr (GError) error = NULL;
   const char *fingerprint = sc_identity_get_fingerprint (sc_server_get_identity (server));
   guint16 silent_port;
-  g_autoptr (GSocket) listener = silent_listener (&silent_port);
+  g_autoptr (GSocket) listener = sc_test_listen_loopback (&silent_port) /* never answers */;
   Call establish = { 0 };
   StateIs handshaking = { client, SC_CLIENT_STATE_HANDSHAKING };
   GThread *t;
@@ -1101,7 +1083,7 @@ test_shutdown_racing_establish_ends_both (void)
 {
   g_autoptr (ScServer) server = start_server (FALSE);
   guint16 silent_port;
-  g_autoptr (GSocket) listener = silent_listener (&silent_port);
+  g_autoptr (GSocket) listener = sc_test_listen_loopback (&silent_port) /* never answers */;
   Gate gate = { .open = FALSE };
   GPtrArray *blockers;
   g_autoptr (ScClient) client = NULL;
@@ -1172,7 +1154,7 @@ test_shutdown_during_tls_handshake_waits_for_it (void)
 {
   g_autoptr (ScServer) server = start_server (FALSE);
   guint16 silent_port;
-  g_autoptr (GSocket) listener = silent_listener (&silent_port);
+  g_autoptr (GSocket) listener = sc_test_listen_loopback (&silent_port) /* never answers */;
   g_autoptr (ScTlsConfig) tls = sc_tls_config_new (TRUE, NULL, NULL, NULL, SC_TLS_VERIFY_NONE);
   g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GError) error = NULL;

@@ -33,6 +33,7 @@
 #include "sc-error.h"
 #include "sc-server.h"
 #include "sc-tls-config.h"
+#include "tests/sc-test-net.h"
 #include "tests/sc-test-wait.h"
 
 /* connections that never complete a ClientHello */
@@ -258,20 +259,8 @@ relay_main (gpointer data)
 static void
 relay_start (Relay *r, guint16 server_port)
 {
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
-  g_autoptr (GSocketAddress) bound = NULL;
-  g_autoptr (GError) error = NULL;
-
   r->server_port = server_port;
-  r->listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                              &error);
-  g_assert_no_error (error);
-  g_assert_true (g_socket_bind (r->listener, any, TRUE, &error));
-  g_assert_true (g_socket_listen (r->listener, &error));
-  bound = g_socket_get_local_address (r->listener, &error);
-  g_assert_no_error (error);
-  r->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  r->listener = sc_test_listen_loopback (&r->port);
   r->thread = g_thread_new ("relay", relay_main, r);
 }
 

@@ -45,6 +45,7 @@
 #include "sc-server.h"
 #include "sc-tls-config.h"
 #include "sc-tls.h"
+#include "tests/sc-test-net.h"
 #include "tests/sc-test-wait.h"
 
 /* The process-wide priority of the TLS 1.2 subprocess: the suite the
@@ -377,10 +378,6 @@ static Relay *
 relay_new (RelayMode mode, guint16 upstream, const char *down_cert)
 {
   Relay *r = g_new0 (Relay, 1);
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
-  g_autoptr (GSocketAddress) bound = NULL;
-  g_autoptr (GError) error = NULL;
 
   r->mode = mode;
   r->upstream = upstream;
@@ -389,14 +386,7 @@ relay_new (RelayMode mode, guint16 upstream, const char *down_cert)
       r->down_ctx = context_for (down_cert, SC_TLS_VERIFY_NONE, SC_TLS_ROLE_SERVER);
       r->up_ctx = context_for ("relay-client", SC_TLS_VERIFY_REQUIRED, SC_TLS_ROLE_CLIENT);
     }
-  r->listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                              &error);
-  g_assert_no_error (error);
-  g_assert_true (g_socket_bind (r->listener, any, TRUE, &error));
-  g_assert_true (g_socket_listen (r->listener, &error));
-  bound = g_socket_get_local_address (r->listener, &error);
-  g_assert_no_error (error);
-  r->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  r->listener = sc_test_listen_loopback (&r->port);
   r->thread = g_thread_new ("relay", relay_main, r);
   return r;
 }
