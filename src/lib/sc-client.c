@@ -72,6 +72,9 @@
  * ends. A program that makes one short-lived client after another (one
  * handshake each) keeps its thread instead of starting one per client. */
 #define SC_CLIENT_IO_LINGER_MS 1000u
+/* Threads that run asynchronous establishes at once (each blocks until its
+ * session is up or has failed); more wait for one of them. */
+#define SC_CLIENT_ESTABLISH_THREADS 64
 
 G_DEFINE_ENUM_TYPE (ScClientState, sc_client_state,
                     G_DEFINE_ENUM_VALUE (SC_CLIENT_STATE_DISCONNECTED, "disconnected"),
@@ -1311,14 +1314,22 @@ known_hosts_record (ScClient *self, const char *fingerprint)
  * the ticket, the end) are held until the channel has moved, so that a
  * message handler runs in the I/O thread as always. A concurrent shutdown
  * cancels the attempt or closes the channel, which wakes this context. */
+static gboolean on_establish_cancelled (GCancellable *cancellable, gpointer data);
+
 static gboolean
 establish_here (ScClient *self, EstablishLoop *loop, GError **error)
 {
   g_autoptr (ScChannel) channel = NULL;
   g_autoptr (GError) local = NULL;
   gboolean connected, cancelled;
+  GSource *cancelled_source;
 
   g_main_context_push_thread_default (loop->context);
+  g_mutex_lock (&self->lock);
+  cancelled_source = g_cancellable_source_new (self->establish_cancel);
+  client_unlock (self);
+  g_source_set_callback (cancelled_source, G_SOURCE_FUNC (on_establish_cancelled), self, NULL);
+  g_source_attach (cancelled_source, loop->context);
   start_attempt (self);
   g_mutex_lock (&self->lock);
   while (self->state == SC_CLIENT_STATE_CONNECTING || self->state == SC_CLIENT_STATE_HANDSHAKING)
@@ -1327,6 +1338,8 @@ establish_here (ScClient *self, EstablishLoop *loop, GError **error)
       g_main_context_iteration (loop->context, TRUE);
       g_mutex_lock (&self->lock);
     }
+  g_source_destroy (cancelled_source); /* (not dispatching: this thread runs it) */
+  g_source_unref (cancelled_source);
   connected = self->state == SC_CLIENT_STATE_CONNECTED;
   channel = g_steal_pointer (&self->establishing);
   /* before any reconnection can start; forward_cancel does nothing now */
@@ -1362,30 +1375,46 @@ establish_here (ScClient *self, EstablishLoop *loop, GError **error)
 }
 
 /* The caller's cancellable fired during establish (in the cancelling
- * thread): it cancels the connection and the TLS handshake, and aborts the
- * SecureComm handshake, which runs in establish's thread (sc_channel_abort
- * wakes it). Once the session is up, or establish has ended, it does
- * nothing: the session stays, and reconnections never see this cancel. */
+ * thread): it cancels the attempt's cancellable, which ends the connection
+ * and the TLS handshake, and wakes establish's thread, where
+ * on_establish_cancelled ends the SecureComm handshake. Once establish has
+ * ended it does nothing, and reconnections never see this cancel. */
 static void
 forward_cancel (GCancellable *cancellable, gpointer data)
 {
   ScClient *self = data;
   g_autoptr (GCancellable) cancel = NULL;
-  g_autoptr (ScChannel) channel = NULL;
 
   g_mutex_lock (&self->lock);
   if (self->establish_cancel != NULL)
     {
       self->establish_cancelled = TRUE; /* for a channel that start_session is about to make */
       cancel = g_object_ref (self->establish_cancel);
-      if (self->establishing != NULL && self->state == SC_CLIENT_STATE_HANDSHAKING)
-        channel = sc_channel_ref (self->establishing);
     }
   client_unlock (self);
   if (cancel != NULL)
     g_cancellable_cancel (cancel);
+}
+
+/* In establish's thread (a source on the attempt's cancellable), between
+ * two dispatches: a channel still in its handshake is aborted there, by
+ * the thread that runs it, so that a handshake completing meanwhile cannot
+ * be; once the session is up, nothing happens. Shutdown cancels too: it
+ * closes the channel itself. */
+static gboolean
+on_establish_cancelled (GCancellable *cancellable, gpointer data)
+{
+  ScClient *self = data;
+  g_autoptr (ScChannel) channel = NULL;
+
+  g_mutex_lock (&self->lock);
+  if (self->establish_cancelled && self->establishing != NULL
+      && self->state == SC_CLIENT_STATE_HANDSHAKING)
+    channel = sc_channel_ref (self->establishing);
+  client_unlock (self);
   if (channel != NULL)
     sc_channel_abort (channel, "the handshake was cancelled");
+  return G_SOURCE_REMOVE;
 }
 
 /**
@@ -1483,15 +1512,17 @@ establish_in_pool (gpointer data, gpointer unused)
  * its few threads while waiting for a TLS handshake queued behind them
  * starved it (32 at once to a server in the same process: 11 connected,
  * the rest timed out; now all 32. 64 TLS clients of one process to a
- * server in another: 1.35 s before, 0.28 s now). Idle threads end after the
- * pool's idle time. */
+ * server in another: 1.35 s before, 0.28 s now). At most
+ * SC_CLIENT_ESTABLISH_THREADS at once, the rest queued; idle threads end
+ * after the pool's idle time. */
 static GThreadPool *
 establish_pool (void)
 {
   static GThreadPool *pool;
 
   if (g_once_init_enter (&pool))
-    g_once_init_leave (&pool, g_thread_pool_new (establish_in_pool, NULL, -1, FALSE, NULL));
+    g_once_init_leave (&pool, g_thread_pool_new (establish_in_pool, NULL,
+                                                 SC_CLIENT_ESTABLISH_THREADS, FALSE, NULL));
   return pool;
 }
 
@@ -1516,10 +1547,14 @@ sc_client_establish_secure_session_async (ScClient *self, const char *host, guin
   g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
 
   g_task_set_source_tag (task, sc_client_establish_secure_session_async);
+  /* a cancel once the session is up changes nothing (as for the
+   * synchronous call): finish reports what establish returned */
+  g_task_set_check_cancellable (task, FALSE);
   g_task_set_task_data (task, GUINT_TO_POINTER ((guint) port), NULL);
   g_object_set_data_full (G_OBJECT (task), "host", g_strdup (host), g_free);
-  /* (cannot fail: a shared pool starts its threads as they are needed) */
-  g_thread_pool_push (establish_pool (), g_steal_pointer (&task), NULL);
+  /* A thread that cannot be started leaves the task queued for the next
+   * free one; there is always one unless none could ever be started. */
+  (void) g_thread_pool_push (establish_pool (), g_steal_pointer (&task), NULL);
 }
 
 /**

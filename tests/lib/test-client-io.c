@@ -654,7 +654,8 @@ typedef struct
 {
   ScClient *client;
   gint stop; /* atomic */
-  guint sent;
+  gint sent; /* atomic */
+  gint done; /* atomic: the thread stopped sending */
 } Talker;
 
 /* Sends until the client refuses (closed) or is told to stop; waits for
@@ -670,13 +671,23 @@ talk (gpointer data)
       g_autoptr (GError) error = NULL;
 
       if (sc_client_send_message (t->client, msg, &error))
-        t->sent++;
+        g_atomic_int_inc (&t->sent);
       else if (g_error_matches (error, SC_ERROR, SC_ERROR_BUSY))
         (void) sc_client_wait_for_room (t->client, sizeof msg, 100);
       else
         break;
     }
+  g_atomic_int_set (&t->done, TRUE);
   return NULL;
+}
+
+/* The talker has sent a good many messages (or stopped: the test fails). */
+static gboolean
+talker_busy (gpointer data)
+{
+  Talker *t = data;
+
+  return g_atomic_int_get (&t->sent) >= 1000 || g_atomic_int_get (&t->done);
 }
 
 typedef struct
@@ -729,7 +740,7 @@ assert_server_close_is_clean (ScServer *server, ScTlsConfig *client_tls)
       g_autoptr (GError) error = NULL;
       g_autofree char *id = NULL;
       StatesSeen seen = { g_array_new (FALSE, FALSE, sizeof (ScClientState)) };
-      Talker talker = { client, FALSE, 0 };
+      Talker talker = { client, FALSE, 0, FALSE };
       gulong sig = g_signal_connect (server, "client-connected", G_CALLBACK (on_last_id), &id);
       GThread *thread;
 
@@ -744,8 +755,8 @@ assert_server_close_is_clean (ScServer *server, ScTlsConfig *client_tls)
       while (id == NULL)
         g_main_context_iteration (NULL, TRUE);
       thread = g_thread_new ("talker", talk, &talker);
-      while (talker.sent < 1000) /* a racy read: only a rough start */
-        g_usleep (1000);
+      sc_test_iterate_until (talker_busy, &talker, "the client to send 1000 messages");
+      g_assert_false (g_atomic_int_get (&talker.done));
       g_assert_true (sc_server_close_client_connection (server, id, &error));
       g_assert_no_error (error);
       sc_test_iterate_until (ended_or_lost, &seen, "the client to see the end");
@@ -1010,13 +1021,30 @@ state_is (gpointer data)
   return sc_client_get_state (s->client) == s->state;
 }
 
+static void
+on_error_seen (ScClient *client, const GError *error, gpointer data)
+{
+  GError **seen = data;
+
+  if (*seen == NULL)
+    *seen = g_error_copy (error);
+}
+
+static gboolean
+error_seen (gpointer data)
+{
+  return *(GError **) data != NULL;
+}
+
 /* establish's cancellable ends the SecureComm handshake (here waiting for
- * a server that never answers, well inside the handshake timeout) with
- * G_IO_ERROR_CANCELLED, and one cancelled beforehand ends it at once. A
+ * a server that never answers) with G_IO_ERROR_CANCELLED: the channel was
+ * aborted for the cancel (the client's error signal says so), not ended by
+ * the handshake timer. One cancelled beforehand ends establish at once. A
  * cancel after the session is up changes nothing: the session stays. */
 static void
 test_establish_cancel_ends_handshake_not_session (void)
 {
+  g_autoptr (GError) ended = NULL;
   g_autoptr (ScServer) server = start_server (FALSE);
   g_autoptr (GCancellable) cancel = g_cancellable_new ();
   g_autoptr (GCancellable) early = g_cancellable_new ();
@@ -1034,6 +1062,7 @@ test_establish_cancel_ends_handshake_not_session (void)
 
   /* during the SecureComm handshake */
   sc_client_set_accept_any_server (client, TRUE);
+  g_signal_connect (client, "error", G_CALLBACK (on_error_seen), &ended);
   establish = (Call) { .client = client, .port = silent_port, .cancel = cancel };
   t = g_thread_new ("establish", establish_in_thread, &establish);
   sc_test_iterate_until (state_is, &handshaking, "establish to send its ClientHello");
@@ -1044,6 +1073,9 @@ test_establish_cancel_ends_handshake_not_session (void)
   g_assert_error (establish.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&establish.error);
   g_assert_cmpint (sc_client_get_state (client), ==, SC_CLIENT_STATE_CLOSED);
+  sc_test_iterate_until (error_seen, &ended, "the client's error signal");
+  g_test_message ("the channel ended: %s", ended->message);
+  g_assert_error (ended, SC_ERROR, SC_ERROR_CLOSED); /* not SC_ERROR_TIMEOUT */
 
   /* before it starts */
   sc_client_set_pinned_fingerprint (cancelled, fingerprint);
