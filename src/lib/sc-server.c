@@ -35,11 +35,13 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define _GNU_SOURCE /* POLLRDHUP */
 #include "config.h"
 
 #include "sc-server.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -1023,14 +1025,25 @@ on_tls_timeout (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* The TLS record header (RFC 8446 5.1): type, legacy version, length. */
+/* The TLS record header (RFC 8446 5.1): type, legacy version, length; and
+ * the handshake message header (4.): type, 24-bit length. */
 #define TLS_RECORD_HEADER_LEN 5
 #define TLS_CONTENT_HANDSHAKE 22
 #define TLS_MAX_PLAINTEXT_RECORD 16384
+#define TLS_HANDSHAKE_HEADER_LEN 4
+#define TLS_CLIENT_HELLO 1
+/* The most bytes (records with their headers) waited for before the TLS
+ * handshake starts: a ClientHello is one record of a few hundred bytes to
+ * a few KiB; one said to need more is refused. */
+#define SC_TLS_MAX_CLIENT_HELLO_BYTES (64 * 1024)
 
 /* With no SO_RCVLOWAT, poll() reports a socket readable from its first
  * byte. */
 #define SOCKET_DEFAULT_RCVLOWAT 1
+
+/* hello_bytes_wanted: start the handshake now; or refuse the connection */
+#define HELLO_START 0
+#define HELLO_REFUSE G_MAXSIZE
 
 static gboolean
 set_rcvlowat (GSocket *socket, gint bytes)
@@ -1045,67 +1058,110 @@ start_tls_handshake (ScServerClient *client)
                           on_tls_done, client);
 }
 
-/* The bytes that must have arrived before the TLS handshake starts: a
- * record header, then the whole first record (a ClientHello); 0 when the
- * header says it is no handshake record or is over the limit (GnuTLS
- * refuses it at once, without waiting). */
+/* The first bytes of the stream, buf[0..have): how many must have arrived
+ * before the TLS handshake may start without waiting for the peer: the
+ * records that carry the whole ClientHello message (it may span records,
+ * and a record may hold only its start). HELLO_START when they are all
+ * here, or when the bytes are no handshake that GnuTLS would wait on (it
+ * refuses them at once); HELLO_REFUSE when the ClientHello would need more
+ * than SC_TLS_MAX_CLIENT_HELLO_BYTES. */
 static gsize
-hello_bytes_wanted (const guint8 *header, gssize have)
+hello_bytes_wanted (const guint8 *buf, gsize have)
 {
-  gsize len;
+  guint8 msg_header[TLS_HANDSHAKE_HEADER_LEN];
+  gsize header_have = 0, payload = 0, pos = 0, msg_len = 0;
 
-  if (have < TLS_RECORD_HEADER_LEN)
-    return TLS_RECORD_HEADER_LEN;
-  len = (gsize) header[3] << 8 | header[4];
-  if (header[0] != TLS_CONTENT_HANDSHAKE || len > TLS_MAX_PLAINTEXT_RECORD)
-    return 0;
-  return TLS_RECORD_HEADER_LEN + len;
+  for (;;)
+    {
+      gsize len;
+
+      if (have < pos + TLS_RECORD_HEADER_LEN)
+        return pos + TLS_RECORD_HEADER_LEN;
+      len = (gsize) buf[pos + 3] << 8 | buf[pos + 4];
+      if (buf[pos] != TLS_CONTENT_HANDSHAKE || len == 0 || len > TLS_MAX_PLAINTEXT_RECORD)
+        return HELLO_START;
+      if (pos + TLS_RECORD_HEADER_LEN + len > SC_TLS_MAX_CLIENT_HELLO_BYTES)
+        return HELLO_REFUSE;
+      if (have < pos + TLS_RECORD_HEADER_LEN + len)
+        return pos + TLS_RECORD_HEADER_LEN + len;
+      for (gsize i = 0; i < len && header_have < sizeof msg_header; i++)
+        msg_header[header_have++] = buf[pos + TLS_RECORD_HEADER_LEN + i];
+      payload += len;
+      pos += TLS_RECORD_HEADER_LEN + len;
+      if (header_have < sizeof msg_header)
+        continue;
+      if (msg_header[0] != TLS_CLIENT_HELLO)
+        return HELLO_START;
+      msg_len = (gsize) msg_header[1] << 16 | (gsize) msg_header[2] << 8 | msg_header[3];
+      if (TLS_HANDSHAKE_HEADER_LEN + msg_len > SC_TLS_MAX_CLIENT_HELLO_BYTES)
+        return HELLO_REFUSE;
+      if (payload >= TLS_HANDSHAKE_HEADER_LEN + msg_len)
+        return HELLO_START;
+    }
+}
+
+/* Whether the peer has shut its side down (or the connection failed). */
+static gboolean
+peer_closed (GSocket *socket)
+{
+  struct pollfd pfd = { .fd = g_socket_get_fd (socket), .events = POLLRDHUP };
+
+  return poll (&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 /* hello_wait's callback, in the client's worker: the socket is readable
  * (SO_RCVLOWAT: as many bytes as asked for have arrived, or the peer
- * closed or failed), or tls_cancel fired (the handshake timeout, or
- * shutdown). */
+ * closed or failed, or the kernel is short of receive memory), or
+ * tls_cancel fired (the handshake timeout, or shutdown). */
 static gboolean
 on_hello_readable (GSocket *socket, GIOCondition condition, gpointer data)
 {
   ScServerClient *client = data;
-  guint8 header[TLS_RECORD_HEADER_LEN];
+  g_autofree guint8 *buf = NULL;
   const char *why = NULL;
   gssize have;
-  gsize want;
+  gsize want, room;
 
   if (g_cancellable_is_cancelled (client->tls_cancel))
     why = client->timed_out ? "TLS: no whole ClientHello within the handshake timeout"
                             : "TLS: the server shut down before the ClientHello";
   else
     {
-      have = recv (g_socket_get_fd (socket), header, sizeof header, MSG_PEEK | MSG_DONTWAIT);
+      room = CLAMP ((gsize) g_socket_get_available_bytes (socket), 1,
+                    SC_TLS_MAX_CLIENT_HELLO_BYTES);
+      buf = g_malloc (room);
+      have = recv (g_socket_get_fd (socket), buf, room, MSG_PEEK | MSG_DONTWAIT);
       if (have < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return G_SOURCE_CONTINUE;
       if (have <= 0)
         why = have == 0 ? "TLS: closed before its ClientHello"
                         : "TLS: the connection failed before its ClientHello";
+      else if ((want = hello_bytes_wanted (buf, (gsize) have)) == HELLO_START)
+        {
+          /* all here (or nothing worth waiting for): the handshake reads it at once */
+          (void) set_rcvlowat (socket, SOCKET_DEFAULT_RCVLOWAT);
+          g_clear_pointer (&client->hello_wait, g_source_unref);
+          start_tls_handshake (client);
+          return G_SOURCE_REMOVE;
+        }
+      else if (want == HELLO_REFUSE)
+        why = "TLS: a ClientHello over " G_STRINGIFY (SC_TLS_MAX_CLIENT_HELLO_BYTES) " bytes";
+      else if (peer_closed (socket))
+        why = "TLS: closed before its ClientHello was complete";
+      else if ((gint) want == client->hello_lowat || !set_rcvlowat (socket, (gint) want))
+        {
+          /* readable though short of the mark, the peer still there: the
+           * kernel is short of receive memory (or its window of our
+           * buffer): no waiting on the mark now; GnuTLS waits instead */
+          (void) set_rcvlowat (socket, SOCKET_DEFAULT_RCVLOWAT);
+          g_clear_pointer (&client->hello_wait, g_source_unref);
+          start_tls_handshake (client);
+          return G_SOURCE_REMOVE;
+        }
       else
         {
-          want = hello_bytes_wanted (header, have);
-          if (want == 0 || (gsize) g_socket_get_available_bytes (socket) >= want)
-            {
-              /* all here (or nothing worth waiting for): the handshake reads it at once */
-              (void) set_rcvlowat (socket, SOCKET_DEFAULT_RCVLOWAT);
-              g_clear_pointer (&client->hello_wait, g_source_unref);
-              start_tls_handshake (client);
-              return G_SOURCE_REMOVE;
-            }
-          if ((gint) want == client->hello_lowat)
-            why = "TLS: closed before its ClientHello was complete"; /* readable, yet short */
-          else if (set_rcvlowat (socket, (gint) want))
-            {
-              client->hello_lowat = (gint) want;
-              return G_SOURCE_CONTINUE;
-            }
-          else
-            why = "TLS: could not wait for the ClientHello";
+          client->hello_lowat = (gint) want;
+          return G_SOURCE_CONTINUE;
         }
     }
   g_clear_pointer (&client->hello_wait, g_source_unref);
@@ -1118,7 +1174,7 @@ on_hello_readable (GSocket *socket, GIOCondition condition, gpointer data)
  * peer; connections that sent nothing would each hold one until the
  * handshake timeout, and other clients' handshakes would queue behind them
  * (60 idle connections delayed a TLS client by 9 s). So the handshake
- * starts only once the first record (the ClientHello) is all here. The
+ * starts only once the whole ClientHello is here (hello_bytes_wanted). The
  * socket's SO_RCVLOWAT makes poll() wait for it without waking per
  * segment; the handshake timeout covers the wait. */
 static void
