@@ -40,11 +40,6 @@
 #define SC_CHANNEL_BUFFER_KEEP_MIN (64u << 10)
 /* ms: see SC_CHANNEL_BUFFER_KEEP_MIN. */
 #define SC_CHANNEL_BUFFER_LINGER_MS 1000
-/* ms, bytes: how long, and for how much input, a plain connection that
- * ended cleanly waits for the peer to close its side before the socket is
- * closed (lingering_close). */
-#define SC_CHANNEL_CLOSE_LINGER_MS 2000
-#define SC_CHANNEL_CLOSE_LINGER_BYTES (1u << 20)
 
 typedef struct
 {
@@ -491,15 +486,70 @@ sc_channel_unref (ScChannel *self)
 
 /* ---- finishing --------------------------------------------------------- */
 
+/* An asynchronous close of the stream, or of a TLS stream's output. Inside
+ * TLS it writes close_notify in a thread of glib-networking's, which waits
+ * as long as the peer reads nothing: after SC_CHANNEL_CLOSE_LINGER_MS the
+ * write is cancelled (the close then goes on without it). */
+typedef struct
+{
+  ScChannel *channel; /* a reference */
+  GCancellable *cancel;
+  GSource *timer; /* in the channel's context, as the completion */
+} StreamClose;
+
+static gboolean
+stream_close_timeout (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return G_SOURCE_REMOVE;
+}
+
+static StreamClose *
+stream_close_new (ScChannel *self)
+{
+  StreamClose *op = g_new0 (StreamClose, 1);
+
+  op->channel = sc_channel_ref (self);
+  op->cancel = g_cancellable_new ();
+  op->timer = g_timeout_source_new (SC_CHANNEL_CLOSE_LINGER_MS);
+  g_source_set_callback (op->timer, stream_close_timeout, op->cancel, NULL);
+  g_source_attach (op->timer, self->context);
+  return op;
+}
+
+/* Frees op (in the context, so the timer cannot be running) and gives
+ * back its reference to the channel. */
+static ScChannel *
+stream_close_free (StreamClose *op)
+{
+  ScChannel *channel = op->channel;
+
+  g_source_destroy (op->timer);
+  g_source_unref (op->timer);
+  g_object_unref (op->cancel);
+  g_free (op);
+  return channel;
+}
+
 static void
 on_stream_closed (GObject *source, GAsyncResult *result, gpointer data)
 {
-  ScChannel *self = data;
+  ScChannel *self = stream_close_free (data);
 
   /* A close error changes nothing: the channel is over either way. */
   g_io_stream_close_finish (G_IO_STREAM (source), result, NULL);
   g_atomic_int_set (&self->stream_closed, TRUE);
   sc_channel_unref (self);
+}
+
+/* In the context: closes the stream at once (no lingering). */
+static void
+close_stream_now (ScChannel *self)
+{
+  StreamClose *op = stream_close_new (self);
+
+  g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, op->cancel, on_stream_closed,
+                           op);
 }
 
 /* A connection that ended cleanly is not closed at once: closing a
@@ -617,8 +667,7 @@ linger_on (ScChannel *self, GSocket *socket)
 
   if (!g_socket_shutdown (socket, FALSE, TRUE, NULL))
     {
-      g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, NULL, on_stream_closed,
-                               sc_channel_ref (self));
+      close_stream_now (self);
       return;
     }
   linger = g_new0 (Linger, 1);
@@ -639,9 +688,10 @@ linger_on (ScChannel *self, GSocket *socket)
 static void
 on_tls_output_closed (GObject *source, GAsyncResult *result, gpointer data)
 {
-  ScChannel *self = data;
+  ScChannel *self = stream_close_free (data);
 
-  /* a failure changes nothing: the socket is shut down and drained anyway */
+  /* a failure (or the timer's cancel) changes nothing: the socket is shut
+   * down and drained anyway */
   g_output_stream_close_finish (G_OUTPUT_STREAM (source), result, NULL);
   linger_on (self, stream_socket (self->stream));
   sc_channel_unref (self);
@@ -654,12 +704,16 @@ close_stream (ScChannel *self, gboolean linger_first)
 {
   GSocket *socket = linger_first ? stream_socket (self->stream) : NULL;
 
+  StreamClose *op;
+
   if (socket == NULL)
-    g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, NULL, on_stream_closed,
-                             sc_channel_ref (self));
+    close_stream_now (self);
   else if (G_IS_TLS_CONNECTION (self->stream))
-    g_output_stream_close_async (g_io_stream_get_output_stream (self->stream), G_PRIORITY_DEFAULT,
-                                 NULL, on_tls_output_closed, sc_channel_ref (self));
+    {
+      op = stream_close_new (self);
+      g_output_stream_close_async (g_io_stream_get_output_stream (self->stream),
+                                   G_PRIORITY_DEFAULT, op->cancel, on_tls_output_closed, op);
+    }
   else
     linger_on (self, socket);
 }

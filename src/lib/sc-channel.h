@@ -21,6 +21,15 @@
 
 G_BEGIN_DECLS
 
+/* ms, bytes: how long, and for how much input, a connection that ended
+ * cleanly waits for the peer to close its side before the socket is
+ * closed (sc-channel.c, lingering). Inside TLS, writing close_notify first
+ * may take as long again before it is given up. */
+#define SC_CHANNEL_CLOSE_LINGER_MS 2000
+#define SC_CHANNEL_CLOSE_LINGER_BYTES (1u << 20)
+/* ms: the longest a channel's stream takes to close after its end. */
+#define SC_CHANNEL_CLOSE_MAX_MS (2 * SC_CHANNEL_CLOSE_LINGER_MS)
+
 typedef struct _ScChannel ScChannel;
 
 typedef struct

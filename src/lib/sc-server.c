@@ -58,6 +58,8 @@
 /* ms: how long shutdown waits for peers to take their close message before
  * it drops what is still queued. */
 #define SC_SERVER_SHUTDOWN_GRACE_MS 2000
+/* us: how often shutdown looks whether the last streams have closed */
+#define SC_SERVER_CLOSE_POLL_US 1000
 /* Upper bound on worker threads, whatever the core count. */
 #define SC_SERVER_MAX_WORKERS 64
 /* hex digits of the key fingerprint in an authenticated client's id: 128
@@ -1540,6 +1542,20 @@ ref_channels_locked (ScServer *self)
   return channels;
 }
 
+/* The channels have ended; their streams close after that in the workers'
+ * contexts (TLS close_notify, lingering): waits for them, at most
+ * SC_CHANNEL_CLOSE_MAX_MS, before the workers stop, or their sockets would
+ * stay open in contexts that nothing runs any more. */
+static void
+wait_streams_closed (GPtrArray *channels)
+{
+  gint64 deadline = g_get_monotonic_time () + SC_CHANNEL_CLOSE_MAX_MS * G_TIME_SPAN_MILLISECOND;
+
+  for (guint i = 0; i < channels->len; i++)
+    while (!sc_channel_is_done (channels->pdata[i]) && g_get_monotonic_time () < deadline)
+      g_usleep (SC_SERVER_CLOSE_POLL_US);
+}
+
 /**
  * sc_server_shutdown:
  * @self: a #ScServer
@@ -1551,6 +1567,7 @@ void
 sc_server_shutdown (ScServer *self)
 {
   g_autoptr (GPtrArray) channels = NULL;
+  g_autoptr (GPtrArray) all = g_ptr_array_new_with_free_func ((GDestroyNotify) sc_channel_unref);
   gint64 deadline = g_get_monotonic_time () + SC_SERVER_SHUTDOWN_GRACE_MS * G_TIME_SPAN_MILLISECOND;
 
   g_return_if_fail (SC_IS_SERVER (self));
@@ -1561,7 +1578,10 @@ sc_server_shutdown (ScServer *self)
   channels = ref_channels_locked (self);
   g_mutex_unlock (&self->lock);
   for (guint i = 0; i < channels->len; i++)
-    sc_channel_close (channels->pdata[i], SC_CLOSE_GOING_AWAY, "server shutting down");
+    {
+      sc_channel_close (channels->pdata[i], SC_CLOSE_GOING_AWAY, "server shutting down");
+      g_ptr_array_add (all, sc_channel_ref (channels->pdata[i]));
+    }
   g_mutex_lock (&self->lock);
   if (!wait_empty_locked (self, deadline))
     {
@@ -1569,13 +1589,17 @@ sc_server_shutdown (ScServer *self)
       channels = ref_channels_locked (self);
       g_mutex_unlock (&self->lock);
       for (guint i = 0; i < channels->len; i++)
-        sc_channel_abort (channels->pdata[i], "server shutting down");
+        {
+          sc_channel_abort (channels->pdata[i], "server shutting down");
+          g_ptr_array_add (all, sc_channel_ref (channels->pdata[i]));
+        }
       g_mutex_lock (&self->lock);
       wait_empty_locked (self, G_MAXINT64);
     }
   g_hash_table_remove_all (self->by_id);
   g_hash_table_remove_all (self->streams); /* undelivered messages die with the server */
   g_mutex_unlock (&self->lock);
+  wait_streams_closed (all);
   stop_workers (self);
   g_clear_pointer (&self->ticket_keys, sc_ticket_keyring_free);
   g_clear_pointer (&self->tls, sc_tls_context_unref);
