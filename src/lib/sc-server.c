@@ -109,6 +109,10 @@ typedef struct
   guint64 recv_id;      /* highest message id delivered from the client */
   guint64 sent_id;      /* highest message id sent to the client */
   ScServerClient *conn; /* attached connection, or NULL: detached */
+  /* conn is new and catch_up has not put the outbox in order for it yet:
+   * senders only queue (a message sent on it now would go out ahead of
+   * older ones still to be sent again, under their ids) */
+  gboolean catching_up;
   /* Guarded by the server lock: */
   gint64 detached_us; /* monotonic, when conn went away */
   /* Atomic, set once with the server lock held: the tables forgot the
@@ -495,7 +499,7 @@ stream_channel (ScServerStream *st)
   ScChannel *channel = NULL;
 
   g_mutex_lock (&st->ids_lock);
-  if (st->conn != NULL) /* freed only after it let go of st, under ids_lock */
+  if (st->conn != NULL && !st->catching_up) /* freed only after it let go of st, under ids_lock */
     channel = sc_channel_ref (st->conn->channel);
   g_mutex_unlock (&st->ids_lock);
   return channel;
@@ -549,6 +553,7 @@ set_conn_locked (ScServerStream *st, ScServerClient *conn)
 {
   g_mutex_lock (&st->ids_lock);
   st->conn = conn;
+  st->catching_up = conn != NULL; /* until catch_up */
   g_mutex_unlock (&st->ids_lock);
 }
 
@@ -631,13 +636,12 @@ catch_up (ScServer *self, ScServerStream *st, ScChannel *channel, const ScChanne
   g_mutex_lock (&st->send_lock);
   if (hs->resumed)
     sc_outbox_ack (st->outbox, hs->peer_recv_id);
-  else
-    {
-      g_mutex_lock (&st->ids_lock);
-      st->sent_id = 0;
-      g_mutex_unlock (&st->ids_lock);
-    }
   sc_outbox_unsend_all (st->outbox);
+  g_mutex_lock (&st->ids_lock);
+  if (!hs->resumed)
+    st->sent_id = 0;
+  st->catching_up = FALSE; /* senders (who wait for send_lock) may send on it now */
+  g_mutex_unlock (&st->ids_lock);
   pump_stream (self, st, channel);
   g_mutex_unlock (&st->send_lock);
 }
