@@ -78,19 +78,19 @@ struct _ScChannel
   int fd;                /* the socket under the stream (and under TLS) */
   gboolean plain_socket; /* the stream is the socket connection itself */
   ScPoller *poller;
-  ScPollerWatch *watch;   /* NULL once finished */
-  gboolean running;       /* the socket is watched: started in the context */
-  gboolean reading;       /* running and not closing */
-  gboolean want_out;      /* output is waiting for the socket */
-  gboolean read_more;     /* a read loop stopped before the stream would block */
-  gboolean flush_pending; /* a wake-up is queued; it holds a reference */
-  guint dispatching;      /* channel_process runs callbacks (nested: depth) */
+  ScPollerWatch *watch;          /* NULL once finished */
+  gboolean running;              /* the socket is watched: started in the context */
+  gboolean reading;              /* running and not closing */
+  gboolean want_out;             /* output is waiting for the socket */
+  gboolean read_more;            /* a read loop stopped before the stream would block */
+  gboolean flush_pending;        /* a wake-up is queued; it holds a reference */
+  guint dispatching;             /* channel_process runs callbacks (nested: depth) */
   gboolean hold_after_handshake; /* events after HANDSHAKE_DONE wait for sc_channel_move */
   gboolean holding;              /*   and handshake_done has been dispatched: they wait */
-  gboolean started;       /* sc_channel_start ran: the loop holds a ref */
+  gboolean started;              /* sc_channel_start ran: the loop holds a ref */
   gboolean handshake_done;
-  gboolean closing;  /* flush, then close the stream */
-  gboolean finished; /* `closed` was called (or is about to be) */
+  gboolean closing;   /* flush, then close the stream */
+  gboolean finished;  /* `closed` was called (or is about to be) */
   gint stream_closed; /* atomic: the stream is closed, after any lingering */
   char *close_reason;
   GError *error;
@@ -548,8 +548,7 @@ close_stream_now (ScChannel *self)
 {
   StreamClose *op = stream_close_new (self);
 
-  g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, op->cancel, on_stream_closed,
-                           op);
+  g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, op->cancel, on_stream_closed, op);
 }
 
 /* A connection that ended cleanly is not closed at once: closing a
@@ -652,9 +651,8 @@ stream_socket (GIOStream *stream)
     return NULL;
   g_object_get (stream, "base-io-stream", &base, NULL);
   /* the TLS connection keeps its base stream, and the base its socket */
-  return G_IS_SOCKET_CONNECTION (base)
-             ? g_socket_connection_get_socket (G_SOCKET_CONNECTION (base))
-             : NULL;
+  return G_IS_SOCKET_CONNECTION (base) ? g_socket_connection_get_socket (G_SOCKET_CONNECTION (base))
+                                       : NULL;
 }
 
 /* In the context: no more output on the socket, then lingers on it until
@@ -711,8 +709,8 @@ close_stream (ScChannel *self, gboolean linger_first)
   else if (G_IS_TLS_CONNECTION (self->stream))
     {
       op = stream_close_new (self);
-      g_output_stream_close_async (g_io_stream_get_output_stream (self->stream),
-                                   G_PRIORITY_DEFAULT, op->cancel, on_tls_output_closed, op);
+      g_output_stream_close_async (g_io_stream_get_output_stream (self->stream), G_PRIORITY_DEFAULT,
+                                   op->cancel, on_tls_output_closed, op);
     }
   else
     linger_on (self, socket);
@@ -1300,8 +1298,8 @@ sc_channel_move (ScChannel *self, GMainContext *context, GError **error)
    * GnuTLS may hold. Otherwise the socket's next bytes wake the new
    * context, and nothing is done twice: the usual case after a handshake,
    * which leaves nothing behind on a plain connection. */
-  if (self->events.length > 0 || self->flush_pending || queued_locked (self) > 0
-      || self->closing || !self->plain_socket || (self->started && !self->running))
+  if (self->events.length > 0 || self->flush_pending || queued_locked (self) > 0 || self->closing
+      || !self->plain_socket || (self->started && !self->running))
     {
       self->read_more = self->running;
       sc_poller_watch_wake (watch);

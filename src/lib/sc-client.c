@@ -405,11 +405,11 @@ struct _ScClient
   gboolean reconnect; /* reconnect by itself after a loss */
   guint backoff_initial_ms, backoff_max_ms, give_up_ms;
 
-  GMutex send_lock; /* serialises the outbox with sc_channel_send */
-  GMutex lock;      /* guards the fields below */
-  GCond cond;       /* waited on with wait_locked; woken with wake_waiters_locked */
-  guint waiters;    /* threads waiting on cond */
-  gboolean wake;    /* cond to be broadcast when lock is released */
+  GMutex send_lock;       /* serialises the outbox with sc_channel_send */
+  GMutex lock;            /* guards the fields below */
+  GCond cond;             /* waited on with wait_locked; woken with wake_waiters_locked */
+  guint waiters;          /* threads waiting on cond */
+  gboolean wake;          /* cond to be broadcast when lock is released */
   DeferredWake deferred;  /* the wake-up of a shutdown queued in the I/O thread */
   gboolean deferred_idle; /*   queued once the I/O thread's work for us was over */
   ScChannel *channel;
@@ -423,16 +423,16 @@ struct _ScClient
   GQueue pending; /* GBytes received while not listening */
   gboolean ever_connected;
   gboolean shutting_down;
-  gboolean attempt_running; /* from start_attempt until a channel or a failure */
-  guint attempt;            /* reconnect attempts since the loss */
-  gint64 lost_at_us;        /* monotonic time of the loss */
-  GSource *retry_source;    /* the next attempt, in the I/O context */
+  gboolean attempt_running;     /* from start_attempt until a channel or a failure */
+  guint attempt;                /* reconnect attempts since the loss */
+  gint64 lost_at_us;            /* monotonic time of the loss */
+  GSource *retry_source;        /* the next attempt, in the I/O context */
   GCancellable *connect_cancel; /* the reconnections'; shutdown cancels it */
   /* establish's attempt's: the caller's cancellable and shutdown cancel it
    * (NULL outside establish, so a reconnection never inherits a cancel) */
   GCancellable *establish_cancel;
   gboolean establish_cancelled; /* the caller's cancellable fired during establish */
-  ScChannel *establishing; /* the channel establish drives in its own thread */
+  ScChannel *establishing;      /* the channel establish drives in its own thread */
   guint resumptions, full_handshakes;
 
   /* The stream (PROTOCOL.md 4.7); outbox changes hold lock, and sending ones
@@ -1115,8 +1115,8 @@ start_attempt (gpointer data)
        * of its addresses after 250 ms (Happy Eyeballs), the synchronous
        * one only after the whole timeout. */
       GError *error = NULL;
-      GSocketConnection *conn =
-          g_socket_client_connect_to_host (sock, self->host, self->port, cancel, &error);
+      GSocketConnection *conn = g_socket_client_connect_to_host (sock, self->host, self->port,
+                                                                 cancel, &error);
 
       connection_made (g_object_ref (self), conn, error);
     }

@@ -53,8 +53,7 @@
 #define PRIORITY_TAIL ":-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:%SERVER_PRECEDENCE"
 
 /* Sets an SC_ERROR error; returns FALSE. */
-static gboolean fail (GError **error, ScError code, const char *format, ...)
-    G_GNUC_PRINTF (3, 4);
+static gboolean fail (GError **error, ScError code, const char *format, ...) G_GNUC_PRINTF (3, 4);
 
 static gboolean
 fail (GError **error, ScError code, const char *format, ...)

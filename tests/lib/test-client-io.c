@@ -664,7 +664,8 @@ static gpointer
 talk (gpointer data)
 {
   Talker *t = data;
-  static const char msg[] = "0123456789012345678901234567890123456789012345678901234567890123456789";
+  static const char msg[] =
+      "0123456789012345678901234567890123456789012345678901234567890123456789";
 
   while (!g_atomic_int_get (&t->stop))
     {
@@ -749,8 +750,8 @@ assert_server_close_is_clean (ScServer *server, ScTlsConfig *client_tls)
             client, sc_identity_get_fingerprint (sc_server_get_identity (server)));
       sc_client_set_reconnect (client, TRUE, 5, 50, SC_TEST_GUARD_S * 1000);
       g_signal_connect (client, "state-changed", G_CALLBACK (on_state_seen), &seen);
-      g_assert_true (sc_client_establish_secure_session (client, "127.0.0.1",
-                                                         sc_server_get_port (server), NULL, &error));
+      g_assert_true (sc_client_establish_secure_session (
+          client, "127.0.0.1", sc_server_get_port (server), NULL, &error));
       g_assert_no_error (error);
       while (id == NULL)
         g_main_context_iteration (NULL, TRUE);
@@ -1088,8 +1089,8 @@ test_establish_cancel_ends_handshake_not_session (void)
 
   /* after the session is up */
   sc_client_set_pinned_fingerprint (kept, fingerprint);
-  g_assert_true (sc_client_establish_secure_session (kept, "127.0.0.1",
-                                                     sc_server_get_port (server), late, &error));
+  g_assert_true (sc_client_establish_secure_session (kept, "127.0.0.1", sc_server_get_port (server),
+                                                     late, &error));
   g_assert_no_error (error);
   g_cancellable_cancel (late);
   g_assert_true (sc_client_send_message (kept, "after the cancel", &error));
@@ -1502,8 +1503,8 @@ test_establish_async_reports_in_callers_context (void)
                                     sc_identity_get_fingerprint (sc_server_get_identity (server)));
   g_signal_connect (client, "message-received", G_CALLBACK (on_peer_message), &peer);
   sc_client_start_listening (client);
-  sc_client_establish_secure_session_async (client, "127.0.0.1", sc_server_get_port (server),
-                                            NULL, on_established, &call);
+  sc_client_establish_secure_session_async (client, "127.0.0.1", sc_server_get_port (server), NULL,
+                                            on_established, &call);
   sc_test_iterate_until (call_done, &call, "the asynchronous establish to finish");
   g_assert_no_error (call.error);
   g_assert_true (call.ok);

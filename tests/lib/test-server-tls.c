@@ -213,8 +213,8 @@ test_idle_connections_do_not_starve_handshakes (Fixture *f, gconstpointer data)
                   count_threads ());
   g_assert_cmpuint (count_threads (), <, threads_before + MAX_NEW_THREADS);
   for (guint i = 0; i < idle->len; i++)
-    g_assert_true (g_socket_shutdown (
-        g_socket_connection_get_socket (g_ptr_array_index (idle, i)), FALSE, TRUE, NULL));
+    g_assert_true (g_socket_shutdown (g_socket_connection_get_socket (g_ptr_array_index (idle, i)),
+                                      FALSE, TRUE, NULL));
   for (guint i = 0; i < idle->len; i++)
     assert_closed_by_server (g_ptr_array_index (idle, i));
   assert_tls_client_works (f, port);
