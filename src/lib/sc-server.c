@@ -1115,6 +1115,17 @@ peer_closed (GSocket *socket)
   return poll (&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
+/* Ends the wait for the ClientHello and starts the TLS handshake; returns
+ * what hello_wait's callback returns. */
+static gboolean
+hello_wait_end (ScServerClient *client, GSocket *socket)
+{
+  (void) set_rcvlowat (socket, SOCKET_DEFAULT_RCVLOWAT);
+  g_clear_pointer (&client->hello_wait, g_source_unref);
+  start_tls_handshake (client);
+  return G_SOURCE_REMOVE;
+}
+
 /* hello_wait's callback, in the client's worker: the socket is readable
  * (SO_RCVLOWAT: as many bytes as asked for have arrived, or the peer
  * closed or failed, or the kernel is short of receive memory), or
@@ -1145,10 +1156,7 @@ on_hello_readable (GSocket *socket, GIOCondition condition, gpointer data)
       else if ((want = hello_bytes_wanted (buf, (gsize) have)) == HELLO_START)
         {
           /* all here (or nothing worth waiting for): the handshake reads it at once */
-          (void) set_rcvlowat (socket, SOCKET_DEFAULT_RCVLOWAT);
-          g_clear_pointer (&client->hello_wait, g_source_unref);
-          start_tls_handshake (client);
-          return G_SOURCE_REMOVE;
+          return hello_wait_end (client, socket);
         }
       else if (want == HELLO_REFUSE)
         why = "TLS: a ClientHello over " G_STRINGIFY (SC_TLS_MAX_CLIENT_HELLO_BYTES) " bytes";
@@ -1159,10 +1167,7 @@ on_hello_readable (GSocket *socket, GIOCondition condition, gpointer data)
           /* readable though short of the mark, the peer still there: the
            * kernel is short of receive memory (or its window of our
            * buffer): no waiting on the mark now; GnuTLS waits instead */
-          (void) set_rcvlowat (socket, SOCKET_DEFAULT_RCVLOWAT);
-          g_clear_pointer (&client->hello_wait, g_source_unref);
-          start_tls_handshake (client);
-          return G_SOURCE_REMOVE;
+          return hello_wait_end (client, socket);
         }
       else
         {
