@@ -1485,6 +1485,7 @@ sc_server_start (ScServer *self, GError **error)
         return FALSE;
     }
   self->session_config.identity = sc_identity_get_key (self->identity);
+  self->session_config.identity_checked = TRUE; /* ScIdentity builds it from its scalar */
   self->session_config.client_auth = (ScClientAuth) self->client_auth;
   if (self->ticket_lifetime_s > 0)
     {

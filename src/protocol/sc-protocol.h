@@ -252,6 +252,13 @@ typedef struct
   /* Our long-term identity: required for servers, optional for clients.
    * Borrowed: must outlive the session. */
   const ScP256Key *identity;
+  /* The caller vouches that identity->pub is the public point of
+   * identity->d (it made the key with sc_p256_keygen or
+   * sc_p256_key_from_scalar, or checked it on loading, and nothing changed
+   * it since): sc_session_new then skips that check, a scalar
+   * multiplication per session (a server's whole key generation again).
+   * false (the default): every new session checks. */
+  bool identity_checked;
   /* Optional X.509 chain for the identity, leaf first (DER). Borrowed. The
    * leaf's key must be the identity's. Without it the raw key is sent. */
   const uint8_t *const *cert_chain;

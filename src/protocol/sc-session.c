@@ -190,7 +190,7 @@ config_valid (const ScSessionConfig *c, const ScProtoCtx *x)
     return false;
   if (c->role == SC_ROLE_CLIENT && x->verify_peer == NULL)
     return false;
-  if (c->identity != NULL && !identity_valid (c->identity))
+  if (c->identity != NULL && !c->identity_checked && !identity_valid (c->identity))
     return false;
   if ((unsigned) c->client_auth > SC_CLIENT_AUTH_REQUIRED
       || (unsigned) c->binding_type > SC_BINDING_TLS_UNIQUE
