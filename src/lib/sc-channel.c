@@ -40,6 +40,10 @@
 #define SC_CHANNEL_BUFFER_KEEP_MIN (64u << 10)
 /* ms: see SC_CHANNEL_BUFFER_KEEP_MIN. */
 #define SC_CHANNEL_BUFFER_LINGER_MS 1000
+/* ms: how often the lingering closes handed to a reaper
+ * (sc_channel_linger_later) are looked at: how long a socket may stay open
+ * after the peer closed its side, in exchange for no wake-up per close. */
+#define SC_CHANNEL_LINGER_CHECK_MS 50
 
 typedef struct
 {
@@ -89,9 +93,10 @@ struct _ScChannel
   gboolean holding;              /*   and handshake_done has been dispatched: they wait */
   gboolean started;              /* sc_channel_start ran: the loop holds a ref */
   gboolean handshake_done;
-  gboolean closing;   /* flush, then close the stream */
-  gboolean finished;  /* `closed` was called (or is about to be) */
-  gint stream_closed; /* atomic: the stream is closed, after any lingering */
+  gboolean closing;             /* flush, then close the stream */
+  gboolean finished;            /* `closed` was called (or is about to be) */
+  gint stream_closed;           /* atomic: the stream is closed, after any lingering */
+  GMainContext *linger_context; /* sc_channel_linger_later's, or NULL */
   char *close_reason;
   GError *error;
   char *peer_address;
@@ -477,6 +482,7 @@ sc_channel_unref (ScChannel *self)
     channel_event_free (ce);
   g_clear_object (&self->stream);
   g_main_context_unref (self->context);
+  g_clear_pointer (&self->linger_context, g_main_context_unref);
   g_clear_error (&self->error);
   g_free (self->close_reason);
   g_free (self->peer_address);
@@ -546,8 +552,18 @@ on_stream_closed (GObject *source, GAsyncResult *result, gpointer data)
 static void
 close_stream_now (ScChannel *self)
 {
-  StreamClose *op = stream_close_new (self);
+  StreamClose *op;
 
+  if (self->plain_socket)
+    {
+      /* closing a socket does not block: no task, no timer (for a server,
+       * whose clients close first, this was a tenth of its own work per
+       * connection besides the cryptography) */
+      (void) g_io_stream_close (self->stream, NULL, NULL);
+      g_atomic_int_set (&self->stream_closed, TRUE);
+      return;
+    }
+  op = stream_close_new (self);
   g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, op->cancel, on_stream_closed, op);
 }
 
@@ -568,10 +584,12 @@ close_stream_now (ScChannel *self)
 typedef struct
 {
   ScChannel *channel;     /* a reference, dropped with the last source */
-  GSource *input, *timer; /* borrowed: the context holds them */
-  guint sources;          /* attached sources whose destroy notify has not run */
+  GSocket *socket;        /* borrowed: the stream holds it */
+  GSource *input, *timer; /* borrowed: the context holds them (none in a reaper) */
+  guint sources;          /* holders whose release has not run: sources, a reaper */
   gboolean closed;
   gsize drained;
+  gint64 deadline_us; /* monotonic: the linger ends by then */
 } Linger;
 
 /* Closes the stream once (its socket; a TLS stream's output is closed
@@ -586,10 +604,10 @@ linger_close (Linger *linger)
   g_atomic_int_set (&linger->channel->stream_closed, TRUE);
 }
 
-/* Each source's destroy notify: also when the context goes away with the
- * sources still attached (a worker that stopped). */
+/* Each holder's release (a source's destroy notify: also when the context
+ * goes away with the sources still attached, a worker that stopped). */
 static void
-linger_source_gone (gpointer data)
+linger_release (gpointer data)
 {
   Linger *linger = data;
 
@@ -610,24 +628,32 @@ linger_end (Linger *linger)
   g_source_destroy (timer);
 }
 
+/* Reads and drops what the peer sent; TRUE once the lingering is over: the
+ * peer closed, failed, or talks too much. */
 static gboolean
-linger_input (GSocket *socket, GIOCondition condition, gpointer data)
+linger_drain (Linger *linger)
 {
-  Linger *linger = data;
   guint8 buf[4096];
 
   for (;;)
     {
       g_autoptr (GError) error = NULL;
-      gssize n = g_socket_receive_with_blocking (socket, (gchar *) buf, sizeof buf, FALSE, NULL,
-                                                 &error);
+      gssize n = g_socket_receive_with_blocking (linger->socket, (gchar *) buf, sizeof buf, FALSE,
+                                                 NULL, &error);
 
       if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        return G_SOURCE_CONTINUE;
+        return FALSE;
       if (n <= 0 || (linger->drained += (gsize) n) >= SC_CHANNEL_CLOSE_LINGER_BYTES)
-        break; /* the peer closed, failed, or talks too much */
+        return TRUE;
     }
-  linger_end (linger);
+}
+
+static gboolean
+linger_input (GSocket *socket, GIOCondition condition, gpointer data)
+{
+  if (!linger_drain (data))
+    return G_SOURCE_CONTINUE;
+  linger_end (data);
   return G_SOURCE_REMOVE;
 }
 
@@ -636,6 +662,114 @@ linger_timeout (gpointer data)
 {
   linger_end (data);
   return G_SOURCE_REMOVE;
+}
+
+/* ---- lingering in a reaper ---------------------------------------------- */
+
+/* A context's lingering closes that are looked at every
+ * SC_CHANNEL_LINGER_CHECK_MS (sc_channel_linger_later) instead of watched:
+ * one timer for all of them, attached once while any is left, so that
+ * handing one over from another thread does not wake the context, and its
+ * end (the peer's close) does not wake it either. */
+typedef struct
+{
+  GMainContext *context; /* not a reference: the entry goes with the timer */
+  GSource *timer;
+  GQueue lingers; /* Linger *, oldest first: by deadline */
+} Reaper;
+
+static GMutex reapers_lock;
+static GHashTable *reapers; /* GMainContext * -> Reaper *, while its timer is attached */
+
+/* The timer, in the reaper's context. */
+static gboolean
+reaper_check (gpointer data)
+{
+  Reaper *reaper = data;
+  GQueue work;
+  gint64 now = g_get_monotonic_time ();
+  gboolean again;
+  Linger *linger;
+
+  g_mutex_lock (&reapers_lock);
+  work = reaper->lingers;
+  g_queue_init (&reaper->lingers);
+  g_mutex_unlock (&reapers_lock);
+  for (GList *l = work.head, *next; l != NULL; l = next)
+    {
+      next = l->next;
+      linger = l->data;
+      if (linger_drain (linger) || now >= linger->deadline_us)
+        {
+          g_queue_delete_link (&work, l);
+          linger_release (linger);
+        }
+    }
+  g_mutex_lock (&reapers_lock);
+  /* the survivors are older than what came in meanwhile */
+  while ((linger = g_queue_pop_tail (&work)) != NULL)
+    g_queue_push_head (&reaper->lingers, linger);
+  again = reaper->lingers.length > 0;
+  if (!again)
+    g_hash_table_remove (reapers, reaper->context); /* the next hand-over makes a new one */
+  g_mutex_unlock (&reapers_lock);
+  return again ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+/* The timer's destroy notify: also when the context goes away with
+ * lingers left, which then close at once. */
+static void
+reaper_free (gpointer data)
+{
+  Reaper *reaper = data;
+  Linger *linger;
+
+  g_mutex_lock (&reapers_lock);
+  if (reapers != NULL && g_hash_table_lookup (reapers, reaper->context) == reaper)
+    g_hash_table_remove (reapers, reaper->context);
+  g_mutex_unlock (&reapers_lock);
+  while ((linger = g_queue_pop_head (&reaper->lingers)) != NULL)
+    linger_release (linger);
+  g_free (reaper);
+}
+
+guint
+sc_channel_lingering (GMainContext *context)
+{
+  Reaper *reaper;
+  guint n = 0;
+
+  g_mutex_lock (&reapers_lock);
+  if (reapers != NULL && (reaper = g_hash_table_lookup (reapers, context)) != NULL)
+    n = reaper->lingers.length;
+  g_mutex_unlock (&reapers_lock);
+  return n;
+}
+
+/* Hands linger (its holder count includes the reaper) to context's reaper. */
+static void
+reaper_add (GMainContext *context, Linger *linger)
+{
+  Reaper *reaper;
+
+  g_mutex_lock (&reapers_lock);
+  if (reapers == NULL)
+    reapers = g_hash_table_new (NULL, NULL);
+  reaper = g_hash_table_lookup (reapers, context);
+  if (reaper == NULL)
+    {
+      reaper = g_new0 (Reaper, 1);
+      reaper->context = context;
+      g_queue_init (&reaper->lingers);
+      reaper->timer = g_timeout_source_new (SC_CHANNEL_LINGER_CHECK_MS);
+      g_source_set_static_name (reaper->timer, "sc-channel-reaper");
+      g_source_set_callback (reaper->timer, reaper_check, reaper, reaper_free);
+      g_hash_table_insert (reapers, context, reaper);
+      g_source_attach (reaper->timer, context); /* (the context's lock, not ours, inside) */
+      g_source_unref (reaper->timer);
+    }
+  g_queue_push_tail (&reaper->lingers, linger);
+  g_mutex_unlock (&reapers_lock);
 }
 
 /* The socket under the stream: a socket connection's own, or the one under
@@ -656,12 +790,14 @@ stream_socket (GIOStream *stream)
 }
 
 /* In the context: no more output on the socket, then lingers on it until
- * linger_end closes the stream; or closes it at once when the socket
- * cannot be shut down. Takes a reference for the close. */
+ * linger_end closes the stream (in the reaper of the context that
+ * sc_channel_linger_later named, if any); or closes it at once when the
+ * socket cannot be shut down. Takes a reference for the close. */
 static void
 linger_on (ScChannel *self, GSocket *socket)
 {
   Linger *linger;
+  GMainContext *later;
 
   if (!g_socket_shutdown (socket, FALSE, TRUE, NULL))
     {
@@ -670,11 +806,28 @@ linger_on (ScChannel *self, GSocket *socket)
     }
   linger = g_new0 (Linger, 1);
   linger->channel = sc_channel_ref (self);
+  linger->socket = socket;
+  linger->deadline_us = g_get_monotonic_time ()
+                        + (gint64) SC_CHANNEL_CLOSE_LINGER_MS * G_TIME_SPAN_MILLISECOND;
+  g_mutex_lock (&self->lock);
+  later = g_steal_pointer (&self->linger_context); /* the linger holds us: no cycle */
+  g_mutex_unlock (&self->lock);
+  if (later != NULL)
+    {
+      /* what the peer sent before its close may be there already */
+      linger->sources = 1;
+      if (linger_drain (linger))
+        linger_release (linger);
+      else
+        reaper_add (later, linger);
+      g_main_context_unref (later);
+      return;
+    }
   linger->sources = 2;
   linger->input = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
-  g_source_set_callback (linger->input, G_SOURCE_FUNC (linger_input), linger, linger_source_gone);
+  g_source_set_callback (linger->input, G_SOURCE_FUNC (linger_input), linger, linger_release);
   linger->timer = g_timeout_source_new (SC_CHANNEL_CLOSE_LINGER_MS);
-  g_source_set_callback (linger->timer, linger_timeout, linger, linger_source_gone);
+  g_source_set_callback (linger->timer, linger_timeout, linger, linger_release);
   g_source_attach (linger->input, self->context);
   g_source_attach (linger->timer, self->context);
   g_source_unref (linger->input);
@@ -1262,7 +1415,8 @@ sc_channel_move (ScChannel *self, GMainContext *context, GError **error)
   if (poller == NULL)
     return FALSE;
   g_mutex_lock (&self->lock);
-  if (self->dispatching > 0)
+  /* (in another thread, the context's may be dispatching: see the header) */
+  if (self->dispatching > 0 && g_main_context_is_owner (self->context))
     {
       g_mutex_unlock (&self->lock);
       g_critical ("sc_channel_move() called from a callback of the channel");
@@ -1276,10 +1430,12 @@ sc_channel_move (ScChannel *self, GMainContext *context, GError **error)
       g_mutex_unlock (&self->lock);
       return TRUE;
     }
-  /* The old watch, destroyed in its own context's thread (ours), calls
-   * nothing any more. The new one is watched by the new context's thread
-   * at once (epoll reports a descriptor that is ready when it is added): a
-   * callback there waits for the lock until the move is complete. */
+  /* The old watch calls nothing any more once destroyed in its own
+   * context's thread; in another thread, the caller waits for that
+   * thread's dispatch under way (see the header). The new one is watched
+   * by the new context's thread at once (epoll reports a descriptor that
+   * is ready when it is added): a callback there waits for the lock until
+   * the move is complete. */
   sc_poller_watch_destroy (self->watch);
   self->watch = watch = sc_poller_watch_new (poller, on_poll, self);
   if (self->running && !sc_poller_watch_set_fd (watch, self->fd, &local))
@@ -1409,6 +1565,18 @@ gboolean
 sc_channel_is_done (ScChannel *self)
 {
   return g_atomic_int_get (&self->stream_closed);
+}
+
+void
+sc_channel_linger_later (ScChannel *self, GMainContext *context)
+{
+  g_mutex_lock (&self->lock);
+  if (self->linger_context != context)
+    {
+      g_clear_pointer (&self->linger_context, g_main_context_unref);
+      self->linger_context = context != NULL ? g_main_context_ref (context) : NULL;
+    }
+  g_mutex_unlock (&self->lock);
 }
 
 void

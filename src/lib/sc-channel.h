@@ -101,11 +101,18 @@ void sc_channel_start (ScChannel *channel);
  * a handshake driven in one thread whose session then lives in another. */
 void sc_channel_hold_after_handshake (ScChannel *channel);
 /* Moves the channel to context: from now on its work and its callbacks run
- * there. Call in the thread of the channel's current context, outside the
- * channel's callbacks. A finished channel stays where it is (TRUE). FALSE
- * when the new context has no poller (no epoll descriptor to be had): the
- * channel then stays where it is. If the new poller cannot watch the
- * socket, the channel ends there with that error. */
+ * there. Not from the channel's callbacks. From the thread of the channel's
+ * current context (between two of its iterations), nothing of the channel
+ * runs there any more when this returns. From another thread, while that
+ * thread runs the context, a callback that had started there may still be
+ * running (or about to touch the channel) when this returns: the caller
+ * must wait until that thread has ended its dispatch under way (for
+ * instance until it next polls) before it runs context or relies on the
+ * callbacks being over. A finished channel stays where it is (TRUE), and
+ * so does what is left of it (a lingering close). FALSE when the new
+ * context has no poller (no epoll descriptor to be had): the channel then
+ * stays where it is. If the new poller cannot watch the socket, the channel
+ * ends there with that error. */
 gboolean sc_channel_move (ScChannel *channel, GMainContext *context, GError **error);
 /* Queues a message; the id is the protocol's. Fails with SC_ERROR_* codes. */
 gboolean sc_channel_send (ScChannel *channel, const guint8 *data, gsize len, guint64 *out_id,
@@ -122,6 +129,18 @@ void sc_channel_abort (ScChannel *channel, const char *reason);
 /* Whether the channel has finished and closed its stream, after any
  * lingering: nothing of it is left in its context. */
 gboolean sc_channel_is_done (ScChannel *channel);
+/* Once the channel's clean close lingers on its socket (waiting for the
+ * peer to close its side: SC_CHANNEL_CLOSE_LINGER_MS), the lingering goes
+ * on in context (NULL: the channel's own, at once, as by default), where
+ * the socket is looked at every SC_CHANNEL_LINGER_CHECK_MS (sc-channel.c)
+ * instead of watched: for a channel whose own context is about to be left
+ * (a thread that closed it and does not come back), without a wake-up of
+ * context per close. Call before the close. */
+void sc_channel_linger_later (ScChannel *channel, GMainContext *context);
+/* How many closes linger in context's reaper (sc_channel_linger_later):
+ * a thread that runs context and is about to end waits for them. (A
+ * close that a reaper checks at this moment is not counted.) */
+guint sc_channel_lingering (GMainContext *context);
 /* Rotates our sending key now; with update_peer the peer rotates too. */
 gboolean sc_channel_key_update (ScChannel *channel, gboolean update_peer, GError **error);
 

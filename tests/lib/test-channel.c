@@ -1,4 +1,5 @@
-/* test-channel.c: ScChannel moving between main contexts (sc-channel.h).
+/* test-channel.c: ScChannel moving between main contexts, and its clean
+ * close lingering in another context's reaper (sc-channel.h).
  *
  * A client channel and a server channel talk over a socket pair, each in a
  * context of its own that the test iterates by hand, so that what is read
@@ -109,6 +110,33 @@ channel_over (int fd, GMainContext *context, const ScSessionConfig *config,
   return channel;
 }
 
+/* A client channel and a server channel over a socket pair, each in its
+ * own context, not started yet. */
+typedef struct
+{
+  ScIdentity *identity; /* the server's: its key must outlive the channels */
+  ScChannel *client, *server;
+} Pair;
+
+static void
+pair_init (Pair *pair, GMainContext *client_ctx, const ScChannelCallbacks *client_callbacks,
+           Side *client, GMainContext *server_ctx, const ScChannelCallbacks *server_callbacks,
+           Side *server)
+{
+  g_autoptr (GError) error = NULL;
+  ScSessionConfig client_config, server_config;
+  int fds[2];
+
+  pair->identity = sc_identity_generate (&error);
+  g_assert_no_error (error);
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  sc_session_config_init (&client_config, SC_ROLE_CLIENT);
+  sc_session_config_init (&server_config, SC_ROLE_SERVER);
+  server_config.identity = sc_identity_get_key (pair->identity);
+  pair->client = channel_over (fds[0], client_ctx, &client_config, client_callbacks, client);
+  pair->server = channel_over (fds[1], server_ctx, &server_config, server_callbacks, server);
+}
+
 static guint64
 messages_received (ScChannel *channel)
 {
@@ -129,6 +157,17 @@ iterate (GMainContext *context, gboolean may_block)
   dispatched = g_main_context_iteration (context, may_block);
   g_main_context_pop_thread_default (context);
   return dispatched;
+}
+
+/* Drops both channels and runs what the server's context has left. */
+static void
+pair_clear (Pair *pair, GMainContext *server_ctx)
+{
+  sc_channel_unref (pair->client);
+  sc_channel_unref (pair->server);
+  while (iterate (server_ctx, FALSE))
+    ;
+  g_object_unref (pair->identity);
 }
 
 /* Runs both contexts until *cond (bounded by a deadline that only guards
@@ -160,7 +199,6 @@ test_held_events_are_reported_after_the_move (void)
   g_autoptr (GMainContext) first_ctx = g_main_context_new ();
   g_autoptr (GMainContext) second_ctx = g_main_context_new ();
   g_autoptr (GError) error = NULL;
-  g_autoptr (ScIdentity) identity = sc_identity_generate (&error);
   static const ScChannelCallbacks client_callbacks = {
     .handshake_done = on_handshake_done,
     .message = on_message,
@@ -173,18 +211,13 @@ test_held_events_are_reported_after_the_move (void)
   };
   Side client = { .expected = first_ctx, .messages = g_ptr_array_new_with_free_func (g_free) };
   Side server = { .expected = server_ctx, .messages = g_ptr_array_new_with_free_func (g_free) };
-  ScSessionConfig client_config, server_config;
+  Pair pair;
   ScChannel *c, *s;
-  int fds[2];
   gint64 give_up;
 
-  g_assert_no_error (error);
-  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
-  sc_session_config_init (&client_config, SC_ROLE_CLIENT);
-  sc_session_config_init (&server_config, SC_ROLE_SERVER);
-  server_config.identity = sc_identity_get_key (identity);
-  c = channel_over (fds[0], first_ctx, &client_config, &client_callbacks, &client);
-  s = channel_over (fds[1], server_ctx, &server_config, &server_callbacks, &server);
+  pair_init (&pair, first_ctx, &client_callbacks, &client, server_ctx, &server_callbacks, &server);
+  c = pair.client;
+  s = pair.server;
   sc_channel_hold_after_handshake (c);
   sc_channel_start (c);
   sc_channel_start (s);
@@ -233,10 +266,94 @@ test_held_events_are_reported_after_the_move (void)
   g_assert_cmpuint (client.wrong_context, ==, 0);
   g_assert_cmpuint (server.wrong_context, ==, 0);
 
-  sc_channel_unref (c);
-  sc_channel_unref (s);
-  while (iterate (server_ctx, FALSE))
+  pair_clear (&pair, server_ctx);
+  g_ptr_array_unref (client.messages);
+  g_ptr_array_unref (server.messages);
+}
+
+/* The server's handshake_done for the lingering test: nothing (the client
+ * closes first). */
+static void
+on_quiet_server_handshake_done (ScChannel *channel, gpointer data)
+{
+  on_handshake_done (channel, data);
+}
+
+/* A client channel whose clean close lingers in another context's reaper
+ * (sc_channel_linger_later): its own context reports the end once CLOSE
+ * is written and has nothing left to run; the reaper holds the socket
+ * until the peer has closed its side (peer_closes), or until
+ * SC_CHANNEL_CLOSE_LINGER_MS has passed without that, and closes it while
+ * only the reaper's context runs. The peer sees a clean close either way. */
+static void
+test_close_lingers_in_the_reaper (gconstpointer data)
+{
+  gboolean peer_closes = GPOINTER_TO_INT (data);
+  g_autoptr (GMainContext) server_ctx = g_main_context_new ();
+  g_autoptr (GMainContext) client_ctx = g_main_context_new ();
+  g_autoptr (GMainContext) reaper_ctx = g_main_context_new ();
+  static const ScChannelCallbacks client_callbacks = {
+    .handshake_done = on_handshake_done,
+    .message = on_message,
+    .closed = on_closed,
+  };
+  static const ScChannelCallbacks server_callbacks = {
+    .handshake_done = on_quiet_server_handshake_done,
+    .message = on_message,
+    .closed = on_closed,
+  };
+  Side client = { .expected = client_ctx, .messages = g_ptr_array_new_with_free_func (g_free) };
+  Side server = { .expected = server_ctx, .messages = g_ptr_array_new_with_free_func (g_free) };
+  Pair pair;
+  ScChannel *c;
+  gint64 give_up;
+
+  pair_init (&pair, client_ctx, &client_callbacks, &client, server_ctx, &server_callbacks, &server);
+  c = pair.client;
+  sc_channel_start (c);
+  sc_channel_start (pair.server);
+  iterate_both_until (client_ctx, server_ctx, &server.handshake_done, "the handshake");
+  iterate_both_until (client_ctx, server_ctx, &client.handshake_done, "the client's handshake");
+
+  sc_channel_linger_later (c, reaper_ctx);
+  sc_channel_close (c, SC_CLOSE_NORMAL, "done");
+  give_up = g_get_monotonic_time () + 60 * G_TIME_SPAN_SECOND;
+  while (!client.closed)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, give_up);
+      iterate (client_ctx, TRUE);
+    }
+  g_assert_false (client.closed_with_error);
+  /* handed over at once: the peer has not run since, so it has not closed */
+  g_assert_cmpuint (sc_channel_lingering (reaper_ctx), ==, 1);
+  g_assert_false (sc_channel_is_done (c));
+  while (iterate (client_ctx, FALSE))
     ;
+
+  if (peer_closes)
+    {
+      /* the peer reads our CLOSE and closes its side */
+      iterate_both_until (server_ctx, reaper_ctx, &server.closed, "the peer to close");
+      g_assert_false (server.closed_with_error);
+    }
+  give_up = g_get_monotonic_time () + 60 * G_TIME_SPAN_SECOND;
+  while (!sc_channel_is_done (c))
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, give_up);
+      iterate (reaper_ctx, TRUE);
+    }
+  g_assert_cmpuint (sc_channel_lingering (reaper_ctx), ==, 0);
+  if (!peer_closes)
+    {
+      /* the peer, run only now, still finds our CLOSE: a clean end */
+      iterate_both_until (server_ctx, reaper_ctx, &server.closed, "the peer to see the close");
+      g_assert_false (server.closed_with_error);
+    }
+  /* the reaper's timer went with the last close: nothing is left there */
+  g_assert_false (g_main_context_pending (reaper_ctx));
+  g_assert_cmpuint (client.wrong_context, ==, 0);
+
+  pair_clear (&pair, server_ctx);
   g_ptr_array_unref (client.messages);
   g_ptr_array_unref (server.messages);
 }
@@ -247,5 +364,9 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/channel/move/held-events-are-reported-after-the-move",
                    test_held_events_are_reported_after_the_move);
+  g_test_add_data_func ("/channel/close/lingers-in-the-reaper/peer-closes", GINT_TO_POINTER (TRUE),
+                        test_close_lingers_in_the_reaper);
+  g_test_add_data_func ("/channel/close/lingers-in-the-reaper/peer-never-closes",
+                        GINT_TO_POINTER (FALSE), test_close_lingers_in_the_reaper);
   return g_test_run ();
 }
