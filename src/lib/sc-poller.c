@@ -53,9 +53,10 @@ struct _ScPoller
   GQueue wakes;    /* ScPollerWatch * (by wake_link), in wake-up order */
   guint n_watches;
   /* The time by which the context wakes for us at the latest, as our last
-   * prepare told it (G_MININT64: at once; G_MAXINT64: never, or not
-   * prepared yet): a deadline set from another thread wakes the context
-   * only if it is earlier. */
+   * prepare told it, or the context's poll function if that is earlier
+   * (sc_poller_note_poll_timeout) (G_MININT64: at once; G_MAXINT64: never,
+   * or not prepared yet): a deadline set from another thread wakes the
+   * context only if it is earlier. */
   gint64 armed_us;
 };
 
@@ -439,6 +440,20 @@ sc_poller_unref (ScPoller *self)
     return;
   g_source_destroy (&self->source);
   g_source_unref (&self->source);
+}
+
+void
+sc_poller_note_poll_timeout (ScPoller *self, gint timeout_ms)
+{
+  gint64 until;
+
+  if (timeout_ms < 0)
+    return;
+  until = g_get_monotonic_time () + (gint64) timeout_ms * G_TIME_SPAN_MILLISECOND;
+  g_mutex_lock (&self->lock);
+  if (until < self->armed_us)
+    self->armed_us = until; /* (the next prepare sets it afresh) */
+  g_mutex_unlock (&self->lock);
 }
 
 guint

@@ -66,6 +66,14 @@ typedef void (*ScPollerFunc) (ScPollerWatch *watch, guint events, gpointer user_
 ScPoller *sc_poller_get (GMainContext *context, GError **error);
 ScPoller *sc_poller_ref (ScPoller *poller);
 void sc_poller_unref (ScPoller *poller);
+/* For a custom poll function of the poller's context
+ * (g_main_context_set_poll_func), called in the context's thread just
+ * before it polls for at most timeout_ms (-1: no limit): a deadline set from
+ * another thread meanwhile wakes the context only if it is earlier than the
+ * end of that poll (the context prepares again when it wakes, and sees the
+ * deadline then). Without it, any deadline earlier than the poller's own
+ * wakes the context. */
+void sc_poller_note_poll_timeout (ScPoller *poller, gint timeout_ms);
 /* Watches that exist (not yet destroyed). */
 guint sc_poller_get_n_watches (ScPoller *poller);
 
