@@ -170,8 +170,9 @@ io_worker_linger_done (gpointer data)
   if (w->clients > 0)
     g_clear_pointer (&w->linger, g_source_unref);
   else if (g_get_monotonic_time () - w->idle_since_us
-           < (gint64) SC_CLIENT_IO_LINGER_MS * G_TIME_SPAN_MILLISECOND)
-    again = TRUE;
+               < (gint64) SC_CLIENT_IO_LINGER_MS * G_TIME_SPAN_MILLISECOND
+           || sc_channel_lingering (w->context) > 0)
+    again = TRUE; /* (closes handed to its reaper end within SC_CHANNEL_CLOSE_LINGER_MS) */
   else
     {
       for (guint i = 0; i < G_N_ELEMENTS (io_workers); i++)
@@ -207,6 +208,9 @@ io_worker_poll (GPollFD *fds, guint n_fds, gint timeout_ms)
       g_ptr_array_set_size (w->deferred_wakes, 0);
       /* polling before quiet_waiters, io_worker_sync the other way round
        * (both sequentially consistent): one of the two sees the other */
+      /* a session that moves here while the thread sleeps sets its
+       * deadline without waking it, unless it comes before the timeout */
+      sc_poller_note_poll_timeout (w->poller, timeout_ms);
       g_atomic_int_set (&w->polling, TRUE);
       if (g_atomic_int_get (&w->quiet_waiters) > 0)
         {
@@ -822,6 +826,7 @@ worth_retrying (ScChannel *channel, const GError *error)
 }
 
 static void schedule_retry_locked (ScClient *self, const GError *error);
+static GError *connect_error_locked (ScClient *self, ScChannel *channel, const GError *error);
 
 static void
 on_closed (ScChannel *channel, const GError *error, const char *reason, gpointer data)
@@ -834,8 +839,10 @@ on_closed (ScChannel *channel, const GError *error, const char *reason, gpointer
   if (self->channel == channel)
     g_clear_pointer (&self->channel, sc_channel_unref);
   trust = trust_error_locked (self);
-  why = trust != NULL   ? g_error_copy (trust)
-        : error != NULL ? g_error_copy (error)
+  if (trust != NULL)
+    why = g_error_copy (trust);
+  else if ((why = connect_error_locked (self, channel, error)) == NULL)
+    why = error != NULL ? g_error_copy (error)
                         : g_error_new (SC_ERROR, SC_ERROR_CLOSED, "connection %s", reason);
   if (!self->shutting_down && self->reconnect && self->ever_connected && trust == NULL
       && worth_retrying (channel, error))
@@ -1081,13 +1088,88 @@ on_connected (GObject *source, GAsyncResult *result, gpointer data)
   connection_made (data, conn, error);
 }
 
+/* A plain connection to an address literal, from establish's own thread,
+ * when the proxy resolver goes direct there (as GSocketClient would ask
+ * it): a non-blocking connect, and the session starts on the socket at
+ * once. Its ClientHello waits for the connection (the socket becomes
+ * writable); a failed connection is its first write's or read's error,
+ * and one that never completes ends with the handshake timeout, which is
+ * also GSocketClient's connect timeout here (on_closed names either a
+ * failed connection). No wait for the connection alone, no GSocketClient,
+ * no resolver or cancellable descriptor: that was a third of the client's
+ * own work per short-lived session, besides the cryptography
+ * (docs/PERFORMANCE.md). FALSE, with nothing done, when this does not
+ * apply: GSocketClient connects. TRUE with *conn or *error otherwise. */
+static gboolean
+connect_direct (ScClient *self, GSocketConnection **conn, GError **error)
+{
+  g_autoptr (GInetAddress) inet = NULL;
+  g_autoptr (GSocketAddress) addr = NULL;
+  g_autoptr (GSocket) socket = NULL;
+  g_autofree char *uri = NULL;
+  g_auto (GStrv) proxies = NULL;
+  g_autoptr (GError) local = NULL;
+
+  if (self->tls != NULL || in_io_thread ()
+      || (inet = g_inet_address_new_from_string (self->host)) == NULL)
+    return FALSE;
+  uri = g_uri_join (G_URI_FLAGS_NONE, "none", NULL, self->host, self->port, "", NULL, NULL);
+  proxies = g_proxy_resolver_lookup (g_proxy_resolver_get_default (), uri, NULL, NULL);
+  if (proxies == NULL || g_strv_length (proxies) != 1 || strcmp (proxies[0], "direct://") != 0)
+    return FALSE;
+  addr = g_inet_socket_address_new (inet, self->port);
+  socket = g_socket_new (g_inet_address_get_family (inet), G_SOCKET_TYPE_STREAM,
+                         G_SOCKET_PROTOCOL_TCP, &local);
+  if (socket != NULL)
+    {
+      g_socket_set_blocking (socket, FALSE);
+      if (g_socket_connect (socket, addr, NULL, &local)
+          || g_error_matches (local, G_IO_ERROR, G_IO_ERROR_PENDING))
+        {
+          *conn = g_socket_connection_factory_create_connection (socket);
+          return TRUE;
+        }
+    }
+  g_set_error (error, G_IO_ERROR, local->code, "could not connect to %s: %s", self->host_port,
+               local->message);
+  return TRUE;
+}
+
+/* A connection that connect_direct started and that failed before the
+ * session came up (in on_closed, the lock held): the error says so, with
+ * the code of the connection's failure; NULL when the connection was made
+ * and failed later, or when this was not such a connection. */
+static GError *
+connect_error_locked (ScClient *self, ScChannel *channel, const GError *error)
+{
+  GIOStream *stream = sc_channel_get_stream (channel);
+  GSocket *socket;
+  g_autoptr (GSocketAddress) peer = NULL;
+
+  if (self->ever_connected || error == NULL || !G_IS_SOCKET_CONNECTION (stream))
+    return NULL;
+  if (error->domain == G_IO_ERROR
+      && (error->code == G_IO_ERROR_CONNECTION_REFUSED || error->code == G_IO_ERROR_HOST_UNREACHABLE
+          || error->code == G_IO_ERROR_NETWORK_UNREACHABLE || error->code == G_IO_ERROR_TIMED_OUT))
+    return g_error_new (G_IO_ERROR, error->code, "could not connect to %s: %s", self->host_port,
+                        error->message);
+  socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (stream));
+  if (g_error_matches (error, SC_ERROR, SC_ERROR_TIMEOUT)
+      && (peer = g_socket_get_remote_address (socket, NULL)) == NULL)
+    return g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "could not connect to %s: timed out",
+                        self->host_port); /* the connection never completed */
+  return NULL;
+}
+
 /* Starts one connection attempt: in the I/O thread (a reconnection), or
  * in establish's own thread. */
 static gboolean
 start_attempt (gpointer data)
 {
   ScClient *self = data;
-  g_autoptr (GSocketClient) sock = g_socket_client_new ();
+  g_autoptr (GSocketClient) sock = NULL;
+  GSocketConnection *conn = NULL;
+  GError *error = NULL;
   GCancellable *cancel;
 
   g_mutex_lock (&self->lock);
@@ -1103,21 +1185,25 @@ start_attempt (gpointer data)
   set_state_locked (self, SC_CLIENT_STATE_CONNECTING);
   cancel = attempt_cancel_locked (self);
   client_unlock (self);
+  if (connect_direct (self, &conn, &error))
+    {
+      connection_made (g_object_ref (self), conn, error);
+      g_object_unref (cancel);
+      return G_SOURCE_REMOVE;
+    }
+  sock = g_socket_client_new ();
   g_socket_client_set_timeout (sock, SC_DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000);
   if (in_io_thread () || !g_hostname_is_ip_address (self->host))
     g_socket_client_connect_to_host_async (sock, self->host, self->port, cancel, on_connected,
                                            g_object_ref (self));
   else
     {
-      /* establish's own thread, which may block, and one address: the
-       * synchronous connect takes fewer main-loop passes (cancel still
-       * ends it). Not for a name: the asynchronous connect tries the next
-       * of its addresses after 250 ms (Happy Eyeballs), the synchronous
-       * one only after the whole timeout. */
-      GError *error = NULL;
-      GSocketConnection *conn = g_socket_client_connect_to_host (sock, self->host, self->port,
-                                                                 cancel, &error);
-
+      /* establish's own thread, which may block, and one address (TLS, or
+       * a proxy): the synchronous connect takes fewer main-loop passes
+       * (cancel still ends it). Not for a name: the asynchronous connect
+       * tries the next of its addresses after 250 ms (Happy Eyeballs), the
+       * synchronous one only after the whole timeout. */
+      conn = g_socket_client_connect_to_host (sock, self->host, self->port, cancel, &error);
       connection_made (g_object_ref (self), conn, error);
     }
   g_object_unref (cancel);
@@ -1469,7 +1555,10 @@ sc_client_establish_secure_session (ScClient *self, const char *host, guint16 po
   self->host = g_strdup (host);
   self->port = port;
   if (self->identity != NULL)
-    self->session_config.identity = sc_identity_get_key (self->identity);
+    {
+      self->session_config.identity = sc_identity_get_key (self->identity);
+      self->session_config.identity_checked = TRUE; /* ScIdentity builds it from its scalar */
+    }
   g_mutex_lock (&self->lock);
   if (!check_unused_locked (self, error)) /* again: a shutdown or establish meanwhile */
     {
@@ -1959,13 +2048,66 @@ io_busy_locked (ScClient *self)
          || (self->channel != NULL && self->state != SC_CLIENT_STATE_CLOSED);
 }
 
+/* Shutdown of a connected session over a plain socket, from an application
+ * thread: the channel comes back from the I/O thread into this thread's
+ * establish context, where the close runs. What is left after it, waiting
+ * for the server to close its side (SC_CHANNEL_CLOSE_LINGER_MS), goes to
+ * the I/O thread's reaper (sc_channel_linger_later), which looks at it with
+ * others now and then. Neither wakes the I/O thread: a close there cost it
+ * two wake-ups (the close, then the server's answer) and this thread one
+ * more, which for a short-lived client was a third of the client's work
+ * per connection besides the handshake (docs/PERFORMANCE.md). FALSE
+ * (nothing done) when this thread has no establish context to be had: the
+ * caller closes in the I/O thread. Not in an I/O thread, not twice for a
+ * client. */
+static gboolean
+close_here (ScClient *self, ScChannel *channel)
+{
+  EstablishLoop *loop = establish_loop_get (NULL);
+
+  if (loop == NULL)
+    return FALSE;
+  /* owned from here on, so that nothing done here (the move's deadline, the
+   * close's flush) wakes the context through its wake-up descriptor */
+  if (!g_main_context_acquire (loop->context))
+    return FALSE; /* (not reached: only this thread runs it) */
+  if (!sc_channel_move (channel, loop->context, NULL))
+    {
+      g_main_context_release (loop->context);
+      return FALSE;
+    }
+  /* A callback of the channel that the I/O thread had begun has returned
+   * once it polls again: from here on, only this thread runs the channel. */
+  io_worker_sync (self->io_worker);
+  g_main_context_push_thread_default (loop->context);
+  sc_channel_linger_later (channel, self->io_context);
+  sc_channel_close (channel, SC_CLOSE_NORMAL, "closed by the client");
+  g_mutex_lock (&self->lock);
+  while (io_busy_locked (self)) /* on_closed, run here: at once, once CLOSE is written */
+    {
+      client_unlock (self);
+      g_main_context_iteration (loop->context, TRUE);
+      g_mutex_lock (&self->lock);
+    }
+  client_unlock (self);
+  while (g_main_context_pending (loop->context))
+    g_main_context_iteration (loop->context, FALSE);
+  g_main_context_pop_thread_default (loop->context);
+  g_main_context_release (loop->context);
+  return TRUE;
+}
+
 /**
  * sc_client_shutdown:
  * @self: a #ScClient
  *
  * Sends a close message, waits for the connection to end and lets go of
  * the I/O thread (the clients of a process share a few; the last client
- * to let go of one ends it one to two seconds later). A connection attempt or TLS
+ * to let go of one ends it one to three seconds later, once the closes it
+ * was given have ended). A connected session over a plain socket is
+ * closed in the calling thread; the I/O thread then waits, without being
+ * woken for it, for the server to close its side (at most
+ * two seconds). A connection attempt or TLS
  * handshake under way is cancelled and waited for, and a concurrent
  * sc_client_establish_secure_session() fails with %SC_ERROR_CLOSED. The
  * client cannot be used afterwards. Other clients are not affected.
@@ -1982,7 +2124,7 @@ sc_client_shutdown (ScClient *self)
 {
   g_autoptr (ScChannel) channel = NULL;
   IoWorker *worker;
-  gboolean idle;
+  gboolean idle, here;
 
   g_return_if_fail (SC_IS_CLIENT (self));
   if (in_io_thread ())
@@ -1993,6 +2135,9 @@ sc_client_shutdown (ScClient *self)
       return;
     }
   g_mutex_lock (&self->lock);
+  /* the first shutdown of a connected plain session closes it here */
+  here = !self->shutting_down && self->state == SC_CLIENT_STATE_CONNECTED && self->channel != NULL
+         && self->tls == NULL && self->establish_cancel == NULL;
   self->shutting_down = TRUE;
   g_cancellable_cancel (self->connect_cancel);
   if (self->establish_cancel != NULL)
@@ -2005,7 +2150,7 @@ sc_client_shutdown (ScClient *self)
   if (self->channel != NULL)
     channel = sc_channel_ref (self->channel);
   client_unlock (self);
-  if (channel != NULL)
+  if (channel != NULL && !(here && close_here (self, channel)))
     sc_channel_close (channel, SC_CLOSE_NORMAL, "closed by the client");
   g_mutex_lock (&self->lock);
   while (io_busy_locked (self)) /* no channel is made after shutting_down: start_session */

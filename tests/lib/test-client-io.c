@@ -17,7 +17,10 @@
  *   - shutting down is safe against a concurrent establish (also while
  *     every I/O thread is busy) and during a TLS handshake, and dropping a
  *     client's last reference in a message handler (its own or another
- *     client's, on the same I/O thread) shuts it down in the background.
+ *     client's, on the same I/O thread) shuts it down in the background;
+ *   - a shutdown right after establish is a clean close for the server,
+ *     and the client's socket is closed in the end; a refused or timed-out
+ *     connection says it could not connect.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -35,6 +38,7 @@
 #include "sc-server.h"
 #include "sc-tls.h"
 #include "tests/sc-test-net.h"
+#include "tests/sc-test-proc.h"
 #include "tests/sc-test-wait.h"
 
 /* clients alive at once in the sharing test */
@@ -1517,6 +1521,141 @@ test_establish_async_reports_in_callers_context (void)
   g_ptr_array_unref (peer.got);
 }
 
+/* ---- connecting and closing ----------------------------------------------- */
+
+/* short-lived clients in the clean-close test */
+#define N_SHORT_LIVED 20
+
+/* Descriptors the process has open. */
+static guint
+count_open_fds (void)
+{
+  return sc_test_count_proc_entries ("/proc/self/fd");
+}
+
+typedef struct
+{
+  GPtrArray *reasons; /* char *, from client-disconnected */
+  guint fds_wanted;
+} Ends;
+
+static void
+on_end_seen (ScServer *server, const char *client_id, const char *reason, gpointer data)
+{
+  g_ptr_array_add (((Ends *) data)->reasons, g_strdup (reason));
+}
+
+static gboolean
+all_ends_seen (gpointer data)
+{
+  return ((Ends *) data)->reasons->len >= N_SHORT_LIVED + 1;
+}
+
+static gboolean
+fds_back (gpointer data)
+{
+  return count_open_fds () <= ((Ends *) data)->fds_wanted;
+}
+
+/* Clients that establish and shut down at once (the session goes to the
+ * I/O thread and comes back to the caller's for the close, racing the
+ * server's ticket): the server sees each one close cleanly (it read our
+ * CLOSE: not a lost connection, whose stream it would keep for a
+ * resumption), and every client socket gets closed in the end (after the
+ * server closed its side, by the I/O thread's reaper), although nothing
+ * of the client is left to run it but the I/O thread. */
+static void
+test_shutdown_is_a_clean_close_and_releases_the_socket (void)
+{
+  g_autoptr (ScServer) server = start_server (FALSE);
+  Ends ends = { g_ptr_array_new_with_free_func (g_free), 0 };
+
+  g_signal_connect (server, "client-disconnected", G_CALLBACK (on_end_seen), &ends);
+  /* the first one makes what the process keeps (I/O thread, contexts) */
+  {
+    g_autoptr (ScClient) client = connect_client (server);
+
+    sc_client_shutdown (client);
+  }
+  ends.fds_wanted = count_open_fds () - 1; /* what is left of the first: its lingering socket */
+  for (guint i = 0; i < N_SHORT_LIVED; i++)
+    {
+      g_autoptr (ScClient) client = connect_client (server);
+
+      sc_client_shutdown (client);
+    }
+  sc_test_iterate_until (all_ends_seen, &ends, "the server to see every client go");
+  for (guint i = 0; i < ends.reasons->len; i++)
+    g_assert_cmpstr (g_ptr_array_index (ends.reasons, i), ==, "closed by peer");
+  sc_test_iterate_until (fds_back, &ends, "every client socket to be closed");
+  sc_server_shutdown (server);
+  g_ptr_array_unref (ends.reasons);
+}
+
+/* A port with nothing listening: establish fails at once, saying it could
+ * not connect, with the code a caller tells apart (the command-line tool
+ * adds its hint to it). */
+static void
+test_establish_refused_says_could_not_connect (void)
+{
+  g_autoptr (ScClient) client = sc_client_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *where = NULL;
+  guint16 port;
+
+  /* a port the kernel just gave out, and nothing listens on it now */
+  g_object_unref (sc_test_listen_loopback (&port));
+  where = g_strdup_printf ("could not connect to 127.0.0.1:%u", port);
+  sc_client_set_accept_any_server (client, TRUE);
+  g_assert_false (sc_client_establish_secure_session (client, "127.0.0.1", port, NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED);
+  g_assert_nonnull (strstr (error->message, where));
+  g_assert_cmpint (sc_client_get_state (client), ==, SC_CLIENT_STATE_CLOSED);
+  sc_client_shutdown (client);
+}
+
+/* A connection that never completes (the listener's backlog is full: the
+ * kernel drops the SYNs) ends with the handshake timeout, reported as the
+ * connection timing out, as GSocketClient's own timeout would. Takes
+ * SC_DEFAULT_HANDSHAKE_TIMEOUT_MS. */
+static void
+test_establish_connect_timeout_says_could_not_connect (void)
+{
+  g_autoptr (ScClient) client = sc_client_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocket) listener = NULL;
+  g_autoptr (GSocket) queued = NULL;
+  g_autoptr (GSocketAddress) at = NULL;
+  g_autofree char *where = NULL;
+  guint16 port;
+
+  {
+    g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+    g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+
+    listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                             &error);
+    g_assert_no_error (error);
+    g_socket_set_listen_backlog (listener, 0); /* one queued connection fills it */
+    g_assert_true (g_socket_bind (listener, any, TRUE, &error));
+    g_assert_true (g_socket_listen (listener, &error));
+    g_assert_no_error (error);
+  }
+  at = g_socket_get_local_address (listener, &error);
+  g_assert_no_error (error);
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (at));
+  queued = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_socket_connect (queued, at, NULL, &error));
+  g_assert_no_error (error);
+  where = g_strdup_printf ("could not connect to 127.0.0.1:%u", port);
+  sc_client_set_accept_any_server (client, TRUE);
+  g_assert_false (sc_client_establish_secure_session (client, "127.0.0.1", port, NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_nonnull (strstr (error->message, where));
+  sc_client_shutdown (client);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1555,5 +1694,11 @@ main (int argc, char **argv)
                    test_last_unref_in_other_clients_handler_shuts_down_in_background);
   g_test_add_func ("/client/shutdown/in-handler-completes-in-background",
                    test_shutdown_in_handler_completes_in_background);
+  g_test_add_func ("/client/shutdown/is-a-clean-close-and-releases-the-socket",
+                   test_shutdown_is_a_clean_close_and_releases_the_socket);
+  g_test_add_func ("/client/establish/refused-says-could-not-connect",
+                   test_establish_refused_says_could_not_connect);
+  g_test_add_func ("/client/establish/connect-timeout-says-could-not-connect",
+                   test_establish_connect_timeout_says_could_not_connect);
   return g_test_run ();
 }

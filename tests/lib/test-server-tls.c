@@ -34,6 +34,7 @@
 #include "sc-server.h"
 #include "sc-tls-config.h"
 #include "tests/sc-test-net.h"
+#include "tests/sc-test-proc.h"
 #include "tests/sc-test-wait.h"
 
 /* connections that never complete a ClientHello */
@@ -106,13 +107,7 @@ fixture_tear_down (Fixture *f, gconstpointer data)
 static guint
 count_threads (void)
 {
-  g_autoptr (GDir) dir = g_dir_open ("/proc/self/task", 0, NULL);
-  guint n = 0;
-
-  g_assert_nonnull (dir);
-  while (g_dir_read_name (dir) != NULL)
-    n++;
-  return n;
+  return sc_test_count_proc_entries ("/proc/self/task");
 }
 
 static GSocketConnection *
