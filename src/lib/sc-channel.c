@@ -108,6 +108,7 @@ struct _ScChannel
   gboolean streaming;          /* messages flow: written buffers are kept */
   char fingerprint[2 * SC_SHA256_LEN + 1];
   gboolean authenticated;
+  gboolean transport_up; /* a write or a read moved a byte */
   ScChannelHandshake hs;
   ScResumption *ticket; /* secure memory; the latest ticket, until taken */
   guint32 ticket_lifetime_s;
@@ -668,9 +669,10 @@ linger_timeout (gpointer data)
 
 /* A context's lingering closes that are looked at every
  * SC_CHANNEL_LINGER_CHECK_MS (sc_channel_linger_later) instead of watched:
- * one timer for all of them, attached once while any is left, so that
- * handing one over from another thread does not wake the context, and its
- * end (the peer's close) does not wake it either. */
+ * one timer for all of them, attached while any is left, so that handing
+ * one over from another thread does not wake the context (only the one
+ * that attaches the timer does), and its end (the peer's close) does not
+ * wake it either. */
 typedef struct
 {
   GMainContext *context; /* not a reference: the entry goes with the timer */
@@ -1054,6 +1056,8 @@ write_locked (ScChannel *self, GError **error)
   n = g_pollable_output_stream_write_nonblocking (self->out, data, len, NULL, error);
   g_mutex_lock (&self->lock);
   self->writing = FALSE;
+  if (n > 0)
+    self->transport_up = TRUE;
   return n;
 }
 
@@ -1235,6 +1239,7 @@ read_available (ScChannel *self)
       g_mutex_lock (&self->lock);
       if (n > 0)
         {
+          self->transport_up = TRUE;
           feed_locked (self, buf, (gsize) n);
           total += (gsize) n;
         }
@@ -1625,6 +1630,7 @@ sc_channel_get_info (ScChannel *self, ScChannelInfo *info)
   sc_session_get_info (self->session, &info->session);
   info->authenticated = self->authenticated;
   memcpy (info->fingerprint, self->fingerprint, sizeof info->fingerprint);
+  info->transport_up = self->transport_up;
   g_mutex_unlock (&self->lock);
 }
 

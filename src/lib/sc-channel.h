@@ -69,6 +69,9 @@ typedef struct
   ScSessionInfo session;
   gboolean authenticated;
   char fingerprint[2 * SC_SHA256_LEN + 1]; /* empty when anonymous */
+  /* a byte went out or came in: the connection under the channel was made
+   * (a socket whose connect is still pending takes no byte) */
+  gboolean transport_up;
 } ScChannelInfo;
 
 /* TCP_NODELAY on a TCP socket (nothing on other kinds). */

@@ -210,7 +210,8 @@ io_worker_poll (GPollFD *fds, guint n_fds, gint timeout_ms)
        * (both sequentially consistent): one of the two sees the other */
       /* a session that moves here while the thread sleeps sets its
        * deadline without waking it, unless it comes before the timeout */
-      sc_poller_note_poll_timeout (w->poller, timeout_ms);
+      if (w->poller != NULL)
+        sc_poller_note_poll_timeout (w->poller, timeout_ms);
       g_atomic_int_set (&w->polling, TRUE);
       if (g_atomic_int_get (&w->quiet_waiters) > 0)
         {
@@ -437,6 +438,7 @@ struct _ScClient
   GCancellable *establish_cancel;
   gboolean establish_cancelled; /* the caller's cancellable fired during establish */
   ScChannel *establishing;      /* the channel establish drives in its own thread */
+  gboolean channel_in_io;       /* channel runs in the I/O thread (not establish's yet) */
   guint resumptions, full_handshakes;
 
   /* The stream (PROTOCOL.md 4.7); outbox changes hold lock, and sending ones
@@ -826,7 +828,8 @@ worth_retrying (ScChannel *channel, const GError *error)
 }
 
 static void schedule_retry_locked (ScClient *self, const GError *error);
-static GError *connect_error_locked (ScClient *self, ScChannel *channel, const GError *error);
+static GError *connect_error_locked (ScClient *self, const ScChannelInfo *info,
+                                     const GError *error);
 
 static void
 on_closed (ScChannel *channel, const GError *error, const char *reason, gpointer data)
@@ -834,14 +837,16 @@ on_closed (ScChannel *channel, const GError *error, const char *reason, gpointer
   ScClient *self = data;
   g_autoptr (GError) trust = NULL;
   g_autoptr (GError) why = NULL;
+  ScChannelInfo info;
 
+  sc_channel_get_info (channel, &info); /* (not with our lock held) */
   g_mutex_lock (&self->lock);
   if (self->channel == channel)
     g_clear_pointer (&self->channel, sc_channel_unref);
   trust = trust_error_locked (self);
   if (trust != NULL)
     why = g_error_copy (trust);
-  else if ((why = connect_error_locked (self, channel, error)) == NULL)
+  else if ((why = connect_error_locked (self, &info, error)) == NULL)
     why = error != NULL ? g_error_copy (error)
                         : g_error_new (SC_ERROR, SC_ERROR_CLOSED, "connection %s", reason);
   if (!self->shutting_down && self->reconnect && self->ever_connected && trust == NULL
@@ -1010,6 +1015,7 @@ start_session (ScClient *self, GIOStream *stream)
       self->establishing = sc_channel_ref (channel);
     }
   self->channel = sc_channel_ref (channel);
+  self->channel_in_io = in_io_thread ();
   self->attempt_running = FALSE; /* the channel is what shutdown waits for now */
   set_state_locked (self, SC_CLIENT_STATE_HANDSHAKING);
   client_unlock (self);
@@ -1101,7 +1107,7 @@ on_connected (GObject *source, GAsyncResult *result, gpointer data)
  * (docs/PERFORMANCE.md). FALSE, with nothing done, when this does not
  * apply: GSocketClient connects. TRUE with *conn or *error otherwise. */
 static gboolean
-connect_direct (ScClient *self, GSocketConnection **conn, GError **error)
+connect_direct (ScClient *self, GCancellable *cancel, GSocketConnection **conn, GError **error)
 {
   g_autoptr (GInetAddress) inet = NULL;
   g_autoptr (GSocketAddress) addr = NULL;
@@ -1114,7 +1120,8 @@ connect_direct (ScClient *self, GSocketConnection **conn, GError **error)
       || (inet = g_inet_address_new_from_string (self->host)) == NULL)
     return FALSE;
   uri = g_uri_join (G_URI_FLAGS_NONE, "none", NULL, self->host, self->port, "", NULL, NULL);
-  proxies = g_proxy_resolver_lookup (g_proxy_resolver_get_default (), uri, NULL, NULL);
+  /* (cancelled: GSocketClient then fails at once, saying so) */
+  proxies = g_proxy_resolver_lookup (g_proxy_resolver_get_default (), uri, cancel, NULL);
   if (proxies == NULL || g_strv_length (proxies) != 1 || strcmp (proxies[0], "direct://") != 0)
     return FALSE;
   addr = g_inet_socket_address_new (inet, self->port);
@@ -1135,29 +1142,27 @@ connect_direct (ScClient *self, GSocketConnection **conn, GError **error)
   return TRUE;
 }
 
-/* A connection that connect_direct started and that failed before the
- * session came up (in on_closed, the lock held): the error says so, with
- * the code of the connection's failure; NULL when the connection was made
- * and failed later, or when this was not such a connection. */
+/* A connection that failed before it was made, so before the session came
+ * up (in on_closed, the lock held; info is the channel's): the error says
+ * so, with the code of the connection's failure; NULL when the connection
+ * was made (a byte went either way) and failed later. Only a connect_direct
+ * connection gets here unmade: GSocketClient's are made before the channel
+ * starts. */
 static GError *
-connect_error_locked (ScClient *self, ScChannel *channel, const GError *error)
+connect_error_locked (ScClient *self, const ScChannelInfo *info, const GError *error)
 {
-  GIOStream *stream = sc_channel_get_stream (channel);
-  GSocket *socket;
-  g_autoptr (GSocketAddress) peer = NULL;
-
-  if (self->ever_connected || error == NULL || !G_IS_SOCKET_CONNECTION (stream))
+  if (self->ever_connected || error == NULL || info->transport_up)
     return NULL;
   if (error->domain == G_IO_ERROR
       && (error->code == G_IO_ERROR_CONNECTION_REFUSED || error->code == G_IO_ERROR_HOST_UNREACHABLE
           || error->code == G_IO_ERROR_NETWORK_UNREACHABLE || error->code == G_IO_ERROR_TIMED_OUT))
     return g_error_new (G_IO_ERROR, error->code, "could not connect to %s: %s", self->host_port,
                         error->message);
-  socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (stream));
-  if (g_error_matches (error, SC_ERROR, SC_ERROR_TIMEOUT)
-      && (peer = g_socket_get_remote_address (socket, NULL)) == NULL)
+  /* not one byte went out (the ClientHello waits for the connection): the
+   * connection never completed, as opposed to a server that is silent */
+  if (g_error_matches (error, SC_ERROR, SC_ERROR_TIMEOUT))
     return g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "could not connect to %s: timed out",
-                        self->host_port); /* the connection never completed */
+                        self->host_port);
   return NULL;
 }
 
@@ -1185,7 +1190,7 @@ start_attempt (gpointer data)
   set_state_locked (self, SC_CLIENT_STATE_CONNECTING);
   cancel = attempt_cancel_locked (self);
   client_unlock (self);
-  if (connect_direct (self, &conn, &error))
+  if (connect_direct (self, cancel, &conn, &error))
     {
       connection_made (g_object_ref (self), conn, error);
       g_object_unref (cancel);
@@ -1448,6 +1453,14 @@ establish_here (ScClient *self, EstablishLoop *loop, GError **error)
       sc_channel_abort (channel, local->message);
       g_propagate_error (error, g_steal_pointer (&local));
       connected = FALSE;
+    }
+  if (connected)
+    {
+      /* from now on a shutdown may take it back (close_here) */
+      g_mutex_lock (&self->lock);
+      if (self->channel == channel)
+        self->channel_in_io = TRUE;
+      client_unlock (self);
     }
   /* What the attempt left here (a failed channel closing its stream, a
    * lingering close after a shutdown) ends before the context is left:
@@ -2071,6 +2084,9 @@ close_here (ScClient *self, ScChannel *channel)
    * close's flush) wakes the context through its wake-up descriptor */
   if (!g_main_context_acquire (loop->context))
     return FALSE; /* (not reached: only this thread runs it) */
+  /* before the move: a close that an I/O-thread callback under way makes
+   * (a second shutdown's) lingers there too, not in this context */
+  sc_channel_linger_later (channel, self->io_context);
   if (!sc_channel_move (channel, loop->context, NULL))
     {
       g_main_context_release (loop->context);
@@ -2080,7 +2096,6 @@ close_here (ScClient *self, ScChannel *channel)
    * once it polls again: from here on, only this thread runs the channel. */
   io_worker_sync (self->io_worker);
   g_main_context_push_thread_default (loop->context);
-  sc_channel_linger_later (channel, self->io_context);
   sc_channel_close (channel, SC_CLOSE_NORMAL, "closed by the client");
   g_mutex_lock (&self->lock);
   while (io_busy_locked (self)) /* on_closed, run here: at once, once CLOSE is written */
@@ -2137,7 +2152,7 @@ sc_client_shutdown (ScClient *self)
   g_mutex_lock (&self->lock);
   /* the first shutdown of a connected plain session closes it here */
   here = !self->shutting_down && self->state == SC_CLIENT_STATE_CONNECTED && self->channel != NULL
-         && self->tls == NULL && self->establish_cancel == NULL;
+         && self->channel_in_io && self->tls == NULL;
   self->shutting_down = TRUE;
   g_cancellable_cancel (self->connect_cancel);
   if (self->establish_cancel != NULL)

@@ -28,6 +28,7 @@
 
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -1616,14 +1617,20 @@ test_establish_refused_says_could_not_connect (void)
 
 /* A connection that never completes (the listener's backlog is full: the
  * kernel drops the SYNs) ends with the handshake timeout, reported as the
- * connection timing out, as GSocketClient's own timeout would. Takes
- * SC_DEFAULT_HANDSHAKE_TIMEOUT_MS. */
+ * connection timing out, as GSocketClient's own timeout would; meanwhile,
+ * in another thread, a connection that completes to a server that never
+ * answers ends with the same timeout reported as the handshake's, not as
+ * a failed connection. Takes SC_DEFAULT_HANDSHAKE_TIMEOUT_MS. */
 static void
 test_establish_connect_timeout_says_could_not_connect (void)
 {
   g_autoptr (ScClient) client = sc_client_new (NULL);
+  g_autoptr (ScClient) silent_client = sc_client_new (NULL);
   g_autoptr (GError) error = NULL;
   g_autoptr (GSocket) listener = NULL;
+  g_autoptr (GSocket) silent_listener = NULL;
+  Call silent = { 0 };
+  GThread *silent_thread;
   g_autoptr (GSocket) queued = NULL;
   g_autoptr (GSocketAddress) at = NULL;
   g_autofree char *where = NULL;
@@ -1648,12 +1655,56 @@ test_establish_connect_timeout_says_could_not_connect (void)
   g_assert_no_error (error);
   g_assert_true (g_socket_connect (queued, at, NULL, &error));
   g_assert_no_error (error);
+  silent_listener = sc_test_listen_loopback (&silent.port);
+  silent.client = silent_client;
+  sc_client_set_accept_any_server (silent_client, TRUE);
+  silent_thread = g_thread_new ("silent", establish_in_thread, &silent);
   where = g_strdup_printf ("could not connect to 127.0.0.1:%u", port);
   sc_client_set_accept_any_server (client, TRUE);
   g_assert_false (sc_client_establish_secure_session (client, "127.0.0.1", port, NULL, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
   g_assert_nonnull (strstr (error->message, where));
   sc_client_shutdown (client);
+  g_thread_join (silent_thread);
+  g_assert_false (silent.ok);
+  g_assert_error (silent.error, SC_ERROR, SC_ERROR_TIMEOUT);
+  sc_client_shutdown (silent_client);
+  g_clear_error (&silent.error);
+}
+
+/* Out of descriptors when the first client starts an I/O thread (its
+ * context gets the last one, its epoll source none): the client still
+ * shuts down, and the thread (which then runs without its poller) keeps
+ * working and ends, instead of crashing when it next sleeps with a
+ * timeout. In a subprocess: it lowers its descriptor limit. */
+static void
+test_io_thread_without_poller (void)
+{
+  if (g_test_subprocess ())
+    {
+      struct rlimit lim;
+      int fd, last = -1;
+
+      /* what the client takes first (the signals' context) is there */
+      g_main_context_default ();
+      g_type_ensure (SC_TYPE_CLIENT);
+      g_assert_cmpint (getrlimit (RLIMIT_NOFILE, &lim), ==, 0);
+      lim.rlim_cur = MIN (lim.rlim_cur, (rlim_t) sc_test_count_proc_entries ("/proc/self/fd") + 64);
+      g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &lim), ==, 0);
+      while ((fd = dup (0)) >= 0) /* every descriptor taken... */
+        last = fd;
+      g_assert_cmpint (last, >=, 0);
+      close (last); /* ...but one: the I/O thread's context takes it */
+      {
+        g_autoptr (ScClient) client = sc_client_new (NULL);
+
+        sc_client_shutdown (client); /* the thread now sleeps with its linger timeout */
+        g_usleep (200 * 1000);
+      }
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
 }
 
 int
@@ -1700,5 +1751,6 @@ main (int argc, char **argv)
                    test_establish_refused_says_could_not_connect);
   g_test_add_func ("/client/establish/connect-timeout-says-could-not-connect",
                    test_establish_connect_timeout_says_could_not_connect);
+  g_test_add_func ("/client/io/thread-without-poller", test_io_thread_without_poller);
   return g_test_run ();
 }
