@@ -69,6 +69,9 @@
  * burst of connections, and each dropped SYN costs the client a 1 s
  * retransmission; the kernel caps it at net.core.somaxconn (4096). */
 #define SC_SERVER_LISTEN_BACKLOG 1024
+/* tries at a port the kernel chooses that is free on every address of the
+ * host (bind_host) */
+#define SC_SERVER_BIND_ATTEMPTS 8
 /* us: detached streams are swept for expiry at most this often. */
 #define SC_SERVER_SWEEP_INTERVAL_US (10 * G_USEC_PER_SEC)
 
@@ -1334,44 +1337,96 @@ format_address (GInetSocketAddress *addr)
   return g_strdup_printf ("%s:%u", host, g_inet_socket_address_get_port (addr));
 }
 
+/* A socket listening on addr:port (port 0: the kernel chooses). */
+static GSocket *
+listen_on (GInetAddress *addr, guint16 port, GError **error)
+{
+  g_autoptr (GSocketAddress) want = g_inet_socket_address_new (addr, port);
+  g_autoptr (GSocket) sock = g_socket_new (g_inet_address_get_family (addr), G_SOCKET_TYPE_STREAM,
+                                           G_SOCKET_PROTOCOL_TCP, error);
+
+  if (sock == NULL)
+    return NULL;
+  g_socket_set_listen_backlog (sock, SC_SERVER_LISTEN_BACKLOG);
+  if (!g_socket_bind (sock, want, TRUE, error) || !g_socket_listen (sock, error))
+    return NULL;
+  return g_steal_pointer (&sock);
+}
+
 /* Binds every address host resolves to (localhost: 127.0.0.1 and ::1), all
  * on one port; with port 0 the first bind picks it, and *port says which.
- * Succeeds when at least one address could be bound. */
+ * That port may be taken on the next address (a connection's own port on
+ * 127.0.0.1, when ::1 picked it): then every address tries again with a
+ * new one, SC_SERVER_BIND_ATTEMPTS times. An address that cannot be bound
+ * otherwise is left out (logged). Succeeds when at least one address could
+ * be bound. */
 static gboolean
 bind_host (ScServer *self, const char *hostname, guint16 *port, GError **error)
 {
   g_autoptr (GResolver) resolver = g_resolver_get_default ();
   g_autolist (GInetAddress) addrs = NULL;
   g_autoptr (GError) last = NULL;
-  guint bound = 0;
 
   addrs = g_resolver_lookup_by_name (resolver, hostname, NULL, error);
   if (addrs == NULL)
     return FALSE;
-  for (GList *l = addrs; l != NULL; l = l->next)
+  for (guint attempt = 0; attempt < SC_SERVER_BIND_ATTEMPTS; attempt++)
     {
-      g_autoptr (GSocketAddress) want = g_inet_socket_address_new (l->data, *port);
-      g_autoptr (GSocketAddress) got = NULL;
+      g_autoptr (GPtrArray) socks = g_ptr_array_new_with_free_func (g_object_unref);
+      guint16 chosen = *port;
+      gboolean again = FALSE;
 
       g_clear_error (&last);
-      if (!g_socket_listener_add_address (G_SOCKET_LISTENER (self->service), want,
-                                          G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL, &got,
-                                          &last))
+      for (GList *l = addrs; l != NULL && !again; l = l->next)
         {
-          g_message ("cannot listen on %s: %s", g_inet_address_to_string (l->data), last->message);
-          continue;
+          g_autoptr (GError) local = NULL;
+          g_autofree char *text = NULL;
+          GSocket *sock = listen_on (l->data, chosen, &local);
+
+          if (sock != NULL)
+            {
+              g_autoptr (GSocketAddress) got = g_socket_get_local_address (sock, NULL);
+
+              if (got != NULL)
+                chosen = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (got));
+              g_ptr_array_add (socks, sock);
+              continue;
+            }
+          again = *port == 0 && socks->len > 0
+                  && g_error_matches (local, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE);
+          if (again)
+            break;
+          text = g_inet_address_to_string (l->data);
+          g_message ("cannot listen on %s: %s", text, local->message);
+          g_clear_error (&last);
+          last = g_steal_pointer (&local);
         }
-      *port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (got));
-      g_ptr_array_add (self->listen_addresses, format_address (G_INET_SOCKET_ADDRESS (got)));
-      bound++;
+      if (again)
+        continue;
+      if (socks->len == 0)
+        {
+          g_propagate_prefixed_error (error, g_steal_pointer (&last),
+                                      "cannot listen on %s: ", hostname);
+          return FALSE;
+        }
+      for (guint i = 0; i < socks->len; i++)
+        {
+          GSocket *sock = socks->pdata[i];
+          g_autoptr (GSocketAddress) got = g_socket_get_local_address (sock, error);
+
+          if (got == NULL
+              || !g_socket_listener_add_socket (G_SOCKET_LISTENER (self->service), sock, NULL,
+                                                error))
+            return FALSE;
+          g_ptr_array_add (self->listen_addresses, format_address (G_INET_SOCKET_ADDRESS (got)));
+        }
+      *port = chosen;
+      return TRUE;
     }
-  if (bound == 0)
-    {
-      g_propagate_prefixed_error (error, g_steal_pointer (&last),
-                                  "cannot listen on %s: ", hostname);
-      return FALSE;
-    }
-  return TRUE;
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
+               "cannot listen on %s: no port was free on all of its addresses in %u attempts",
+               hostname, SC_SERVER_BIND_ATTEMPTS);
+  return FALSE;
 }
 
 /* The main address, then any added with sc_server_add_address(). */
