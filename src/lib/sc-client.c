@@ -206,12 +206,12 @@ io_worker_poll (GPollFD *fds, guint n_fds, gint timeout_ms)
           g_atomic_int_set (&dw->pending, FALSE); /* the last touch: the client may go now */
         }
       g_ptr_array_set_size (w->deferred_wakes, 0);
-      /* polling before quiet_waiters, io_worker_sync the other way round
-       * (both sequentially consistent): one of the two sees the other */
       /* a session that moves here while the thread sleeps sets its
        * deadline without waking it, unless it comes before the timeout */
       if (w->poller != NULL)
         sc_poller_note_poll_timeout (w->poller, timeout_ms);
+      /* polling before quiet_waiters, io_worker_sync the other way round
+       * (both sequentially consistent): one of the two sees the other */
       g_atomic_int_set (&w->polling, TRUE);
       if (g_atomic_int_get (&w->quiet_waiters) > 0)
         {

@@ -1377,7 +1377,7 @@ bind_host (ScServer *self, const char *hostname, guint16 *port, GError **error)
       gboolean again = FALSE;
 
       g_clear_error (&last);
-      for (GList *l = addrs; l != NULL && !again; l = l->next)
+      for (GList *l = addrs; l != NULL; l = l->next)
         {
           g_autoptr (GError) local = NULL;
           g_autofree char *text = NULL;
@@ -1555,9 +1555,8 @@ sc_server_start (ScServer *self, GError **error)
       self->events = sc_event_queue_new (self->main_context, sizeof (ServerEvent), emit_event,
                                          server_event_clear, self);
     }
-  self->service = g_socket_service_new ();
-  g_socket_listener_set_backlog (G_SOCKET_LISTENER (self->service), SC_SERVER_LISTEN_BACKLOG);
-  g_socket_service_stop (self->service); /* new services start active; not here */
+  self->service = g_socket_service_new (); /* listen_on sets each socket's backlog */
+  g_socket_service_stop (self->service);   /* new services start active; not here */
   self->listen_addresses = g_ptr_array_new_with_free_func (g_free);
   if (!bind_addresses (self, error))
     {
