@@ -55,24 +55,21 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
+/* Whether the thread of /proc/self/task/TID carries the I/O threads' name. */
+static gboolean
+is_io_thread (const char *task, gpointer unused)
+{
+  g_autofree char *path = g_build_filename (task, "comm", NULL);
+  g_autofree char *comm = NULL;
+
+  return g_file_get_contents (path, &comm, NULL, NULL)
+         && g_str_equal (g_strchomp (comm), IO_THREAD_NAME);
+}
+
 static guint
 count_io_threads_once (void)
 {
-  g_autoptr (GDir) dir = g_dir_open ("/proc/self/task", 0, NULL);
-  const char *name;
-  guint n = 0;
-
-  g_assert_nonnull (dir);
-  while ((name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *path = g_strdup_printf ("/proc/self/task/%s/comm", name);
-      g_autofree char *comm = NULL;
-
-      if (g_file_get_contents (path, &comm, NULL, NULL)
-          && g_str_equal (g_strchomp (comm), IO_THREAD_NAME))
-        n++;
-    }
-  return n;
+  return sc_test_count_proc_entries ("/proc/self/task", is_io_thread, NULL);
 }
 
 /* Reading /proc/self/task can skip a thread while others exit (the
@@ -1530,23 +1527,18 @@ test_establish_async_reports_in_callers_context (void)
 /* Sockets the process has open (listening, connected, lingering): not
  * the descriptors of contexts and pollers, which a first client makes and
  * the process keeps. */
+static gboolean
+is_socket (const char *fd_path, gpointer unused)
+{
+  g_autofree char *target = g_file_read_link (fd_path, NULL);
+
+  return target != NULL && g_str_has_prefix (target, "socket:");
+}
+
 static guint
 count_open_sockets (void)
 {
-  g_autoptr (GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
-  const char *name;
-  guint n = 0;
-
-  g_assert_nonnull (dir);
-  while ((name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *path = g_build_filename ("/proc/self/fd", name, NULL);
-      g_autofree char *target = g_file_read_link (path, NULL);
-
-      if (target != NULL && g_str_has_prefix (target, "socket:"))
-        n++;
-    }
-  return n;
+  return sc_test_count_proc_entries ("/proc/self/fd", is_socket, NULL);
 }
 
 typedef struct
@@ -1710,7 +1702,8 @@ test_io_thread_without_poller (void)
       g_main_context_default ();
       g_type_ensure (SC_TYPE_CLIENT);
       g_assert_cmpint (getrlimit (RLIMIT_NOFILE, &lim), ==, 0);
-      lim.rlim_cur = MIN (lim.rlim_cur, (rlim_t) sc_test_count_proc_entries ("/proc/self/fd") + 64);
+      lim.rlim_cur = MIN (lim.rlim_cur,
+                          (rlim_t) sc_test_count_proc_entries ("/proc/self/fd", NULL, NULL) + 64);
       g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &lim), ==, 0);
       while ((fd = dup (0)) >= 0) /* every descriptor taken... */
         g_array_append_val (taken, fd);

@@ -107,7 +107,7 @@ fixture_tear_down (Fixture *f, gconstpointer data)
 static guint
 count_threads (void)
 {
-  return sc_test_count_proc_entries ("/proc/self/task");
+  return sc_test_count_proc_entries ("/proc/self/task", NULL, NULL);
 }
 
 static GSocketConnection *
